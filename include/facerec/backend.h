@@ -1,0 +1,55 @@
+/* facerec compute backends.
+ *
+ * A backend is a compute device with its own memory (the CPU through oneDNN,
+ * or a CUDA GPU). Everything a backend allocates - packed weights, activation
+ * arenas, staging - comes out of a fixed budget (`memory_limit`) that it
+ * never exceeds: an allocation past it fails with FR_ERR_BUDGET.
+ *
+ * Ownership: the caller owns the backend; nets created on it must be freed
+ * before it. Thread-safety: a backend and the nets on it are used by one
+ * thread at a time (the scheduler's device thread).
+ *
+ * Example:
+ *     struct fr_backend_params bp = fr_backend_default_params();
+ *     bp.threads = 2;
+ *     struct fr_backend *be;
+ *     if (fr_backend_new(&bp, &be, err, sizeof err) != FR_OK) ...
+ *     ...
+ *     fr_backend_free(be);
+ */
+#pragma once
+
+#include "facerec/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum fr_device {
+    FR_DEVICE_AUTO = 0, /* CUDA when a device is present, else CPU */
+    FR_DEVICE_CPU = 1,
+    FR_DEVICE_CUDA = 2,
+};
+
+struct fr_backend_params {
+    enum fr_device device;
+    size_t memory_limit;  /* bytes the backend may allocate; 0 = default (2 GiB on CPU) */
+    int32_t threads;      /* CPU worker threads; 0 = all cores */
+};
+
+struct fr_backend;
+
+FR_API struct fr_backend_params fr_backend_default_params(void);
+FR_API enum fr_status fr_backend_new(const struct fr_backend_params *params, struct fr_backend **out,
+                                     char *err, size_t errlen);
+FR_API void fr_backend_free(struct fr_backend *be);
+
+FR_API const char *fr_backend_name(const struct fr_backend *be);
+FR_API size_t fr_backend_memory_used(const struct fr_backend *be);
+FR_API size_t fr_backend_memory_limit(const struct fr_backend *be);
+/* Change the CPU thread count for subsequent runs (benchmarks use this). */
+FR_API void fr_backend_set_threads(struct fr_backend *be, int32_t threads);
+
+#ifdef __cplusplus
+}
+#endif

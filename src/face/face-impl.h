@@ -1,0 +1,25 @@
+/* face-api pre/post-processing steps, exposed to tests (src/face/face.c). */
+#pragma once
+
+#include "facerec/face.h"
+
+/* face-api NetInput.toBatchTensor(size, center) for the crop [x, y, w, h]:
+ * pad to square with zeros (centred or bottom/right), legacy bilinear resize
+ * to size x size, float RGB 0..255 into dst. */
+void fr__face_to_input(const struct fr_image *img, int32_t x, int32_t y, int32_t w, int32_t h, bool center,
+                       int32_t size, float *dst);
+
+/* Normalisations, in face-api's float32 operation order. */
+void fr__norm_ssd(float *x, size_t n);                        /* x / 127.5 - 1 */
+void fr__norm_mean(float *x, size_t pixels, const float mean[3]); /* (x - mean) / 255 */
+
+extern const float fr__mean_rgb_face[3]; /* landmark and recognition nets */
+extern const float fr__mean_rgb_tiny[3];
+
+/* SSD output layer: decode the 6 predictor maps of one batch item into
+ * boxes [anchors][4] (ymin, xmin, ymax, xmax) and sigmoid scores [anchors]. */
+void fr__ssd_decode(struct fr_net *ssd, float *const *maps, int32_t item, float *boxes, float *scores);
+
+/* Landmark post-processing (FaceLandmark68NetBase.postProcess) for a crop
+ * of w x h pixels: 136 net outputs -> 68 relative (x, y) pairs. */
+void fr__landmark_postprocess(const float *out, int32_t w, int32_t h, float *rel);

@@ -1,0 +1,608 @@
+/* face-api's pipeline on facerec nets.
+ *
+ * Every step below names the face-api function it reproduces. Coordinates
+ * are kept in doubles, as JavaScript numbers are, so that floors and
+ * roundings land on the same pixel as the reference. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../image/resize.h"
+#include "face-impl.h"
+
+#define SSD_SIZE 512
+#define LM_SIZE 112
+#define REC_SIZE 150
+#define SSD_MAPS 6
+
+const float fr__mean_rgb_face[3] = { 122.782f, 117.001f, 104.298f };
+const float fr__mean_rgb_tiny[3] = { 117.001f, 114.697f, 97.404f };
+
+static const double tiny_anchors[5][2] = {
+    { 1.603231, 2.094468 }, { 6.041143, 7.080126 }, { 2.882459, 3.518061 },
+    { 4.266906, 5.178857 }, { 9.041765, 10.66308 },
+};
+
+struct fr_facenet {
+    struct fr_backend *be;
+    struct fr_facenet_params p;
+    struct fr_net *det, *lm, *rec;
+    int32_t det_size;
+    float *det_in, *det_out[SSD_MAPS];
+    float *face_in, *face_out;
+    float *ssd_boxes, *ssd_scores;
+    int64_t n_anchors;
+};
+
+/* A face while it moves through the pipeline, in JS-number precision. */
+struct work {
+    int32_t image;
+    double box[4]; /* detection.box: x, y, w, h */
+    double score;
+    int32_t crop[4]; /* landmark crop, after clipAtImageBorders */
+    double lm[FR_LANDMARKS][2];
+    int32_t dcrop[4]; /* recognition crop */
+    int32_t face_idx; /* index in the image's result array */
+    bool has_lm;
+};
+
+static double js_round(double x) { return floor(x + 0.5); }
+
+struct fr_facenet_params fr_facenet_default_params(void) {
+    return (struct fr_facenet_params){
+        .models_dir = "models",
+        .detector = FR_DETECTOR_SSD,
+        .min_confidence = 0.5f,
+        .max_results = 100,
+        .tiny_input_size = 416,
+        .tiny_score_threshold = 0.5f,
+        .landmarks = true,
+        .descriptors = true,
+        .max_batch_images = 8,
+        .max_batch_faces = 32,
+    };
+}
+
+void fr_faces_clear(struct fr_faces *f) {
+    if (!f) return;
+    fr_free(f->faces);
+    memset(f, 0, sizeof(*f));
+}
+
+float fr_descriptor_distance(const float *a, const float *b) {
+    double s = 0;
+    for (int i = 0; i < FR_DESCRIPTOR_DIM; i++) {
+        double d = (double)a[i] - b[i];
+        s += d * d;
+    }
+    return (float)sqrt(s);
+}
+
+struct fr_net *fr_facenet_net(struct fr_facenet *fn, enum fr_net_kind kind) {
+    switch (kind) {
+    case FR_NET_SSD: return fn->p.detector == FR_DETECTOR_SSD ? fn->det : NULL;
+    case FR_NET_TINY: return fn->p.detector == FR_DETECTOR_TINY ? fn->det : NULL;
+    case FR_NET_LANDMARK: return fn->lm;
+    case FR_NET_RECOGNITION: return fn->rec;
+    }
+    return NULL;
+}
+
+void fr_facenet_free(struct fr_facenet *fn) {
+    if (!fn) return;
+    fr_net_free(fn->det);
+    fr_net_free(fn->lm);
+    fr_net_free(fn->rec);
+    fr_free(fn->det_in);
+    for (int i = 0; i < SSD_MAPS; i++) fr_free(fn->det_out[i]);
+    fr_free(fn->face_in);
+    fr_free(fn->face_out);
+    fr_free(fn->ssd_boxes);
+    fr_free(fn->ssd_scores);
+    fr_free(fn);
+}
+
+static size_t out_floats(struct fr_net *net, int32_t i) {
+    int32_t h, w, c;
+    fr_net_output_shape(net, i, &h, &w, &c);
+    return (size_t)h * w * c;
+}
+
+enum fr_status fr_facenet_new(struct fr_backend *be, const struct fr_facenet_params *params, struct fr_facenet **out,
+                              char *err, size_t errlen) {
+    FR_ASSERT(be && out);
+    *out = NULL;
+    struct fr_facenet_params p = params ? *params : fr_facenet_default_params();
+    if (p.max_batch_images < 1 || p.max_batch_faces < 1 || p.min_confidence <= 0 || p.min_confidence >= 1 ||
+        p.max_results < 1 || p.tiny_score_threshold <= 0 || p.tiny_score_threshold >= 1) {
+        fr_errf(err, errlen, "invalid face pipeline parameters");
+        return FR_ERR_INVALID;
+    }
+    if (p.descriptors) p.landmarks = true; /* the recognition crop comes from landmarks */
+    struct fr_facenet *fn = fr_calloc(1, sizeof(*fn));
+    if (!fn) return FR_ERR_NOMEM;
+    fn->be = be;
+    fn->p = p;
+    enum fr_status st;
+    struct fr_net_params np = fr_net_default_params(p.detector == FR_DETECTOR_SSD ? FR_NET_SSD : FR_NET_TINY);
+    np.models_dir = p.models_dir;
+    np.max_batch = p.max_batch_images;
+    np.input_size = p.tiny_input_size;
+    if ((st = fr_net_new(be, &np, &fn->det, err, errlen)) != FR_OK) goto fail;
+    fn->det_size = p.detector == FR_DETECTOR_SSD ? SSD_SIZE : p.tiny_input_size;
+    fn->det_in = fr_malloc(sizeof(float) * (size_t)fn->det_size * fn->det_size * 3 * (size_t)p.max_batch_images);
+    if (!fn->det_in) goto oom;
+    for (int32_t i = 0; i < fr_net_output_count(fn->det); i++) {
+        fn->det_out[i] = fr_malloc(sizeof(float) * out_floats(fn->det, i) * (size_t)p.max_batch_images);
+        if (!fn->det_out[i]) goto oom;
+    }
+    if (p.detector == FR_DETECTOR_SSD) {
+        fr_net_anchors(fn->det, &fn->n_anchors);
+        fn->ssd_boxes = fr_malloc(sizeof(float) * 4 * (size_t)fn->n_anchors);
+        fn->ssd_scores = fr_malloc(sizeof(float) * (size_t)fn->n_anchors);
+        if (!fn->ssd_boxes || !fn->ssd_scores) goto oom;
+    }
+    np.max_batch = p.max_batch_faces;
+    if (p.landmarks) {
+        np.kind = FR_NET_LANDMARK;
+        if ((st = fr_net_new(be, &np, &fn->lm, err, errlen)) != FR_OK) goto fail;
+    }
+    /* The recognition net is always loaded: fr_facenet_describe_crop needs it. */
+    np.kind = FR_NET_RECOGNITION;
+    if ((st = fr_net_new(be, &np, &fn->rec, err, errlen)) != FR_OK) goto fail;
+    fn->face_in = fr_malloc(sizeof(float) * REC_SIZE * REC_SIZE * 3 * (size_t)p.max_batch_faces);
+    fn->face_out = fr_malloc(sizeof(float) * 136 * (size_t)p.max_batch_faces);
+    if (!fn->face_in || !fn->face_out) goto oom;
+    *out = fn;
+    return FR_OK;
+oom:
+    fr_errf(err, errlen, "out of memory for the face pipeline's staging buffers");
+    st = FR_ERR_NOMEM;
+fail:
+    fr_facenet_free(fn);
+    return st;
+}
+
+/* ---- pre-processing ---- */
+
+void fr__face_to_input(const struct fr_image *img, int32_t x, int32_t y, int32_t w, int32_t h, bool center,
+                       int32_t size, float *dst) {
+    /* padToSquare: round(diff * (center ? 0.5 : 1)) zeros are appended after
+     * the image along the short axis, the remainder prepended. */
+    struct fr_canvas cv = { .img = img, .x = x, .y = y, .w = w, .h = h };
+    int32_t diff = abs(w - h);
+    int32_t append = (int32_t)js_round(diff * (center ? 0.5 : 1.0));
+    int32_t prepend = diff - append;
+    cv.canvas_w = cv.canvas_h = w > h ? w : h;
+    if (h > w) cv.off_x = prepend;
+    else if (w > h) cv.off_y = prepend;
+    fr__resize_bilinear_tf(&cv, size, size, dst);
+}
+
+void fr__norm_ssd(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / 127.5f - 1.0f;
+}
+
+void fr__norm_mean(float *x, size_t pixels, const float mean[3]) {
+    for (size_t i = 0; i < pixels; i++)
+        for (int c = 0; c < 3; c++) x[i * 3 + c] = (x[i * 3 + c] - mean[c]) / 255.0f;
+}
+
+/* ---- SSD (SsdMobilenetv1.locateFaces, outputLayer, nonMaxSuppression) ---- */
+
+static float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void fr__ssd_decode(struct fr_net *ssd, float *const *maps, int32_t item, float *boxes, float *scores) {
+    int64_t n_anchors;
+    const float *anchors = fr_net_anchors(ssd, &n_anchors);
+    int64_t k = 0;
+    for (int32_t m = 0; m < fr_net_output_count(ssd); m++) {
+        int32_t h, w, c;
+        fr_net_output_shape(ssd, m, &h, &w, &c);
+        int32_t na = c / 7;
+        const float *o = maps[m] + (size_t)item * h * w * c;
+        for (int32_t p = 0; p < h * w; p++)
+            for (int32_t a = 0; a < na; a++, k++) {
+                const float *e = o + (size_t)p * c + a * 4;
+                const float *cls = o + (size_t)p * c + na * 4 + a * 3;
+                const float *an = anchors + k * 4;
+                float s0 = an[2] - an[0], s1 = an[3] - an[1];
+                float c0 = an[0] + s0 / 2.0f, c1 = an[1] + s1 / 2.0f;
+                float d0 = expf(e[2] / 5.0f) * s0 / 2.0f, a0 = e[0] / 10.0f * s0 + c0;
+                float d1 = expf(e[3] / 5.0f) * s1 / 2.0f, a1 = e[1] / 10.0f * s1 + c1;
+                boxes[k * 4 + 0] = a0 - d0;
+                boxes[k * 4 + 1] = a1 - d1;
+                boxes[k * 4 + 2] = a0 + d0;
+                boxes[k * 4 + 3] = a1 + d1;
+                scores[k] = sigmoidf_(cls[1]);
+            }
+    }
+    FR_ASSERT(k == n_anchors);
+}
+
+static double ssd_iou(const float *a, const float *b) {
+    double ay0 = fmin(a[0], a[2]), ax0 = fmin(a[1], a[3]), ay1 = fmax(a[0], a[2]), ax1 = fmax(a[1], a[3]);
+    double by0 = fmin(b[0], b[2]), bx0 = fmin(b[1], b[3]), by1 = fmax(b[0], b[2]), bx1 = fmax(b[1], b[3]);
+    double aa = (ay1 - ay0) * (ax1 - ax0), ab = (by1 - by0) * (bx1 - bx0);
+    if (aa <= 0 || ab <= 0) return 0.0;
+    double ih = fmax(fmin(ay1, by1) - fmax(ay0, by0), 0.0), iw = fmax(fmin(ax1, bx1) - fmax(ax0, bx0), 0.0);
+    double inter = ih * iw;
+    return inter / (aa + ab - inter);
+}
+
+struct cand {
+    double score;
+    int32_t idx;
+};
+
+static int cmp_cand_desc(const void *x, const void *y) {
+    const struct cand *a = x, *b = y;
+    if (a->score != b->score) return a->score < b->score ? 1 : -1;
+    return a->idx - b->idx; /* JS sort is stable */
+}
+
+static int cmp_cand_asc(const void *x, const void *y) {
+    const struct cand *a = x, *b = y;
+    if (a->score != b->score) return a->score < b->score ? -1 : 1;
+    return a->idx - b->idx;
+}
+
+/* Appends the image's SSD faces to *ws. */
+static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *img, int32_t image, int32_t item,
+                                struct work **ws, int32_t *nw, int32_t *capw) {
+    fr__ssd_decode(fn->det, fn->det_out, item, fn->ssd_boxes, fn->ssd_scores);
+    struct cand *c = fr_malloc(sizeof(*c) * (size_t)fn->n_anchors);
+    int32_t *sel = fr_malloc(sizeof(int32_t) * (size_t)fn->p.max_results);
+    if (!c || !sel) {
+        fr_free(c);
+        fr_free(sel);
+        return FR_ERR_NOMEM;
+    }
+    int32_t nc = 0, ns = 0;
+    double thr = fn->p.min_confidence;
+    for (int32_t i = 0; i < fn->n_anchors; i++)
+        if ((double)fn->ssd_scores[i] > thr) c[nc++] = (struct cand){ fn->ssd_scores[i], i };
+    qsort(c, (size_t)nc, sizeof(*c), cmp_cand_desc);
+    int32_t limit = fn->p.max_results < fn->n_anchors ? fn->p.max_results : (int32_t)fn->n_anchors;
+    for (int32_t i = 0; i < nc && ns < limit; i++) {
+        bool keep = true;
+        for (int32_t j = ns - 1; j >= 0; j--) {
+            double iou = ssd_iou(fn->ssd_boxes + (size_t)c[i].idx * 4, fn->ssd_boxes + (size_t)sel[j] * 4);
+            if (iou == 0.0) continue;
+            if (iou > 0.5) { /* face-api's fixed IoU threshold */
+                keep = false;
+                break;
+            }
+        }
+        if (keep) sel[ns++] = c[i].idx;
+    }
+    double W = img->width, H = img->height, scale = (double)SSD_SIZE / fmax(W, H);
+    double pad_x = SSD_SIZE / js_round(W * scale), pad_y = SSD_SIZE / js_round(H * scale);
+    enum fr_status st = FR_OK;
+    for (int32_t i = 0; i < ns; i++) {
+        if (*nw == *capw) {
+            int32_t cap = *capw ? *capw * 2 : 64;
+            struct work *nws = fr_realloc(*ws, sizeof(**ws) * (size_t)cap);
+            if (!nws) {
+                st = FR_ERR_NOMEM;
+                break;
+            }
+            *ws = nws;
+            *capw = cap;
+        }
+        const float *b = fn->ssd_boxes + (size_t)sel[i] * 4;
+        double top = fmax(0.0, b[0]) * pad_y, bottom = fmin(1.0, b[2]) * pad_y;
+        double left = fmax(0.0, b[1]) * pad_x, right = fmin(1.0, b[3]) * pad_x;
+        struct work *w = &(*ws)[(*nw)++];
+        memset(w, 0, sizeof(*w));
+        w->image = image;
+        w->score = fn->ssd_scores[sel[i]];
+        w->box[0] = left * W;
+        w->box[1] = top * H;
+        w->box[2] = (right - left) * W;
+        w->box[3] = (bottom - top) * H;
+    }
+    fr_free(c);
+    fr_free(sel);
+    return st;
+}
+
+/* ---- TinyFaceDetector (TinyYolov2Base.detect / extractBoxes) ---- */
+
+static enum fr_status tiny_faces(struct fr_facenet *fn, const struct fr_image *img, int32_t image, int32_t item,
+                                 struct work **ws, int32_t *nw, int32_t *capw) {
+    int32_t cells, cw_, cc;
+    fr_net_output_shape(fn->det, 0, &cells, &cw_, &cc);
+    const float *o = fn->det_out[0] + (size_t)item * cells * cells * cc;
+    int32_t size = fn->det_size;
+    double W = img->width, H = img->height, scale = size / fmax(W, H);
+    double rw = js_round(W * scale), rh = js_round(H * scale), in_size = fmax(rw, rh);
+    double cx = in_size / rw, cy = in_size / rh;
+    int32_t maxn = cells * cells * 5;
+    struct cand *c = fr_malloc(sizeof(*c) * (size_t)maxn);
+    double(*bx)[4] = fr_malloc(sizeof(*bx) * (size_t)maxn); /* relative x0, y0, x1, y1 */
+    int32_t *pick = fr_malloc(sizeof(int32_t) * (size_t)maxn);
+    bool *alive = fr_malloc(sizeof(bool) * (size_t)maxn);
+    enum fr_status st = FR_OK;
+    if (!c || !bx || !pick || !alive) {
+        st = FR_ERR_NOMEM;
+        goto done;
+    }
+    int32_t n = 0;
+    for (int32_t row = 0; row < cells; row++)
+        for (int32_t col = 0; col < cells; col++)
+            for (int32_t a = 0; a < 5; a++) {
+                const float *v = o + ((size_t)(row * cells + col) * 5 + a) * 5;
+                double score = 1.0 / (1.0 + exp(-(double)v[4]));
+                if (!(score > fn->p.tiny_score_threshold)) continue;
+                double ctx = ((col + 1.0 / (1.0 + exp(-(double)v[0]))) / cells) * cx;
+                double cty = ((row + 1.0 / (1.0 + exp(-(double)v[1]))) / cells) * cy;
+                double wl = ((exp(v[2]) * tiny_anchors[a][0]) / cells) * cx;
+                double hl = ((exp(v[3]) * tiny_anchors[a][1]) / cells) * cy;
+                double x = ctx - wl / 2, y = cty - hl / 2;
+                bx[n][0] = x, bx[n][1] = y, bx[n][2] = x + wl, bx[n][3] = y + hl;
+                c[n] = (struct cand){ score, n };
+                n++;
+            }
+    /* ops/nonMaxSuppression: ascending sort, pop the best, drop IoU > 0.4. */
+    qsort(c, (size_t)n, sizeof(*c), cmp_cand_asc);
+    for (int32_t i = 0; i < n; i++) alive[i] = true;
+    int32_t np = 0;
+    for (int32_t top = n - 1; top >= 0; top--) {
+        if (!alive[top]) continue;
+        int32_t cur = c[top].idx;
+        pick[np++] = cur;
+        double ax = bx[cur][0] * in_size, ay = bx[cur][1] * in_size;
+        double aw = (bx[cur][2] - bx[cur][0]) * in_size, ah = (bx[cur][3] - bx[cur][1]) * in_size;
+        for (int32_t j = 0; j < top; j++) {
+            if (!alive[j]) continue;
+            int32_t o2 = c[j].idx;
+            double bx0 = bx[o2][0] * in_size, by0 = bx[o2][1] * in_size;
+            double bw = (bx[o2][2] - bx[o2][0]) * in_size, bh = (bx[o2][3] - bx[o2][1]) * in_size;
+            double iw = fmax(0.0, fmin(ax + aw, bx0 + bw) - fmax(ax, bx0));
+            double ih = fmax(0.0, fmin(ay + ah, by0 + bh) - fmax(ay, by0));
+            double inter = iw * ih;
+            if (inter / (aw * ah + bw * bh - inter) > 0.4) alive[j] = false;
+        }
+        alive[top] = false;
+    }
+    for (int32_t i = 0; i < np; i++) {
+        if (*nw == *capw) {
+            int32_t cap = *capw ? *capw * 2 : 64;
+            struct work *nws = fr_realloc(*ws, sizeof(**ws) * (size_t)cap);
+            if (!nws) {
+                st = FR_ERR_NOMEM;
+                goto done;
+            }
+            *ws = nws;
+            *capw = cap;
+        }
+        const double *r = bx[pick[i]];
+        double sc = 0;
+        for (int32_t k = 0; k < n; k++)
+            if (c[k].idx == pick[i]) sc = c[k].score;
+        /* ObjectDetection(relative box) then FaceDetection(det.relativeBox):
+         * relative -> absolute -> relative -> absolute, as face-api does. */
+        double x = r[0] * W, y = r[1] * H, w = (r[2] - r[0]) * W, h = (r[3] - r[1]) * H;
+        struct work *wk = &(*ws)[(*nw)++];
+        memset(wk, 0, sizeof(*wk));
+        wk->image = image;
+        wk->score = sc;
+        wk->box[0] = (x * (1.0 / W)) * W;
+        wk->box[1] = (y * (1.0 / H)) * H;
+        wk->box[2] = (w * (1.0 / W)) * W;
+        wk->box[3] = (h * (1.0 / H)) * H;
+    }
+done:
+    fr_free(c);
+    fr_free(bx);
+    fr_free(pick);
+    fr_free(alive);
+    return st;
+}
+
+/* ---- landmarks (FaceLandmark68NetBase.postProcess, extendWithFaceLandmarks) ---- */
+
+void fr__landmark_postprocess(const float *out, int32_t w, int32_t h, float *rel) {
+    double sw = w * (double)LM_SIZE / (w > h ? w : h), sh = h * (double)LM_SIZE / (w > h ? w : h);
+    float pad_x = w < h ? (float)(fabs(sw - sh) / 2) : 0.0f;
+    float pad_y = h < w ? (float)(fabs(sw - sh) / 2) : 0.0f;
+    for (int i = 0; i < FR_LANDMARKS; i++) {
+        rel[i * 2 + 0] = (out[i * 2 + 0] * (float)LM_SIZE - pad_x) / (float)sw;
+        rel[i * 2 + 1] = (out[i * 2 + 1] * (float)LM_SIZE - pad_y) / (float)sh;
+    }
+}
+
+/* Box.clipAtImageBorders: clip to the image, then floor every field. */
+static void clip_floor(const double b[4], double W, double H, int32_t out[4]) {
+    double x = fmax(b[0], 0), y = fmax(b[1], 0);
+    double w = fmin(b[0] + b[2] - x, W - x), h = fmin(b[1] + b[3] - y, H - y);
+    out[0] = (int32_t)floor(x), out[1] = (int32_t)floor(y);
+    out[2] = (int32_t)floor(w), out[3] = (int32_t)floor(h);
+}
+
+static void center_point(const double (*pts)[2], int32_t n, double out[2]) {
+    double sx = 0, sy = 0;
+    for (int32_t i = 0; i < n; i++) sx += pts[i][0], sy += pts[i][1];
+    out[0] = sx / n, out[1] = sy / n;
+}
+
+/* FaceLandmarks.alignDlib on the shifted landmarks; the crop's own size
+ * plays the image size there (face-api keeps the landmark crop's dims). */
+static void dlib_rect(const struct work *w, double out[4]) {
+    double c[3][2], ctr[2];
+    center_point((const double(*)[2])&w->lm[36], 6, c[0]);
+    center_point((const double(*)[2])&w->lm[42], 6, c[1]);
+    center_point((const double(*)[2])&w->lm[48], 20, c[2]);
+    double dl = hypot(c[2][0] - c[0][0], c[2][1] - c[0][1]);
+    double dr = hypot(c[2][0] - c[1][0], c[2][1] - c[1][1]);
+    double size = floor(((dl + dr) / 2) / 0.45);
+    center_point((const double(*)[2])c, 3, ctr);
+    double x = floor(fmax(0, ctr[0] - 0.5 * size)), y = floor(fmax(0, ctr[1] - 0.43 * size));
+    out[0] = x, out[1] = y;
+    out[2] = fmin(size, w->crop[2] + x);
+    out[3] = fmin(size, w->crop[3] + y);
+}
+
+static enum fr_status run_landmarks(struct fr_facenet *fn, const struct fr_image *const *imgs, struct work *ws,
+                                    int32_t n) {
+    const size_t item = (size_t)LM_SIZE * LM_SIZE * 3;
+    int32_t *idx = fr_malloc(sizeof(int32_t) * (size_t)fn->p.max_batch_faces);
+    if (!idx) return FR_ERR_NOMEM;
+    enum fr_status st = FR_OK;
+    for (int32_t i = 0; i < n && st == FR_OK;) {
+        int32_t b = 0;
+        for (; i < n && b < fn->p.max_batch_faces; i++) {
+            struct work *w = &ws[i];
+            const struct fr_image *img = imgs[w->image];
+            double W = img->width, H = img->height;
+            /* detection.forSize(W, H).box: through relative and back. */
+            double fb[4] = { (w->box[0] * (1.0 / W)) * W, (w->box[1] * (1.0 / H)) * H,
+                             (w->box[2] * (1.0 / W)) * W, (w->box[3] * (1.0 / H)) * H };
+            clip_floor(fb, W, H, w->crop);
+            if (w->crop[2] <= 0 || w->crop[3] <= 0) continue;
+            fr__face_to_input(img, w->crop[0], w->crop[1], w->crop[2], w->crop[3], true, LM_SIZE,
+                              fn->face_in + item * (size_t)b);
+            fr__norm_mean(fn->face_in + item * (size_t)b, (size_t)LM_SIZE * LM_SIZE, fr__mean_rgb_face);
+            idx[b++] = i;
+        }
+        if (b == 0) continue;
+        float *outs[1] = { fn->face_out };
+        if ((st = fr_net_forward(fn->lm, fn->face_in, b, outs)) != FR_OK) break;
+        for (int32_t k = 0; k < b; k++) {
+            struct work *w = &ws[idx[k]];
+            float rel[FR_LANDMARKS * 2];
+            fr__landmark_postprocess(fn->face_out + (size_t)k * 136, w->crop[2], w->crop[3], rel);
+            double cw = w->crop[2], ch = w->crop[3];
+            for (int p = 0; p < FR_LANDMARKS; p++) {
+                /* new FaceLandmarks68(rel, crop dims) then shiftBy(box.x, box.y) */
+                double px = rel[p * 2] * cw, py = rel[p * 2 + 1] * ch;
+                w->lm[p][0] = (px / cw) * cw + w->box[0];
+                w->lm[p][1] = (py / ch) * ch + w->box[1];
+            }
+            w->has_lm = true;
+        }
+    }
+    fr_free(idx);
+    return st;
+}
+
+static enum fr_status run_descriptors(struct fr_facenet *fn, const struct fr_image *const *imgs, struct work *ws,
+                                      int32_t n, struct fr_faces *out) {
+    const size_t item = (size_t)REC_SIZE * REC_SIZE * 3;
+    int32_t *idx = fr_malloc(sizeof(int32_t) * (size_t)fn->p.max_batch_faces);
+    if (!idx) return FR_ERR_NOMEM;
+    enum fr_status st = FR_OK;
+    for (int32_t i = 0; i < n && st == FR_OK;) {
+        int32_t b = 0;
+        for (; i < n && b < fn->p.max_batch_faces; i++) {
+            struct work *w = &ws[i];
+            if (!w->has_lm) continue;
+            const struct fr_image *img = imgs[w->image];
+            double r[4];
+            dlib_rect(w, r);
+            clip_floor(r, img->width, img->height, w->dcrop);
+            if (w->dcrop[2] <= 0 || w->dcrop[3] <= 0) continue;
+            fr__face_to_input(img, w->dcrop[0], w->dcrop[1], w->dcrop[2], w->dcrop[3], true, REC_SIZE,
+                              fn->face_in + item * (size_t)b);
+            fr__norm_mean(fn->face_in + item * (size_t)b, (size_t)REC_SIZE * REC_SIZE, fr__mean_rgb_face);
+            idx[b++] = i;
+        }
+        if (b == 0) continue;
+        float *outs[1] = { fn->face_out };
+        if ((st = fr_net_forward(fn->rec, fn->face_in, b, outs)) != FR_OK) break;
+        /* Copy out now: face_out is reused by the next batch. */
+        for (int32_t k = 0; k < b; k++) {
+            const struct work *w = &ws[idx[k]];
+            struct fr_face *f = &out[w->image].faces[w->face_idx];
+            memcpy(f->descriptor, fn->face_out + (size_t)k * FR_DESCRIPTOR_DIM, sizeof(float) * FR_DESCRIPTOR_DIM);
+            f->has_descriptor = true;
+        }
+    }
+    fr_free(idx);
+    return st;
+}
+
+enum fr_status fr_facenet_process(struct fr_facenet *fn, const struct fr_image *const *imgs, int32_t n,
+                                  struct fr_faces *out, char *err, size_t errlen) {
+    for (int32_t i = 0; i < n; i++) memset(&out[i], 0, sizeof(out[i]));
+    struct work *ws = NULL;
+    int32_t nw = 0, capw = 0;
+    enum fr_status st = FR_OK;
+    const size_t item = (size_t)fn->det_size * fn->det_size * 3;
+    for (int32_t i = 0; i < n && st == FR_OK; i += fn->p.max_batch_images) {
+        int32_t b = n - i < fn->p.max_batch_images ? n - i : fn->p.max_batch_images;
+        for (int32_t k = 0; k < b; k++) {
+            const struct fr_image *img = imgs[i + k];
+            float *dst = fn->det_in + item * (size_t)k;
+            fr__face_to_input(img, 0, 0, img->width, img->height, false, fn->det_size, dst);
+            if (fn->p.detector == FR_DETECTOR_SSD) fr__norm_ssd(dst, item);
+            else fr__norm_mean(dst, item / 3, fr__mean_rgb_tiny);
+        }
+        if ((st = fr_net_forward(fn->det, fn->det_in, b, fn->det_out)) != FR_OK) {
+            fr_errf(err, errlen, "detector failed: %s", fr_status_str(st));
+            break;
+        }
+        for (int32_t k = 0; k < b && st == FR_OK; k++)
+            st = fn->p.detector == FR_DETECTOR_SSD ? ssd_faces(fn, imgs[i + k], i + k, k, &ws, &nw, &capw)
+                                                   : tiny_faces(fn, imgs[i + k], i + k, k, &ws, &nw, &capw);
+    }
+    if (st == FR_OK && fn->p.landmarks && nw > 0) {
+        st = run_landmarks(fn, imgs, ws, nw);
+        if (st != FR_OK) fr_errf(err, errlen, "landmark net failed: %s", fr_status_str(st));
+    }
+    /* Results: one array per image, faces in detection order. */
+    for (int32_t i = 0; i < n && st == FR_OK; i++) {
+        out[i].width = imgs[i]->width;
+        out[i].height = imgs[i]->height;
+        int32_t cnt = 0;
+        for (int32_t k = 0; k < nw; k++) cnt += ws[k].image == i;
+        if (!cnt) continue;
+        out[i].faces = fr_calloc((size_t)cnt, sizeof(struct fr_face));
+        if (!out[i].faces) {
+            st = FR_ERR_NOMEM;
+            break;
+        }
+        for (int32_t k = 0; k < nw; k++) {
+            struct work *w = &ws[k];
+            if (w->image != i) continue;
+            w->face_idx = out[i].count;
+            struct fr_face *f = &out[i].faces[out[i].count++];
+            for (int j = 0; j < 4; j++) f->box[j] = (float)w->box[j];
+            f->score = (float)w->score;
+            if (!w->has_lm) continue;
+            f->has_landmarks = true;
+            double minx = INFINITY, miny = INFINITY, maxx = 0, maxy = 0;
+            for (int p = 0; p < FR_LANDMARKS; p++) {
+                f->landmarks[p][0] = (float)w->lm[p][0];
+                f->landmarks[p][1] = (float)w->lm[p][1];
+                minx = fmin(minx, w->lm[p][0]), miny = fmin(miny, w->lm[p][1]);
+                maxx = fmax(maxx, w->lm[p][0]), maxy = fmax(maxy, w->lm[p][1]);
+            }
+            /* alignMinBbox(0.2), then FaceDetection(rescaled to relative) */
+            double bw = maxx - minx, bh = maxy - miny, W = imgs[i]->width, H = imgs[i]->height;
+            double ab[4] = { minx - bw * 0.2 / 2, miny - bh * 0.2 / 2, bw + bw * 0.2, bh + bh * 0.2 };
+            f->aligned_box[0] = (float)((ab[0] * (1.0 / W)) * W);
+            f->aligned_box[1] = (float)((ab[1] * (1.0 / H)) * H);
+            f->aligned_box[2] = (float)((ab[2] * (1.0 / W)) * W);
+            f->aligned_box[3] = (float)((ab[3] * (1.0 / H)) * H);
+        }
+    }
+    if (st == FR_OK && fn->p.descriptors && nw > 0) {
+        st = run_descriptors(fn, imgs, ws, nw, out);
+        if (st != FR_OK) fr_errf(err, errlen, "recognition net failed: %s", fr_status_str(st));
+    }
+    fr_free(ws);
+    if (st != FR_OK)
+        for (int32_t i = 0; i < n; i++) fr_faces_clear(&out[i]);
+    return st;
+}
+
+enum fr_status fr_facenet_describe_crop(struct fr_facenet *fn, const struct fr_image *crop,
+                                        float descriptor[FR_DESCRIPTOR_DIM]) {
+    fr__face_to_input(crop, 0, 0, crop->width, crop->height, true, REC_SIZE, fn->face_in);
+    fr__norm_mean(fn->face_in, (size_t)REC_SIZE * REC_SIZE, fr__mean_rgb_face);
+    float *outs[1] = { descriptor };
+    return fr_net_forward(fn->rec, fn->face_in, 1, outs);
+}

@@ -1,0 +1,73 @@
+/* The backend interface table (ggml-backend style).
+ *
+ * A backend object is {iface, ctx}. Memory is explicit: buffers live on the
+ * device and are filled/read with upload/download; a compiled graph (exec)
+ * runs asynchronously on the backend's stream and `synchronize` waits for it.
+ * Every allocation is charged against the budget in struct fr_backend;
+ * implementations call fr__budget_take/fr__budget_give.
+ *
+ * Optional methods may be NULL; the documented default applies. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "facerec/backend.h"
+#include "graph.h"
+
+#define FR_BACKEND_API_VERSION 1
+
+struct fr_buffer;  /* device memory block, backend-defined */
+struct fr_exec;    /* a graph compiled for one batch size, backend-defined */
+
+struct fr_backend_i {
+    int api_version;
+    const char *name;
+
+    void (*free)(struct fr_backend *be);
+
+    /* Device memory from the budget. */
+    enum fr_status (*buffer_alloc)(struct fr_backend *be, size_t size, struct fr_buffer **out);
+    void (*buffer_free)(struct fr_backend *be, struct fr_buffer *buf);
+    /* Copies may be asynchronous (ordered with runs on the same stream). */
+    enum fr_status (*upload)(struct fr_backend *be, struct fr_buffer *dst, size_t off, const void *src, size_t n);
+    enum fr_status (*download)(struct fr_backend *be, void *dst, struct fr_buffer *src, size_t off, size_t n);
+
+    /* NULL means every op is supported. */
+    bool (*supports_op)(struct fr_backend *be, const struct fr_node *node);
+
+    /* Compile g for `batch` items: create kernels, pack weights (charged to
+     * the budget), plan activations. Does not allocate the arena. */
+    enum fr_status (*exec_new)(struct fr_backend *be, const struct fr_graph *g, int32_t batch,
+                               struct fr_exec **out, char *err, size_t errlen);
+    void (*exec_free)(struct fr_backend *be, struct fr_exec *ex);
+    /* Activation bytes the exec needs in its arena (input and outputs included). */
+    size_t (*exec_arena_bytes)(struct fr_exec *ex);
+    /* Byte offsets in the arena of the plain-NHWC input and of output i. */
+    size_t (*exec_input_offset)(struct fr_exec *ex);
+    size_t (*exec_output_offset)(struct fr_exec *ex, int32_t i);
+    /* Enqueue a forward pass using `arena` (>= exec_arena_bytes). */
+    enum fr_status (*exec_run)(struct fr_backend *be, struct fr_exec *ex, struct fr_buffer *arena);
+    /* Wait for all enqueued work. */
+    enum fr_status (*synchronize)(struct fr_backend *be);
+
+    /* NULL: no-op. */
+    void (*set_threads)(struct fr_backend *be, int32_t threads);
+};
+
+struct fr_backend {
+    struct fr_backend_i iface;
+    void *ctx;
+    size_t memory_limit;
+    size_t memory_used;
+};
+
+/* Budget accounting shared by all backends. */
+enum fr_status fr__budget_take(struct fr_backend *be, size_t bytes);
+void fr__budget_give(struct fr_backend *be, size_t bytes);
+
+enum fr_status fr__backend_cpu_new(const struct fr_backend_params *p, struct fr_backend **out, char *err,
+                                   size_t errlen);
+#ifdef FR_HAVE_CUDA
+enum fr_status fr__backend_cuda_new(const struct fr_backend_params *p, struct fr_backend **out, char *err,
+                                    size_t errlen);
+#endif

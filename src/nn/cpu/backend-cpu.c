@@ -1,0 +1,625 @@
+/* CPU backend on oneDNN (Debian libdnnl 2.6, OpenMP runtime).
+ *
+ * exec_new() walks the graph once per (graph, batch): it creates one oneDNN
+ * primitive per node with "any" layouts for weights and outputs so oneDNN
+ * picks its blocked formats, fuses bias, activation and residual sum as
+ * post-ops, reorders weights into the chosen layout once, and plans every
+ * activation (plus a shared scratchpad) into one arena. exec_run() only sets
+ * data handles and executes: it allocates nothing. */
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "../backend-impl.h"
+
+/* Packed weights are shared by every exec of the same graph: execs for
+ * different batch sizes usually want the same blocked layout, so each
+ * (source array, layout) pair is reordered and charged to the budget once. */
+struct packed {
+    const float *src;
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem;
+    void *buf;
+    size_t bytes;
+    int32_t refs;
+};
+
+struct cpu_ctx {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    int32_t n_packed, cap_packed;
+    struct packed *packed;
+};
+
+struct fr_buffer {
+    void *ptr;
+    size_t size;
+};
+
+enum step_kind { STEP_PRIM, STEP_PAD_ADD };
+
+#define MAX_ARGS 8
+
+struct step {
+    enum step_kind kind;
+    dnnl_primitive_t prim;
+    int nargs;
+    dnnl_exec_arg_t args[MAX_ARGS];
+    int32_t tensors[MAX_ARGS]; /* arena tensor per arg, -1 for weights; -2 scratchpad */
+    int32_t node;
+};
+
+struct fr_exec {
+    const struct fr_graph *g;
+    int32_t batch;
+    int32_t n_tensors;         /* graph tensors + one plain copy per output */
+    dnnl_memory_desc_t *md;
+    size_t *offset;
+    dnnl_memory_t *mem;
+    int32_t n_steps;
+    struct step *steps;
+    dnnl_memory_t scratch_mem;
+    size_t scratch_offset, scratch_bytes;
+    size_t arena_bytes;
+    int32_t n_wref;
+    struct packed **wref;      /* shared packed weights this exec holds a reference on */
+    size_t out_offset[8];
+};
+
+#define DNNL_TRY(call, what)                                                    \
+    do {                                                                        \
+        dnnl_status_t s_ = (call);                                              \
+        if (s_ != dnnl_success) {                                               \
+            fr_errf(err, errlen, "%s: oneDNN %s failed (status %d)", g->name, what, (int)s_); \
+            st = s_ == dnnl_out_of_memory ? FR_ERR_NOMEM : FR_ERR_BACKEND;      \
+            goto fail;                                                          \
+        }                                                                       \
+    } while (0)
+
+static void cpu_free(struct fr_backend *be) {
+    struct cpu_ctx *c = be->ctx;
+    if (c) {
+        if (c->stream) dnnl_stream_destroy(c->stream);
+        if (c->engine) dnnl_engine_destroy(c->engine);
+        for (int32_t i = 0; i < c->n_packed; i++) FR_ASSERT(!c->packed[i].src); /* nets freed first */
+        fr_free(c->packed);
+        fr_free(c);
+    }
+    fr_free(be);
+}
+
+static enum fr_status cpu_buffer_alloc(struct fr_backend *be, size_t size, struct fr_buffer **out) {
+    *out = NULL;
+    if (fr__budget_take(be, size) != FR_OK) return FR_ERR_BUDGET;
+    struct fr_buffer *b = fr_calloc(1, sizeof(*b));
+    void *p = fr_malloc_aligned(size ? size : 64);
+    if (!b || !p) {
+        fr_free(b);
+        fr_free_aligned(p);
+        fr__budget_give(be, size);
+        return FR_ERR_NOMEM;
+    }
+    b->ptr = p;
+    b->size = size;
+    *out = b;
+    return FR_OK;
+}
+
+static void cpu_buffer_free(struct fr_backend *be, struct fr_buffer *b) {
+    if (!b) return;
+    fr__budget_give(be, b->size);
+    fr_free_aligned(b->ptr);
+    fr_free(b);
+}
+
+static enum fr_status cpu_upload(struct fr_backend *be, struct fr_buffer *dst, size_t off, const void *src, size_t n) {
+    (void)be;
+    if (off > dst->size || n > dst->size - off) return FR_ERR_INVALID;
+    memcpy((char *)dst->ptr + off, src, n);
+    return FR_OK;
+}
+
+static enum fr_status cpu_download(struct fr_backend *be, void *dst, struct fr_buffer *src, size_t off, size_t n) {
+    (void)be;
+    if (off > src->size || n > src->size - off) return FR_ERR_INVALID;
+    memcpy(dst, (char *)src->ptr + off, n);
+    return FR_OK;
+}
+
+/* Layouts the custom PAD_ADD kernel understands: plain NHWC or NCHW-style
+ * blocking with one inner channel block (nChw8c / nChw16c). Returns the
+ * matching format tag, or dnnl_format_tag_undef. */
+static dnnl_format_tag_t simple_tag(const dnnl_memory_desc_t *md) {
+    if (md->format_kind != dnnl_blocked || md->ndims != 4) return dnnl_format_tag_undef;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    if (b->inner_nblks == 0) {
+        if (b->strides[1] == 1 && b->strides[3] == md->padded_dims[1]) return dnnl_nhwc;
+        return dnnl_format_tag_undef;
+    }
+    if (b->inner_nblks == 1 && b->inner_idxs[0] == 1 && b->strides[3] == b->inner_blks[0]) {
+        if (b->inner_blks[0] == 16) return dnnl_nChw16c;
+        if (b->inner_blks[0] == 8) return dnnl_nChw8c;
+    }
+    return dnnl_format_tag_undef;
+}
+
+static inline size_t md_off(const dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w) {
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    if (b->inner_nblks == 0)
+        return (size_t)(md->offset0 + n * b->strides[0] + c * b->strides[1] + h * b->strides[2] + w * b->strides[3]);
+    int64_t bs = b->inner_blks[0];
+    return (size_t)(md->offset0 + n * b->strides[0] + (c / bs) * b->strides[1] + h * b->strides[2] +
+                    w * b->strides[3] + c % bs);
+}
+
+static void run_pad_add(struct fr_exec *ex, const struct fr_node *nd, char *arena) {
+    const dnnl_memory_desc_t *ma = &ex->md[nd->in[0]], *mb = &ex->md[nd->in[1]], *mo = &ex->md[nd->out];
+    const float *a = (const float *)(arena + ex->offset[nd->in[0]]);
+    const float *b = (const float *)(arena + ex->offset[nd->in[1]]);
+    float *o = (float *)(arena + ex->offset[nd->out]);
+    int64_t N = mo->dims[0], C = mo->dims[1], H = mo->dims[2], W = mo->dims[3];
+    int64_t ca = ma->dims[1], ha = ma->dims[2], wa = ma->dims[3];
+    int64_t cb = mb->dims[1], hb = mb->dims[2], wb = mb->dims[3];
+    int64_t Cp = mo->padded_dims[1];
+    bool relu = nd->act == FR_ACT_RELU;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < Cp; c++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t w = 0; w < W; w++) {
+                    float v = 0.0f;
+                    if (c < C) {
+                        if (c < ca && h < ha && w < wa) v += a[md_off(ma, n, c, h, w)];
+                        if (c < cb && h < hb && w < wb) v += b[md_off(mb, n, c, h, w)];
+                        if (relu && v < 0.0f) v = 0.0f;
+                    }
+                    o[md_off(mo, n, c, h, w)] = v;
+                }
+}
+
+static dnnl_status_t add_act(dnnl_post_ops_t po, enum fr_act act, float alpha) {
+    switch (act) {
+    case FR_ACT_NONE: return dnnl_success;
+    case FR_ACT_RELU: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+    case FR_ACT_RELU6: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.0f, 6.0f);
+    case FR_ACT_LEAKY: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, alpha, 0.0f);
+    }
+    return dnnl_invalid_arguments;
+}
+
+static void exec_free(struct fr_backend *be, struct fr_exec *ex) {
+    if (!ex) return;
+    for (int32_t i = 0; i < ex->n_steps; i++)
+        if (ex->steps[i].prim) dnnl_primitive_destroy(ex->steps[i].prim);
+    for (int32_t i = 0; ex->mem && i < ex->n_tensors; i++)
+        if (ex->mem[i]) dnnl_memory_destroy(ex->mem[i]);
+    for (int32_t i = 0; i < ex->n_wref; i++) {
+        struct packed *pk = ex->wref[i];
+        if (--pk->refs > 0) continue;
+        dnnl_memory_destroy(pk->mem);
+        fr_free_aligned(pk->buf);
+        fr__budget_give(be, pk->bytes);
+        pk->src = NULL; /* slot is free for reuse */
+        pk->mem = NULL;
+    }
+    if (ex->scratch_mem) dnnl_memory_destroy(ex->scratch_mem);
+    fr_free(ex->wref);
+    fr_free(ex->steps);
+    fr_free(ex->mem);
+    fr_free(ex->offset);
+    fr_free(ex->md);
+    fr_free(ex);
+}
+
+/* Reorder user weights (plain, described by user_md over `src`) into the
+ * layout the primitive wants, or reuse an identical packing made earlier.
+ * The packed buffer is charged to the budget once. */
+static enum fr_status pack_weights(struct fr_backend *be, struct fr_exec *ex, const dnnl_memory_desc_t *user_md,
+                                   const float *src, const dnnl_memory_desc_t *want, dnnl_memory_t *out,
+                                   const struct fr_graph *g, char *err, size_t errlen) {
+    struct cpu_ctx *c = be->ctx;
+    enum fr_status st = FR_OK;
+    struct packed *pk = NULL;
+    for (int32_t i = 0; i < c->n_packed; i++)
+        if (c->packed[i].src == src && dnnl_memory_desc_equal(&c->packed[i].md, want)) {
+            pk = &c->packed[i];
+            pk->refs++;
+            ex->wref[ex->n_wref++] = pk;
+            *out = pk->mem;
+            return FR_OK;
+        }
+    /* The cache is a fixed array (sized at backend creation) so that exec
+     * references stay valid. */
+    for (int32_t i = 0; i < c->n_packed && !pk; i++)
+        if (!c->packed[i].src) pk = &c->packed[i];
+    if (!pk) {
+        if (c->n_packed == c->cap_packed) {
+            fr_errf(err, errlen, "%s: too many packed weight tensors", g->name);
+            return FR_ERR_NOMEM;
+        }
+        pk = &c->packed[c->n_packed++];
+    }
+    memset(pk, 0, sizeof(*pk));
+    dnnl_memory_t um = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t rp = NULL;
+    size_t bytes = dnnl_memory_desc_get_size(want);
+    if (fr__budget_take(be, bytes) != FR_OK) {
+        fr_errf(err, errlen, "%s: weights need %zu more bytes than the memory budget has left", g->name, bytes);
+        return FR_ERR_BUDGET;
+    }
+    pk->buf = fr_malloc_aligned(bytes ? bytes : 64);
+    if (!pk->buf) {
+        fr__budget_give(be, bytes);
+        fr_errf(err, errlen, "%s: out of memory for weights", g->name);
+        return FR_ERR_NOMEM;
+    }
+    pk->bytes = bytes;
+    pk->md = *want;
+    pk->src = src;
+    pk->refs = 1;
+    ex->wref[ex->n_wref++] = pk;
+    DNNL_TRY(dnnl_memory_create(&pk->mem, want, c->engine, pk->buf), "memory_create");
+    DNNL_TRY(dnnl_memory_create(&um, user_md, c->engine, (void *)src), "memory_create");
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, user_md, c->engine, want, c->engine, NULL), "reorder_pd");
+    DNNL_TRY(dnnl_primitive_create(&rp, rpd), "reorder");
+    dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, um }, { DNNL_ARG_TO, pk->mem } };
+    DNNL_TRY(dnnl_primitive_execute(rp, c->stream, 2, args), "reorder execute");
+    DNNL_TRY(dnnl_stream_wait(c->stream), "stream_wait");
+    *out = pk->mem;
+fail:
+    if (rp) dnnl_primitive_destroy(rp);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (um) dnnl_memory_destroy(um);
+    return st;
+}
+
+static void step_arg(struct step *s, int arg, dnnl_memory_t m, int32_t tensor) {
+    FR_ASSERT(s->nargs < MAX_ARGS);
+    s->args[s->nargs] = (dnnl_exec_arg_t){ arg, m };
+    s->tensors[s->nargs] = tensor;
+    s->nargs++;
+}
+
+static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph *g, int32_t batch,
+                                   struct fr_exec **out, char *err, size_t errlen) {
+    struct cpu_ctx *c = be->ctx;
+    enum fr_status st = FR_OK;
+    *out = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    struct fr_plan_item *items = NULL;
+    int32_t *storage = NULL, *first = NULL, *last = NULL;
+    struct fr_exec *ex = fr_calloc(1, sizeof(*ex));
+    if (!ex) return FR_ERR_NOMEM;
+    ex->g = g;
+    ex->batch = batch;
+    int32_t nt = g->n_tensors + g->n_outputs;
+    ex->n_tensors = nt;
+    ex->md = fr_calloc((size_t)nt, sizeof(*ex->md));
+    ex->offset = fr_calloc((size_t)nt, sizeof(*ex->offset));
+    ex->mem = fr_calloc((size_t)nt, sizeof(*ex->mem));
+    ex->steps = fr_calloc((size_t)g->n_nodes + (size_t)g->n_outputs, sizeof(*ex->steps));
+    ex->wref = fr_calloc((size_t)g->n_nodes * 2 + 1, sizeof(*ex->wref));
+    storage = fr_malloc(sizeof(int32_t) * (size_t)nt);
+    first = fr_malloc(sizeof(int32_t) * (size_t)nt);
+    last = fr_malloc(sizeof(int32_t) * (size_t)nt);
+    items = fr_calloc((size_t)nt + 1, sizeof(*items));
+    if (!ex->md || !ex->offset || !ex->mem || !ex->steps || !ex->wref || !storage || !first || !last ||
+        !items) {
+        st = FR_ERR_NOMEM;
+        fr_errf(err, errlen, "%s: out of memory", g->name);
+        goto fail;
+    }
+    for (int32_t t = 0; t < nt; t++) storage[t] = t, first[t] = -1, last[t] = -1;
+    size_t scratch = 0;
+
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const struct fr_node *nd = &g->nodes[i];
+        struct fr_tshape os = g->shapes[nd->out];
+        dnnl_dims_t odims = { batch, os.c, os.h, os.w };
+        dnnl_memory_desc_t *src = nd->in[0] >= 0 ? &ex->md[nd->in[0]] : NULL;
+        struct step *sp = &ex->steps[ex->n_steps];
+        sp->node = i;
+        first[nd->out] = i;
+        for (int k = 0; k < 2; k++)
+            if (nd->in[k] >= 0) last[nd->in[k]] = i;
+        if (nd->op == FR_OP_INPUT) {
+            DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, odims, dnnl_f32, dnnl_nhwc), "md_init");
+            continue;
+        }
+        if (nd->op == FR_OP_PAD_ADD) {
+            dnnl_format_tag_t ta = simple_tag(&ex->md[nd->in[0]]), tb = simple_tag(&ex->md[nd->in[1]]);
+            if (!ta || !tb) {
+                fr_errf(err, errlen, "%s: pad_add on an unsupported layout", g->name);
+                st = FR_ERR_UNSUPPORTED;
+                goto fail;
+            }
+            DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, odims, dnnl_f32, ta), "md_init");
+            sp->kind = STEP_PAD_ADD;
+            ex->n_steps++;
+            continue;
+        }
+        dnnl_memory_desc_t any_dst;
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_dst, 4, odims, dnnl_f32, dnnl_format_tag_any), "md_init");
+        /* A fresh attr per node: oneDNN 2.6 ignores setting empty post-ops,
+         * so a reused attr would leak one node's post-ops into the next. */
+        DNNL_TRY(dnnl_primitive_attr_create(&attr), "attr_create");
+        DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad_mode");
+        DNNL_TRY(dnnl_post_ops_create(&po), "post_ops");
+        const float *wsrc = NULL;
+        dnnl_memory_desc_t wuser, buser, bany;
+        bool has_w = false, has_b = false;
+        if (nd->op == FR_OP_CONV) {
+            struct fr_tshape is = g->shapes[nd->in[0]];
+            dnnl_memory_desc_t wany;
+            if (nd->groups == 1) {
+                dnnl_dims_t wd = { os.c, is.c, nd->kh, nd->kw };
+                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "md_init");
+                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, dnnl_f32, dnnl_hwio), "md_init");
+            } else {
+                dnnl_dims_t wd = { nd->groups, 1, 1, nd->kh, nd->kw };
+                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 5, wd, dnnl_f32, dnnl_format_tag_any), "md_init");
+                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 5, wd, dnnl_f32, dnnl_hwigo), "md_init");
+            }
+            dnnl_dims_t bd = { os.c };
+            DNNL_TRY(dnnl_memory_desc_init_by_tag(&buser, 1, bd, dnnl_f32, dnnl_a), "md_init");
+            bany = buser;
+            dnnl_dims_t strides = { nd->sh, nd->sw }, pl = { nd->pad_t, nd->pad_l }, pr = { nd->pad_b, nd->pad_r };
+            dnnl_memory_desc_t *dst = nd->sum ? &ex->md[nd->in[1]] : &any_dst;
+            if (nd->sum) DNNL_TRY(dnnl_post_ops_append_sum(po, 1.0f), "append_sum");
+            DNNL_TRY(add_act(po, nd->act, nd->alpha), "append_eltwise");
+            DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops");
+            dnnl_convolution_desc_t cd;
+            DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, src,
+                                                        &wany, nd->b ? &bany : NULL, dst, strides, pl, pr),
+                     "conv_desc");
+            DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL), "conv_pd");
+            wsrc = nd->w;
+            has_w = true;
+            has_b = nd->b != NULL;
+        } else if (nd->op == FR_OP_POOL || nd->op == FR_OP_GLOBAL_AVG) {
+            struct fr_tshape is = g->shapes[nd->in[0]];
+            bool global = nd->op == FR_OP_GLOBAL_AVG;
+            dnnl_dims_t strides = { global ? 1 : nd->sh, global ? 1 : nd->sw };
+            dnnl_dims_t kernel = { global ? is.h : nd->kh, global ? is.w : nd->kw };
+            dnnl_dims_t dil = { 0, 0 }, pl = { nd->pad_t, nd->pad_l }, pr = { nd->pad_b, nd->pad_r };
+            dnnl_pooling_v2_desc_t pdsc;
+            DNNL_TRY(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference,
+                                                       nd->pool_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
+                                                       src, &any_dst, strides, kernel, dil, pl, pr),
+                     "pool_desc");
+            DNNL_TRY(dnnl_primitive_desc_create(&pd, &pdsc, attr, c->engine, NULL), "pool_pd");
+        } else if (nd->op == FR_OP_ACT) {
+            dnnl_eltwise_desc_t ed;
+            dnnl_alg_kind_t alg = nd->act == FR_ACT_RELU6 ? dnnl_eltwise_clip_v2 : dnnl_eltwise_relu;
+            float alpha = nd->act == FR_ACT_LEAKY ? nd->alpha : 0.0f, beta = nd->act == FR_ACT_RELU6 ? 6.0f : 0.0f;
+            DNNL_TRY(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, src, alpha, beta), "eltwise_desc");
+            DNNL_TRY(dnnl_primitive_desc_create(&pd, &ed, attr, c->engine, NULL), "eltwise_pd");
+        } else if (nd->op == FR_OP_FC) {
+            struct fr_tshape is = g->shapes[nd->in[0]];
+            dnnl_dims_t wd = { os.c, is.c, is.h, is.w };
+            dnnl_memory_desc_t wany, dst2;
+            DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "md_init");
+            DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, dnnl_f32, dnnl_hwio), "md_init");
+            dnnl_dims_t bd = { os.c }, dd = { batch, os.c };
+            DNNL_TRY(dnnl_memory_desc_init_by_tag(&buser, 1, bd, dnnl_f32, dnnl_a), "md_init");
+            DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst2, 2, dd, dnnl_f32, dnnl_format_tag_any), "md_init");
+            bany = buser;
+            dnnl_inner_product_desc_t ipd;
+            DNNL_TRY(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, src, &wany,
+                                                          nd->b ? &bany : NULL, &dst2),
+                     "ip_desc");
+            DNNL_TRY(dnnl_primitive_desc_create(&pd, &ipd, attr, c->engine, NULL), "ip_pd");
+            wsrc = nd->w;
+            has_w = true;
+            has_b = nd->b != NULL;
+        } else {
+            fr_errf(err, errlen, "%s: op %d not supported by the CPU backend", g->name, (int)nd->op);
+            st = FR_ERR_UNSUPPORTED;
+            goto fail;
+        }
+        dnnl_post_ops_destroy(po);
+        po = NULL;
+        dnnl_primitive_attr_destroy(attr);
+        attr = NULL;
+
+        const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+        if (nd->op == FR_OP_FC) {
+            /* Keep the FC output 4-D (N,C,1,1) so later ops see NHWC tensors. */
+            DNNL_TRY(dnnl_memory_desc_reshape(&ex->md[nd->out], dmd, 4, odims), "reshape");
+        } else {
+            ex->md[nd->out] = *dmd;
+        }
+        if (nd->sum) storage[nd->out] = storage[nd->in[1]];
+        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+        if (sbytes > scratch) scratch = sbytes;
+        DNNL_TRY(dnnl_primitive_create(&sp->prim, pd), "primitive_create");
+        sp->kind = STEP_PRIM;
+        step_arg(sp, DNNL_ARG_SRC, NULL, nd->in[0]);
+        step_arg(sp, DNNL_ARG_DST, NULL, nd->out);
+        if (has_w) {
+            dnnl_memory_t wm;
+            const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+            if (nd->op == FR_OP_FC) {
+                /* The FC weights' logical dims follow the source tensor's. */
+                DNNL_TRY(dnnl_memory_desc_reshape(&wuser, &wuser, want->ndims, want->dims), "reshape");
+            }
+            if ((st = pack_weights(be, ex, &wuser, wsrc, want, &wm, g, err, errlen)) != FR_OK) goto fail;
+            step_arg(sp, DNNL_ARG_WEIGHTS, wm, -1);
+        }
+        if (has_b) {
+            dnnl_memory_t bm;
+            if ((st = pack_weights(be, ex, &buser, nd->b, &buser, &bm, g, err, errlen)) != FR_OK) goto fail;
+            step_arg(sp, DNNL_ARG_BIAS, bm, -1);
+        }
+        step_arg(sp, DNNL_ARG_SCRATCHPAD, NULL, -2);
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        ex->n_steps++;
+    }
+    /* Plain NHWC copies of the outputs, made by a final reorder each. */
+    for (int32_t o = 0; o < g->n_outputs; o++) {
+        int32_t t = g->outputs[o], pt = g->n_tensors + o;
+        struct fr_tshape s = g->shapes[t];
+        dnnl_dims_t d = { batch, s.c, s.h, s.w };
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[pt], 4, d, dnnl_f32, dnnl_nhwc), "md_init");
+        DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, &ex->md[t], c->engine, &ex->md[pt], c->engine, NULL),
+                 "reorder_pd");
+        struct step *sp = &ex->steps[ex->n_steps++];
+        DNNL_TRY(dnnl_primitive_create(&sp->prim, pd), "reorder");
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        sp->kind = STEP_PRIM;
+        sp->node = -1;
+        step_arg(sp, DNNL_ARG_FROM, NULL, t);
+        step_arg(sp, DNNL_ARG_TO, NULL, pt);
+        last[t] = g->n_nodes + o;
+        first[pt] = g->n_nodes + o;
+        last[pt] = g->n_nodes + g->n_outputs; /* live until read back */
+    }
+    /* Plan: one item per storage; an aliased tensor extends its storage's range. */
+    int32_t n_items = 0;
+    int32_t *item_of = first; /* reuse: storage -> item index, after ranges are merged */
+    for (int32_t t = 0; t < nt; t++) {
+        int32_t s = storage[t];
+        if (s != t) {
+            if (last[t] > last[s]) last[s] = last[t];
+            if (last[s] < first[t]) last[s] = first[t];
+        }
+    }
+    for (int32_t t = 0; t < nt; t++) {
+        if (storage[t] != t) continue;
+        size_t bytes = dnnl_memory_desc_get_size(&ex->md[t]);
+        for (int32_t u = 0; u < nt; u++)
+            if (storage[u] == t && dnnl_memory_desc_get_size(&ex->md[u]) > bytes)
+                bytes = dnnl_memory_desc_get_size(&ex->md[u]);
+        int32_t f = first[t], l = last[t] < first[t] ? first[t] : last[t];
+        if (t == g->input) f = -1; /* written by upload before the run */
+        items[n_items] = (struct fr_plan_item){ .size = bytes, .first = f, .last = l };
+        item_of[t] = n_items++;
+    }
+    items[n_items] = (struct fr_plan_item){ .size = scratch, .first = -1, .last = g->n_nodes + g->n_outputs };
+    int32_t scratch_item = n_items++;
+    ex->arena_bytes = fr__plan_offsets(items, n_items, 64);
+    for (int32_t t = 0; t < nt; t++) ex->offset[t] = items[item_of[storage[t]]].offset;
+    ex->scratch_offset = items[scratch_item].offset;
+    ex->scratch_bytes = scratch;
+    for (int32_t o = 0; o < g->n_outputs; o++) ex->out_offset[o] = ex->offset[g->n_tensors + o];
+    for (int32_t t = 0; t < nt; t++)
+        DNNL_TRY(dnnl_memory_create(&ex->mem[t], &ex->md[t], c->engine, DNNL_MEMORY_NONE), "memory_create");
+    if (scratch) {
+        dnnl_memory_desc_t smd;
+        dnnl_dims_t sd = { (dnnl_dim_t)scratch };
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_u8, dnnl_a), "md_init");
+        DNNL_TRY(dnnl_memory_create(&ex->scratch_mem, &smd, c->engine, DNNL_MEMORY_NONE), "memory_create");
+    }
+    for (int32_t i = 0; i < ex->n_steps; i++) {
+        struct step *sp = &ex->steps[i];
+        for (int k = 0; k < sp->nargs; k++) {
+            if (sp->tensors[k] >= 0) sp->args[k].memory = ex->mem[sp->tensors[k]];
+            else if (sp->tensors[k] == -2) sp->args[k].memory = ex->scratch_mem;
+        }
+        /* A primitive without scratchpad needs no scratchpad argument. */
+        if (!ex->scratch_mem && sp->nargs > 0 && sp->tensors[sp->nargs - 1] == -2) sp->nargs--;
+    }
+    goto done;
+fail:
+    exec_free(be, ex);
+    ex = NULL;
+done:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    fr_free(items);
+    fr_free(storage);
+    fr_free(first);
+    fr_free(last);
+    *out = ex;
+    return st;
+}
+
+static size_t cpu_exec_arena_bytes(struct fr_exec *ex) { return ex->arena_bytes; }
+static size_t cpu_exec_input_offset(struct fr_exec *ex) { return ex->offset[ex->g->input]; }
+static size_t cpu_exec_output_offset(struct fr_exec *ex, int32_t i) { return ex->out_offset[i]; }
+
+static enum fr_status cpu_exec_run(struct fr_backend *be, struct fr_exec *ex, struct fr_buffer *arena) {
+    struct cpu_ctx *c = be->ctx;
+    if (arena->size < ex->arena_bytes) return FR_ERR_BUDGET;
+    char *base = arena->ptr;
+    for (int32_t t = 0; t < ex->n_tensors; t++)
+        if (dnnl_memory_set_data_handle(ex->mem[t], base + ex->offset[t]) != dnnl_success) return FR_ERR_BACKEND;
+    if (ex->scratch_mem && dnnl_memory_set_data_handle(ex->scratch_mem, base + ex->scratch_offset) != dnnl_success)
+        return FR_ERR_BACKEND;
+    for (int32_t i = 0; i < ex->n_steps; i++) {
+        struct step *sp = &ex->steps[i];
+        if (sp->kind == STEP_PAD_ADD) {
+            run_pad_add(ex, &ex->g->nodes[sp->node], base);
+            continue;
+        }
+        if (dnnl_primitive_execute(sp->prim, c->stream, sp->nargs, sp->args) != dnnl_success) return FR_ERR_BACKEND;
+    }
+    return FR_OK;
+}
+
+static enum fr_status cpu_synchronize(struct fr_backend *be) {
+    struct cpu_ctx *c = be->ctx;
+    return dnnl_stream_wait(c->stream) == dnnl_success ? FR_OK : FR_ERR_BACKEND;
+}
+
+static void cpu_set_threads(struct fr_backend *be, int32_t threads) {
+    (void)be;
+    omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
+}
+
+enum fr_status fr__backend_cpu_new(const struct fr_backend_params *p, struct fr_backend **out, char *err,
+                                   size_t errlen) {
+    struct fr_backend *be = fr_calloc(1, sizeof(*be));
+    struct cpu_ctx *c = fr_calloc(1, sizeof(*c));
+    if (!be || !c) {
+        fr_free(be);
+        fr_free(c);
+        fr_errf(err, errlen, "out of memory");
+        return FR_ERR_NOMEM;
+    }
+    be->iface = (struct fr_backend_i){
+        .api_version = FR_BACKEND_API_VERSION,
+        .name = "cpu",
+        .free = cpu_free,
+        .buffer_alloc = cpu_buffer_alloc,
+        .buffer_free = cpu_buffer_free,
+        .upload = cpu_upload,
+        .download = cpu_download,
+        .supports_op = NULL,
+        .exec_new = cpu_exec_new,
+        .exec_free = exec_free,
+        .exec_arena_bytes = cpu_exec_arena_bytes,
+        .exec_input_offset = cpu_exec_input_offset,
+        .exec_output_offset = cpu_exec_output_offset,
+        .exec_run = cpu_exec_run,
+        .synchronize = cpu_synchronize,
+        .set_threads = cpu_set_threads,
+    };
+    be->ctx = c;
+    c->cap_packed = 4096;
+    c->packed = fr_calloc((size_t)c->cap_packed, sizeof(*c->packed));
+    if (!c->packed) {
+        cpu_free(be);
+        fr_errf(err, errlen, "out of memory");
+        return FR_ERR_NOMEM;
+    }
+    be->memory_limit = p->memory_limit ? p->memory_limit : (size_t)2 << 30;
+    if (dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success) {
+        fr_errf(err, errlen, "cannot create the oneDNN CPU engine");
+        cpu_free(be);
+        return FR_ERR_BACKEND;
+    }
+    if (p->threads > 0) cpu_set_threads(be, p->threads);
+    *out = be;
+    return FR_OK;
+}

@@ -1,0 +1,23 @@
+/* fr-ppm: decode an image with facerec's own decoder and write it as PPM.
+ * The reference harness feeds these exact pixels to face-api, so both sides
+ * of every comparison see identical input. */
+#include <stdio.h>
+
+#include "facerec/image.h"
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: fr-ppm IN OUT.ppm\n");
+        return 2;
+    }
+    char err[512];
+    struct fr_image *img = NULL;
+    if (fr_image_load(argv[1], NULL, &img, err, sizeof(err)) != FR_OK ||
+        fr_image_save_ppm(img, argv[2], err, sizeof(err)) != FR_OK) {
+        fprintf(stderr, "fr-ppm: %s\n", err);
+        fr_image_free(img);
+        return 1;
+    }
+    fr_image_free(img);
+    return 0;
+}
