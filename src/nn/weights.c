@@ -266,9 +266,8 @@ enum fr_status fr_weights_load(const char *dir, const char *name, struct fr_weig
                 st = rs == FR_ERR_NOMEM ? rs : FR_ERR_MODEL;
                 goto fail;
             }
-            if (have + clen != need && (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(group, "paths")) == 1 ||
-                                        have + clen > need)) {
-                fr_errf(err, errlen, "%s: %zu bytes, but the manifest's tensors need %zu (truncated or wrong file; run scripts/fetch-models.sh)",
+            if (have + clen > need) {
+                fr_errf(err, errlen, "%s: %zu bytes, but the manifest's tensors need %zu (wrong file; run scripts/fetch-models.sh)",
                         bpath, have + clen, need);
                 fr_free(chunk);
                 goto fail;
@@ -278,8 +277,9 @@ enum fr_status fr_weights_load(const char *dir, const char *name, struct fr_weig
             fr_free(chunk);
         }
         if (have != need) {
-            fr_errf(err, errlen, "%s: shards hold %zu bytes, tensors need %zu (truncated; run scripts/fetch-models.sh)",
-                    mpath, have, need);
+            const cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(group, "paths"), 0);
+            fr_errf(err, errlen, "%s/%s: shards hold %zu bytes, the manifest's tensors need %zu (truncated; run scripts/fetch-models.sh)",
+                    dir, cJSON_IsString(p0) ? p0->valuestring : "?", have, need);
             goto fail;
         }
         size_t pos = 0;
