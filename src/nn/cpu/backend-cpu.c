@@ -58,8 +58,8 @@ struct fr_exec {
     dnnl_memory_desc_t *md;
     size_t *offset;
     dnnl_memory_t *mem;
-    int32_t n_steps;
-    struct step *steps;
+    int32_t n_steps, cap_steps;
+    struct step *steps; /* cap_steps slots, zeroed; a failed compile may leave a primitive past n_steps */
     dnnl_memory_t scratch_mem;
     size_t scratch_offset, scratch_bytes;
     size_t arena_bytes;
@@ -191,7 +191,7 @@ static dnnl_status_t add_act(dnnl_post_ops_t po, enum fr_act act, float alpha) {
 
 static void exec_free(struct fr_backend *be, struct fr_exec *ex) {
     if (!ex) return;
-    for (int32_t i = 0; i < ex->n_steps; i++)
+    for (int32_t i = 0; ex->steps && i < ex->cap_steps; i++)
         if (ex->steps[i].prim) dnnl_primitive_destroy(ex->steps[i].prim);
     for (int32_t i = 0; ex->mem && i < ex->n_tensors; i++)
         if (ex->mem[i]) dnnl_memory_destroy(ex->mem[i]);
@@ -302,7 +302,8 @@ static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph 
     ex->md = fr_calloc((size_t)nt, sizeof(*ex->md));
     ex->offset = fr_calloc((size_t)nt, sizeof(*ex->offset));
     ex->mem = fr_calloc((size_t)nt, sizeof(*ex->mem));
-    ex->steps = fr_calloc((size_t)g->n_nodes + (size_t)g->n_outputs, sizeof(*ex->steps));
+    ex->cap_steps = g->n_nodes + g->n_outputs;
+    ex->steps = fr_calloc((size_t)ex->cap_steps, sizeof(*ex->steps));
     ex->wref = fr_calloc((size_t)g->n_nodes * 2 + 1, sizeof(*ex->wref));
     storage = fr_malloc(sizeof(int32_t) * (size_t)nt);
     first = fr_malloc(sizeof(int32_t) * (size_t)nt);
