@@ -69,6 +69,11 @@ static enum fr_status decode_jpeg(const uint8_t *buf, size_t len, const struct f
         st = FR_ERR_IMAGE;
         goto done;
     }
+    if (w <= 0 || h <= 0) {
+        fr_errf(err, errlen, "truncated or corrupt JPEG: no frame header");
+        st = FR_ERR_IMAGE;
+        goto done;
+    }
     if ((st = check_limits(w, h, p, err, errlen)) != FR_OK) goto done;
     struct fr_image *img = fr_image_new(w, h);
     if (!img) {
