@@ -19,15 +19,8 @@
 static cJSON *load_json(const char *name) {
     char path[512];
     snprintf(path, sizeof(path), "%s/tests/golden/%s", FR_SOURCE_DIR, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("%s: missing (make golden)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = 0;
-    fclose(f);
+    char *s = fr_test_read_file(path);
+    if (!s) fail_msg("%s: missing (make golden)", path);
     cJSON *j = cJSON_Parse(s);
     free(s);
     assert_non_null(j);

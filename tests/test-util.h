@@ -1,6 +1,7 @@
 /* Shared helpers for the unit tests. */
 #pragma once
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Models directory: $FACEREC_MODELS, else the checkout's models/. */
@@ -13,4 +14,19 @@ static inline const char *fr_test_models_dir(void) {
 static inline const char *fr_test_data_dir(void) {
     const char *d = getenv("FACEREC_TESTDATA");
     return d && *d ? d : FR_SOURCE_DIR "/../shared/testdata/face_recognition";
+}
+
+/* Whole file as a NUL-terminated malloc'd string, or NULL. */
+static inline char *fr_test_read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *s = NULL;
+    long n;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (s = malloc((size_t)n + 1)) != NULL) {
+        if (fread(s, 1, (size_t)n, f) == (size_t)n) s[n] = 0;
+        else free(s), s = NULL;
+    }
+    fclose(f);
+    return s;
 }

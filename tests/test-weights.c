@@ -42,15 +42,8 @@ static void write_text(const char *path, const char *text) {
 }
 
 static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = 0;
-    fclose(f);
+    char *s = fr_test_read_file(path);
+    assert_non_null(s);
     return s;
 }
 

@@ -248,6 +248,21 @@ static int cmp_cand_asc(const void *x, const void *y) {
     return a->idx - b->idx;
 }
 
+/* A new zeroed work item for `image` at the end of *ws, or NULL on OOM. */
+static struct work *push_work(struct work **ws, int32_t *nw, int32_t *capw, int32_t image) {
+    if (*nw == *capw) {
+        int32_t cap = *capw ? *capw * 2 : 64;
+        struct work *nws = fr_realloc(*ws, sizeof(**ws) * (size_t)cap);
+        if (!nws) return NULL;
+        *ws = nws;
+        *capw = cap;
+    }
+    struct work *w = &(*ws)[(*nw)++];
+    memset(w, 0, sizeof(*w));
+    w->image = image;
+    return w;
+}
+
 /* Appends the image's SSD faces to *ws. */
 static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *img, int32_t image, int32_t item,
                                 struct work **ws, int32_t *nw, int32_t *capw) {
@@ -281,22 +296,14 @@ static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *im
     double pad_x = SSD_SIZE / js_round(W * scale), pad_y = SSD_SIZE / js_round(H * scale);
     enum fr_status st = FR_OK;
     for (int32_t i = 0; i < ns; i++) {
-        if (*nw == *capw) {
-            int32_t cap = *capw ? *capw * 2 : 64;
-            struct work *nws = fr_realloc(*ws, sizeof(**ws) * (size_t)cap);
-            if (!nws) {
-                st = FR_ERR_NOMEM;
-                break;
-            }
-            *ws = nws;
-            *capw = cap;
+        struct work *w = push_work(ws, nw, capw, image);
+        if (!w) {
+            st = FR_ERR_NOMEM;
+            break;
         }
         const float *b = fn->ssd_boxes + (size_t)sel[i] * 4;
         double top = fmax(0.0, b[0]) * pad_y, bottom = fmin(1.0, b[2]) * pad_y;
         double left = fmax(0.0, b[1]) * pad_x, right = fmin(1.0, b[3]) * pad_x;
-        struct work *w = &(*ws)[(*nw)++];
-        memset(w, 0, sizeof(*w));
-        w->image = image;
         w->score = fn->ssd_scores[sel[i]];
         w->box[0] = left * W;
         w->box[1] = top * H;
@@ -368,15 +375,10 @@ static enum fr_status tiny_faces(struct fr_facenet *fn, const struct fr_image *i
         alive[top] = false;
     }
     for (int32_t i = 0; i < np; i++) {
-        if (*nw == *capw) {
-            int32_t cap = *capw ? *capw * 2 : 64;
-            struct work *nws = fr_realloc(*ws, sizeof(**ws) * (size_t)cap);
-            if (!nws) {
-                st = FR_ERR_NOMEM;
-                goto done;
-            }
-            *ws = nws;
-            *capw = cap;
+        struct work *wk = push_work(ws, nw, capw, image);
+        if (!wk) {
+            st = FR_ERR_NOMEM;
+            goto done;
         }
         const double *r = bx[pick[i]];
         double sc = 0;
@@ -385,9 +387,6 @@ static enum fr_status tiny_faces(struct fr_facenet *fn, const struct fr_image *i
         /* ObjectDetection(relative box) then FaceDetection(det.relativeBox):
          * relative -> absolute -> relative -> absolute, as face-api does. */
         double x = r[0] * W, y = r[1] * H, w = (r[2] - r[0]) * W, h = (r[3] - r[1]) * H;
-        struct work *wk = &(*ws)[(*nw)++];
-        memset(wk, 0, sizeof(*wk));
-        wk->image = image;
         wk->score = sc;
         wk->box[0] = (x * (1.0 / W)) * W;
         wk->box[1] = (y * (1.0 / H)) * H;
@@ -445,80 +444,69 @@ static void dlib_rect(const struct work *w, double out[4]) {
     out[3] = fmin(size, w->crop[3] + y);
 }
 
-static enum fr_status run_landmarks(struct fr_facenet *fn, const struct fr_image *const *imgs, struct work *ws,
-                                    int32_t n) {
-    const size_t item = (size_t)LM_SIZE * LM_SIZE * 3;
-    int32_t *idx = fr_malloc(sizeof(int32_t) * (size_t)fn->p.max_batch_faces);
-    if (!idx) return FR_ERR_NOMEM;
-    enum fr_status st = FR_OK;
-    for (int32_t i = 0; i < n && st == FR_OK;) {
-        int32_t b = 0;
-        for (; i < n && b < fn->p.max_batch_faces; i++) {
-            struct work *w = &ws[i];
-            const struct fr_image *img = imgs[w->image];
-            double W = img->width, H = img->height;
-            /* detection.forSize(W, H).box: through relative and back. */
-            double fb[4] = { (w->box[0] * (1.0 / W)) * W, (w->box[1] * (1.0 / H)) * H,
-                             (w->box[2] * (1.0 / W)) * W, (w->box[3] * (1.0 / H)) * H };
-            clip_floor(fb, W, H, w->crop);
-            if (w->crop[2] <= 0 || w->crop[3] <= 0) continue;
-            fr__face_to_input(img, w->crop[0], w->crop[1], w->crop[2], w->crop[3], true, LM_SIZE,
-                              fn->face_in + item * (size_t)b);
-            fr__norm_mean(fn->face_in + item * (size_t)b, (size_t)LM_SIZE * LM_SIZE, fr__mean_rgb_face);
-            idx[b++] = i;
-        }
-        if (b == 0) continue;
-        float *outs[1] = { fn->face_out };
-        if ((st = fr_net_forward(fn->lm, fn->face_in, b, outs)) != FR_OK) break;
-        for (int32_t k = 0; k < b; k++) {
-            struct work *w = &ws[idx[k]];
-            float rel[FR_LANDMARKS * 2];
-            fr__landmark_postprocess(fn->face_out + (size_t)k * 136, w->crop[2], w->crop[3], rel);
-            double cw = w->crop[2], ch = w->crop[3];
-            for (int p = 0; p < FR_LANDMARKS; p++) {
-                /* new FaceLandmarks68(rel, crop dims) then shiftBy(box.x, box.y) */
-                double px = rel[p * 2] * cw, py = rel[p * 2 + 1] * ch;
-                w->lm[p][0] = (px / cw) * cw + w->box[0];
-                w->lm[p][1] = (py / ch) * ch + w->box[1];
-            }
-            w->has_lm = true;
-        }
+/* The crop a face needs for a stage's net, or NULL when it has none (no
+ * landmarks yet, or a crop that clipping left empty: face-api drops those). */
+static const int32_t *stage_crop(bool landmarks, struct work *w, const struct fr_image *img) {
+    double W = img->width, H = img->height;
+    if (landmarks) {
+        /* detection.forSize(W, H).box: through relative and back. */
+        double fb[4] = { (w->box[0] * (1.0 / W)) * W, (w->box[1] * (1.0 / H)) * H, (w->box[2] * (1.0 / W)) * W,
+                         (w->box[3] * (1.0 / H)) * H };
+        clip_floor(fb, W, H, w->crop);
+        return w->crop[2] > 0 && w->crop[3] > 0 ? w->crop : NULL;
     }
-    fr_free(idx);
-    return st;
+    if (!w->has_lm) return NULL;
+    double r[4];
+    dlib_rect(w, r);
+    clip_floor(r, W, H, w->dcrop);
+    return w->dcrop[2] > 0 && w->dcrop[3] > 0 ? w->dcrop : NULL;
 }
 
-static enum fr_status run_descriptors(struct fr_facenet *fn, const struct fr_image *const *imgs, struct work *ws,
-                                      int32_t n, struct fr_faces *out) {
-    const size_t item = (size_t)REC_SIZE * REC_SIZE * 3;
+static void stage_done(bool landmarks, struct work *w, const float *o, struct fr_faces *out) {
+    if (landmarks) {
+        float rel[FR_LANDMARKS * 2];
+        fr__landmark_postprocess(o, w->crop[2], w->crop[3], rel);
+        double cw = w->crop[2], ch = w->crop[3];
+        for (int p = 0; p < FR_LANDMARKS; p++) {
+            /* new FaceLandmarks68(rel, crop dims) then shiftBy(box.x, box.y) */
+            double px = rel[p * 2] * cw, py = rel[p * 2 + 1] * ch;
+            w->lm[p][0] = (px / cw) * cw + w->box[0];
+            w->lm[p][1] = (py / ch) * ch + w->box[1];
+        }
+        w->has_lm = true;
+        return;
+    }
+    struct fr_face *f = &out[w->image].faces[w->face_idx];
+    memcpy(f->descriptor, o, sizeof(float) * FR_DESCRIPTOR_DIM);
+    f->has_descriptor = true;
+}
+
+/* Runs every face through the landmark net (landmarks) or the recognition
+ * net, in batches of max_batch_faces: crop, centred pad, resize,
+ * normalise, forward, then post-process each face of the batch. */
+static enum fr_status run_face_stage(struct fr_facenet *fn, bool landmarks, const struct fr_image *const *imgs,
+                                     struct work *ws, int32_t n, struct fr_faces *out) {
+    const int32_t size = landmarks ? LM_SIZE : REC_SIZE;
+    const size_t item = (size_t)size * size * 3, out_item = landmarks ? 136 : FR_DESCRIPTOR_DIM;
+    struct fr_net *net = landmarks ? fn->lm : fn->rec;
     int32_t *idx = fr_malloc(sizeof(int32_t) * (size_t)fn->p.max_batch_faces);
     if (!idx) return FR_ERR_NOMEM;
     enum fr_status st = FR_OK;
     for (int32_t i = 0; i < n && st == FR_OK;) {
         int32_t b = 0;
         for (; i < n && b < fn->p.max_batch_faces; i++) {
-            struct work *w = &ws[i];
-            if (!w->has_lm) continue;
-            const struct fr_image *img = imgs[w->image];
-            double r[4];
-            dlib_rect(w, r);
-            clip_floor(r, img->width, img->height, w->dcrop);
-            if (w->dcrop[2] <= 0 || w->dcrop[3] <= 0) continue;
-            fr__face_to_input(img, w->dcrop[0], w->dcrop[1], w->dcrop[2], w->dcrop[3], true, REC_SIZE,
-                              fn->face_in + item * (size_t)b);
-            fr__norm_mean(fn->face_in + item * (size_t)b, (size_t)REC_SIZE * REC_SIZE, fr__mean_rgb_face);
+            const struct fr_image *img = imgs[ws[i].image];
+            const int32_t *c = stage_crop(landmarks, &ws[i], img);
+            if (!c) continue;
+            float *dst = fn->face_in + item * (size_t)b;
+            fr__face_to_input(img, c[0], c[1], c[2], c[3], true, size, dst);
+            fr__norm_mean(dst, (size_t)size * size, fr__mean_rgb_face);
             idx[b++] = i;
         }
         if (b == 0) continue;
         float *outs[1] = { fn->face_out };
-        if ((st = fr_net_forward(fn->rec, fn->face_in, b, outs)) != FR_OK) break;
-        /* Copy out now: face_out is reused by the next batch. */
-        for (int32_t k = 0; k < b; k++) {
-            const struct work *w = &ws[idx[k]];
-            struct fr_face *f = &out[w->image].faces[w->face_idx];
-            memcpy(f->descriptor, fn->face_out + (size_t)k * FR_DESCRIPTOR_DIM, sizeof(float) * FR_DESCRIPTOR_DIM);
-            f->has_descriptor = true;
-        }
+        if ((st = fr_net_forward(net, fn->face_in, b, outs)) != FR_OK) break;
+        for (int32_t k = 0; k < b; k++) stage_done(landmarks, &ws[idx[k]], fn->face_out + out_item * (size_t)k, out);
     }
     fr_free(idx);
     return st;
@@ -549,7 +537,7 @@ enum fr_status fr_facenet_process(struct fr_facenet *fn, const struct fr_image *
                                                    : tiny_faces(fn, imgs[i + k], i + k, k, &ws, &nw, &capw);
     }
     if (st == FR_OK && fn->p.landmarks && nw > 0) {
-        st = run_landmarks(fn, imgs, ws, nw);
+        st = run_face_stage(fn, true, imgs, ws, nw, out);
         if (st != FR_OK) fr_errf(err, errlen, "landmark net failed: %s", fr_status_str(st));
     }
     /* Results: one array per image, faces in detection order. */
@@ -590,7 +578,7 @@ enum fr_status fr_facenet_process(struct fr_facenet *fn, const struct fr_image *
         }
     }
     if (st == FR_OK && fn->p.descriptors && nw > 0) {
-        st = run_descriptors(fn, imgs, ws, nw, out);
+        st = run_face_stage(fn, false, imgs, ws, nw, out);
         if (st != FR_OK) fr_errf(err, errlen, "recognition net failed: %s", fr_status_str(st));
     }
     fr_free(ws);

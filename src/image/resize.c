@@ -10,26 +10,30 @@ static inline float canvas_px(const struct fr_canvas *cv, int32_t cx, int32_t cy
     return cv->img->data[(size_t)(cv->y + y) * cv->img->stride + (size_t)(cv->x + x) * 3 + (size_t)c];
 }
 
+/* Source position of output index i: floor/ceil neighbours (clamped to the
+ * last pixel) and the fraction between them. */
+static inline void src_pos(double ratio, int32_t i, int32_t n, int32_t *lo, int32_t *hi, double *frac) {
+    double f = ratio * i;
+    *lo = (int32_t)floor(f);
+    if (*lo < 0) *lo = 0;
+    *frac = f - *lo;
+    *hi = (int32_t)ceil(f);
+    if (*hi > n - 1) *hi = n - 1;
+}
+
 void fr__resize_bilinear_tf(const struct fr_canvas *cv, int32_t out_w, int32_t out_h, float *dst) {
     /* Same arithmetic as tfjs' CPU kernel (doubles, result stored as
-     * float32): src = dst * (in / out), floor/ceil neighbours clamped to the
-     * last row/column, then lerp along x and along y. */
+     * float32): src = dst * (in / out), then lerp along x and along y. */
     double ry = (double)cv->canvas_h / out_h, rx = (double)cv->canvas_w / out_w;
     for (int32_t r = 0; r < out_h; r++) {
-        double fy = ry * r;
-        int32_t y0 = (int32_t)floor(fy);
-        if (y0 < 0) y0 = 0;
-        double yf = fy - y0;
-        int32_t y1 = (int32_t)ceil(fy);
-        if (y1 > cv->canvas_h - 1) y1 = cv->canvas_h - 1;
+        int32_t y0, y1;
+        double yf;
+        src_pos(ry, r, cv->canvas_h, &y0, &y1, &yf);
         float *row = dst + (size_t)r * out_w * 3;
         for (int32_t col = 0; col < out_w; col++) {
-            double fx = rx * col;
-            int32_t x0 = (int32_t)floor(fx);
-            if (x0 < 0) x0 = 0;
-            double xf = fx - x0;
-            int32_t x1 = (int32_t)ceil(fx);
-            if (x1 > cv->canvas_w - 1) x1 = cv->canvas_w - 1;
+            int32_t x0, x1;
+            double xf;
+            src_pos(rx, col, cv->canvas_w, &x0, &x1, &xf);
             for (int32_t c = 0; c < 3; c++) {
                 double tl = canvas_px(cv, x0, y0, c), tr = canvas_px(cv, x1, y0, c);
                 double bl = canvas_px(cv, x0, y1, c), br = canvas_px(cv, x1, y1, c);
