@@ -173,7 +173,10 @@ static void test_pipeline(void **state) {
     cJSON_ArrayForEach(it, images) {
         char path[1024], err[512];
         image_path(cJSON_GetObjectItem(it, "file")->valuestring, path, sizeof(path));
-        if (fr_image_load(path, NULL, &imgs[i], err, sizeof(err)) != FR_OK) fail_msg("%s", err);
+        /* Full resolution: face-api saw every pixel of the original. */
+        struct fr_decode_params dp = fr_decode_default_params();
+        dp.max_image_size = 0;
+        if (fr_image_load(path, &dp, &imgs[i], err, sizeof(err)) != FR_OK) fail_msg("%s", err);
         assert_int_equal(imgs[i]->width, cJSON_GetObjectItem(it, "width")->valueint);
         assert_int_equal(imgs[i]->height, cJSON_GetObjectItem(it, "height")->valueint);
         want[i++] = it;

@@ -12,7 +12,10 @@ int main(int argc, char **argv) {
     }
     char err[512];
     struct fr_image *img = NULL;
-    if (fr_image_load(argv[1], NULL, &img, err, sizeof(err)) != FR_OK ||
+    /* Full resolution, upright: exactly what the pipeline tests feed. */
+    struct fr_decode_params dp = fr_decode_default_params();
+    dp.max_image_size = 0;
+    if (fr_image_load(argv[1], &dp, &img, err, sizeof(err)) != FR_OK ||
         fr_image_save_ppm(img, argv[2], err, sizeof(err)) != FR_OK) {
         fprintf(stderr, "fr-ppm: %s\n", err);
         fr_image_free(img);

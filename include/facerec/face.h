@@ -4,7 +4,9 @@
  * recognition net) and reproduces face-api's exact pre- and post-processing:
  * pad to square, TensorFlow's legacy bilinear resize, per-net normalisation,
  * anchor decoding, NMS, landmark un-padding and the dlib-style aligned crop
- * for the recognition net. All coordinates are in the input image's pixels.
+ * for the recognition net. All coordinates are in the pixels of the upright
+ * original image (an image decoded with max_image_size is processed at its
+ * decoded size and the results are scaled back by orig_width / width).
  *
  * Batching: fr_facenet_process() runs detection over all images as batches,
  * then every face of every image through the landmark net as batches, then
@@ -56,7 +58,7 @@ struct fr_face {
 struct fr_faces {
     int32_t count;
     struct fr_face *faces; /* owned; release with fr_faces_clear */
-    int32_t width, height; /* image size the coordinates refer to */
+    int32_t width, height; /* original image size the coordinates refer to */
 };
 
 struct fr_facenet_params {

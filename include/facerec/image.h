@@ -1,16 +1,34 @@
-/* facerec images: decoding photos into upright 8-bit RGB pixel buffers.
+/* facerec images: decoding photos into upright, right-sized RGB8 buffers.
  *
- * An fr_image owns its pixel buffer (row-major, 3 bytes per pixel, `stride`
- * bytes per row). Images are immutable once returned; they may be shared
- * across threads for reading. fr_image_free(NULL) is safe.
+ * Formats are detected by magic bytes, never by file name: JPEG
+ * (libturbojpeg), PNG (libpng), WebP (libwebp; animated: first frame) and
+ * HEIC/HEIF/AVIF (libheif). Alpha is dropped. EXIF orientation (JPEG APP1,
+ * PNG eXIf, WebP EXIF chunk) and HEIF transforms are applied, so the pixels
+ * are upright.
+ *
+ * Size: with `max_image_size` > 0 an image whose longer side exceeds it is
+ * scaled down so that the longer side equals it (JPEG: libjpeg-turbo DCT
+ * scaling to the smallest factor not below the target, then an area
+ * resize). `orig_width`/`orig_height` keep the upright original size, so
+ * coordinates map back as x_orig = x * orig_width / width.
+ *
+ * Limits (bytes, pixels, side) are checked from the header before any pixel
+ * buffer is allocated. Every failure is a status plus a message; decoding
+ * one bad file never affects the next.
+ *
+ * Ownership: an fr_image owns its pixels; fr_image_free(NULL) is safe.
+ * Thread-safety: decoding functions are reentrant; images are read-only once
+ * returned and may be shared.
  *
  * Example:
  *     struct fr_image *img;
  *     char err[256];
  *     if (fr_image_load("a.jpg", NULL, &img, err, sizeof err) != FR_OK)
- *         fprintf(stderr, "a.jpg: %s\n", err);
+ *         fprintf(stderr, "%s\n", err);   // "a.jpg: corrupt JPEG data: ..."
  */
 #pragma once
+
+#include <stdbool.h>
 
 #include "facerec/status.h"
 
@@ -18,34 +36,68 @@
 extern "C" {
 #endif
 
+enum fr_image_format {
+    FR_FORMAT_UNKNOWN = 0,
+    FR_FORMAT_JPEG,
+    FR_FORMAT_PNG,
+    FR_FORMAT_WEBP,
+    FR_FORMAT_HEIF, /* HEIC / HEIF */
+    FR_FORMAT_AVIF,
+    /* Recognised so the error can name them, but not decoded: */
+    FR_FORMAT_GIF,
+    FR_FORMAT_BMP,
+    FR_FORMAT_TIFF,
+    FR_FORMAT_JXL,
+    FR_FORMAT_PDF,
+    FR_FORMAT_SVG,
+    FR_FORMAT_ICO,
+    FR_FORMAT_PSD,
+};
+
 struct fr_image {
-    int32_t width;   /* pixels */
-    int32_t height;  /* pixels */
-    size_t stride;   /* bytes per row, >= 3 * width */
-    uint8_t *data;   /* RGB8, owned by the image */
+    int32_t width;        /* pixels, upright, after any downscale */
+    int32_t height;
+    size_t stride;        /* bytes per row, >= 3 * width */
+    uint8_t *data;        /* RGB8, owned by the image */
+    int32_t orig_width;   /* upright size of the original before downscaling */
+    int32_t orig_height;
+    enum fr_image_format format; /* what the bytes were */
+    int32_t orientation;  /* EXIF orientation found (1-8; 1 when absent), already applied */
 };
 
 struct fr_decode_params {
-    size_t max_bytes;      /* refuse encoded inputs larger than this (bytes) */
-    int64_t max_pixels;    /* refuse images with more pixels than this */
-    int32_t max_dimension; /* refuse images wider or taller than this (pixels) */
+    size_t max_bytes;       /* refuse encoded inputs larger than this (default 50 MiB) */
+    int64_t max_pixels;     /* refuse images with more pixels than this (default 100 megapixels) */
+    int32_t max_dimension;  /* refuse images wider or taller than this (default 65535) */
+    int32_t max_image_size; /* downscale so the longer side is at most this; 0 = never (default 2048) */
+    bool apply_orientation; /* apply EXIF orientation (default true) */
 };
 
 FR_API struct fr_decode_params fr_decode_default_params(void);
 
-/* A new zero-filled image of the given size, or NULL on OOM/invalid size. */
+/* A new zero-filled image of the given size (orig_* = size, orientation 1),
+ * or NULL on OOM/invalid size. */
 FR_API struct fr_image *fr_image_new(int32_t width, int32_t height);
 FR_API void fr_image_free(struct fr_image *img);
 
-/* Decode an encoded image (JPEG or PNG, detected by magic bytes) from memory.
- * params may be NULL for defaults. On failure *out is NULL and err says why. */
-FR_API enum fr_status fr_image_decode(const void *buf, size_t len,
-                                      const struct fr_decode_params *params,
+/* The format of an encoded buffer by its magic bytes. */
+FR_API enum fr_image_format fr_image_sniff(const void *buf, size_t len);
+FR_API const char *fr_image_format_name(enum fr_image_format f);
+
+/* Decode an encoded image from memory. params may be NULL for defaults. On
+ * failure *out is NULL and err says why: FR_ERR_IMAGE (corrupt, truncated,
+ * empty), FR_ERR_UNSUPPORTED (a format facerec does not decode, named in
+ * the message), FR_ERR_TOO_LARGE (a limit), FR_ERR_NOMEM. */
+FR_API enum fr_status fr_image_decode(const void *buf, size_t len, const struct fr_decode_params *params,
                                       struct fr_image **out, char *err, size_t errlen);
 
-/* Read and decode a file. Error messages name the file. */
+/* Read and decode a file; error messages start with the path. */
 FR_API enum fr_status fr_image_load(const char *path, const struct fr_decode_params *params,
                                     struct fr_image **out, char *err, size_t errlen);
+
+/* Area (box-filter) resize of src to dst_w x dst_h, a new image; the
+ * original size fields are carried over from src. NULL on OOM. */
+FR_API struct fr_image *fr_image_resize_area(const struct fr_image *src, int32_t dst_w, int32_t dst_h);
 
 /* Write a binary PPM (P6), used by tools and the reference harness. */
 FR_API enum fr_status fr_image_save_ppm(const struct fr_image *img, const char *path,

@@ -540,10 +540,14 @@ enum fr_status fr_facenet_process(struct fr_facenet *fn, const struct fr_image *
         st = run_face_stage(fn, true, imgs, ws, nw, out);
         if (st != FR_OK) fr_errf(err, errlen, "landmark net failed: %s", fr_status_str(st));
     }
-    /* Results: one array per image, faces in detection order. */
+    /* Results: one array per image, faces in detection order, coordinates
+     * scaled back to the original (pre-downscale) upright image. */
     for (int32_t i = 0; i < n && st == FR_OK; i++) {
-        out[i].width = imgs[i]->width;
-        out[i].height = imgs[i]->height;
+        const struct fr_image *img = imgs[i];
+        double W = img->width, H = img->height;
+        double sx = img->orig_width > 0 ? img->orig_width / W : 1.0, sy = img->orig_height > 0 ? img->orig_height / H : 1.0;
+        out[i].width = img->orig_width > 0 ? img->orig_width : img->width;
+        out[i].height = img->orig_height > 0 ? img->orig_height : img->height;
         int32_t cnt = 0;
         for (int32_t k = 0; k < nw; k++) cnt += ws[k].image == i;
         if (!cnt) continue;
@@ -557,24 +561,25 @@ enum fr_status fr_facenet_process(struct fr_facenet *fn, const struct fr_image *
             if (w->image != i) continue;
             w->face_idx = out[i].count;
             struct fr_face *f = &out[i].faces[out[i].count++];
-            for (int j = 0; j < 4; j++) f->box[j] = (float)w->box[j];
+            f->box[0] = (float)(w->box[0] * sx), f->box[1] = (float)(w->box[1] * sy);
+            f->box[2] = (float)(w->box[2] * sx), f->box[3] = (float)(w->box[3] * sy);
             f->score = (float)w->score;
             if (!w->has_lm) continue;
             f->has_landmarks = true;
             double minx = INFINITY, miny = INFINITY, maxx = 0, maxy = 0;
             for (int p = 0; p < FR_LANDMARKS; p++) {
-                f->landmarks[p][0] = (float)w->lm[p][0];
-                f->landmarks[p][1] = (float)w->lm[p][1];
+                f->landmarks[p][0] = (float)(w->lm[p][0] * sx);
+                f->landmarks[p][1] = (float)(w->lm[p][1] * sy);
                 minx = fmin(minx, w->lm[p][0]), miny = fmin(miny, w->lm[p][1]);
                 maxx = fmax(maxx, w->lm[p][0]), maxy = fmax(maxy, w->lm[p][1]);
             }
             /* alignMinBbox(0.2), then FaceDetection(rescaled to relative) */
-            double bw = maxx - minx, bh = maxy - miny, W = imgs[i]->width, H = imgs[i]->height;
+            double bw = maxx - minx, bh = maxy - miny;
             double ab[4] = { minx - bw * 0.2 / 2, miny - bh * 0.2 / 2, bw + bw * 0.2, bh + bh * 0.2 };
-            f->aligned_box[0] = (float)((ab[0] * (1.0 / W)) * W);
-            f->aligned_box[1] = (float)((ab[1] * (1.0 / H)) * H);
-            f->aligned_box[2] = (float)((ab[2] * (1.0 / W)) * W);
-            f->aligned_box[3] = (float)((ab[3] * (1.0 / H)) * H);
+            f->aligned_box[0] = (float)((ab[0] * (1.0 / W)) * W * sx);
+            f->aligned_box[1] = (float)((ab[1] * (1.0 / H)) * H * sy);
+            f->aligned_box[2] = (float)((ab[2] * (1.0 / W)) * W * sx);
+            f->aligned_box[3] = (float)((ab[3] * (1.0 / H)) * H * sy);
         }
     }
     if (st == FR_OK && fn->p.descriptors && nw > 0) {

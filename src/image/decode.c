@@ -1,21 +1,20 @@
-/* Image decoding: JPEG (libturbojpeg) and PNG (libpng) into RGB8.
- *
- * Limits are checked from the header before any pixel buffer is allocated so
- * that a hostile file claiming a huge size costs nothing. */
-#include "facerec/image.h"
-
-#include <png.h>
-#include <setjmp.h>
+/* Image decoding front end: format sniffing, limits, downscaling and
+ * orientation around the per-format decoders (jpeg.c, png.c, webp.c,
+ * heif.c). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <turbojpeg.h>
+
+#include "image-impl.h"
 
 struct fr_decode_params fr_decode_default_params(void) {
     return (struct fr_decode_params){
         .max_bytes = (size_t)50 << 20,
         .max_pixels = 100000000,
         .max_dimension = 65535,
+        .max_image_size = 2048,
+        .apply_orientation = true,
     };
 }
 
@@ -24,9 +23,10 @@ struct fr_image *fr_image_new(int32_t width, int32_t height) {
     if ((int64_t)width * height > ((int64_t)1 << 31)) return NULL;
     struct fr_image *img = fr_calloc(1, sizeof(*img));
     if (!img) return NULL;
-    img->width = width;
-    img->height = height;
+    img->width = img->orig_width = width;
+    img->height = img->orig_height = height;
     img->stride = (size_t)width * 3;
+    img->orientation = 1;
     img->data = fr_calloc(img->stride, (size_t)height);
     if (!img->data) {
         fr_free(img);
@@ -41,139 +41,82 @@ void fr_image_free(struct fr_image *img) {
     fr_free(img);
 }
 
-static enum fr_status check_limits(int64_t w, int64_t h, const struct fr_decode_params *p,
-                                   char *err, size_t errlen) {
+static const char *const format_names[] = {
+    [FR_FORMAT_UNKNOWN] = "unknown", [FR_FORMAT_JPEG] = "JPEG", [FR_FORMAT_PNG] = "PNG",
+    [FR_FORMAT_WEBP] = "WebP",       [FR_FORMAT_HEIF] = "HEIF", [FR_FORMAT_AVIF] = "AVIF",
+    [FR_FORMAT_GIF] = "GIF",         [FR_FORMAT_BMP] = "BMP",   [FR_FORMAT_TIFF] = "TIFF",
+    [FR_FORMAT_JXL] = "JPEG XL",     [FR_FORMAT_PDF] = "PDF",   [FR_FORMAT_SVG] = "SVG",
+    [FR_FORMAT_ICO] = "ICO",         [FR_FORMAT_PSD] = "PSD",
+};
+
+const char *fr_image_format_name(enum fr_image_format f) {
+    if ((int)f < 0 || (size_t)f >= sizeof(format_names) / sizeof(format_names[0])) return "unknown";
+    return format_names[f];
+}
+
+/* ISO BMFF 'ftyp': the major brand and the compatible brands decide
+ * between HEIF and AVIF. */
+static enum fr_image_format sniff_ftyp(const uint8_t *b, size_t n) {
+    if (n < 16 || memcmp(b + 4, "ftyp", 4) != 0) return FR_FORMAT_UNKNOWN;
+    size_t box = (size_t)b[0] << 24 | (size_t)b[1] << 16 | (size_t)b[2] << 8 | b[3];
+    if (box < 16 || box > n) box = n < 64 ? n : 64;
+    bool heif = false, avif = false;
+    for (size_t i = 8; i + 4 <= box; i += 4) {
+        if (i == 12) continue; /* minor version */
+        const uint8_t *br = b + i;
+        if (!memcmp(br, "avif", 4) || !memcmp(br, "avis", 4)) avif = true;
+        if (!memcmp(br, "heic", 4) || !memcmp(br, "heix", 4) || !memcmp(br, "hevc", 4) || !memcmp(br, "hevx", 4) ||
+            !memcmp(br, "heim", 4) || !memcmp(br, "heis", 4) || !memcmp(br, "mif1", 4) || !memcmp(br, "msf1", 4))
+            heif = true;
+    }
+    if (!memcmp(b + 8, "avif", 4) || !memcmp(b + 8, "avis", 4) || (avif && !memcmp(b + 8, "mif1", 4)))
+        return FR_FORMAT_AVIF;
+    return heif ? FR_FORMAT_HEIF : avif ? FR_FORMAT_AVIF : FR_FORMAT_UNKNOWN;
+}
+
+enum fr_image_format fr_image_sniff(const void *buf, size_t n) {
+    const uint8_t *b = buf;
+    if (!b) return FR_FORMAT_UNKNOWN;
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return FR_FORMAT_JPEG;
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return FR_FORMAT_PNG;
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return FR_FORMAT_WEBP;
+    enum fr_image_format f = sniff_ftyp(b, n);
+    if (f != FR_FORMAT_UNKNOWN) return f;
+    if (n >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) return FR_FORMAT_GIF;
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return FR_FORMAT_BMP;
+    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4))) return FR_FORMAT_TIFF;
+    if ((n >= 2 && b[0] == 0xFF && b[1] == 0x0A) || (n >= 12 && !memcmp(b, "\0\0\0\x0cJXL \r\n\x87\n", 12)))
+        return FR_FORMAT_JXL;
+    if (n >= 5 && !memcmp(b, "%PDF-", 5)) return FR_FORMAT_PDF;
+    if (n >= 4 && !memcmp(b, "8BPS", 4)) return FR_FORMAT_PSD;
+    if (n >= 4 && !memcmp(b, "\0\0\1\0", 4)) return FR_FORMAT_ICO;
+    size_t i = 0;
+    while (i < n && i < 256 && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n')) i++;
+    if (n - i >= 4 && (!memcmp(b + i, "<svg", 4) || (n - i >= 5 && !memcmp(b + i, "<?xml", 5)))) return FR_FORMAT_SVG;
+    return FR_FORMAT_UNKNOWN;
+}
+
+enum fr_status fr__check_limits(int64_t w, int64_t h, const struct fr_decode_params *p, char *err, size_t errlen) {
     if (w <= 0 || h <= 0) {
         fr_errf(err, errlen, "image has zero size (%lldx%lld)", (long long)w, (long long)h);
         return FR_ERR_IMAGE;
     }
     if (w > p->max_dimension || h > p->max_dimension || w * h > p->max_pixels) {
-        fr_errf(err, errlen, "image is %lldx%lld, over the limit (%d px per side, %lld pixels)",
-                (long long)w, (long long)h, p->max_dimension, (long long)p->max_pixels);
+        fr_errf(err, errlen, "image is %lldx%lld, over the limit (%d px per side, %lld pixels)", (long long)w,
+                (long long)h, p->max_dimension, (long long)p->max_pixels);
         return FR_ERR_TOO_LARGE;
     }
     return FR_OK;
 }
 
-static enum fr_status decode_jpeg(const uint8_t *buf, size_t len, const struct fr_decode_params *p,
-                                  struct fr_image **out, char *err, size_t errlen) {
-    tjhandle tj = tjInitDecompress();
-    if (!tj) {
-        fr_errf(err, errlen, "cannot initialise the JPEG decoder");
-        return FR_ERR_NOMEM;
-    }
-    enum fr_status st = FR_OK;
-    int w = 0, h = 0, subsamp = 0, colorspace = 0;
-    if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &colorspace) != 0) {
-        fr_errf(err, errlen, "corrupt JPEG header: %s", tjGetErrorStr2(tj));
-        st = FR_ERR_IMAGE;
-        goto done;
-    }
-    if (w <= 0 || h <= 0) {
-        fr_errf(err, errlen, "truncated or corrupt JPEG: no frame header");
-        st = FR_ERR_IMAGE;
-        goto done;
-    }
-    if ((st = check_limits(w, h, p, err, errlen)) != FR_OK) goto done;
-    struct fr_image *img = fr_image_new(w, h);
-    if (!img) {
-        fr_errf(err, errlen, "out of memory for a %dx%d image", w, h);
-        st = FR_ERR_NOMEM;
-        goto done;
-    }
-    if (tjDecompress2(tj, buf, (unsigned long)len, img->data, w, (int)img->stride, h, TJPF_RGB, 0) != 0 &&
-        tjGetErrorCode(tj) == TJERR_FATAL) {
-        fr_errf(err, errlen, "corrupt JPEG data: %s", tjGetErrorStr2(tj));
-        fr_image_free(img);
-        st = FR_ERR_IMAGE;
-        goto done;
-    }
-    *out = img;
-done:
-    tjDestroy(tj);
-    return st;
-}
-
-struct png_src {
-    const uint8_t *buf;
-    size_t len, pos;
-    char *err;
-    size_t errlen;
-};
-
-static void png_read_mem(png_structp png, png_bytep dst, png_size_t n) {
-    struct png_src *s = png_get_io_ptr(png);
-    if (n > s->len - s->pos) png_error(png, "truncated PNG data");
-    memcpy(dst, s->buf + s->pos, n);
-    s->pos += n;
-}
-
-static void png_on_error(png_structp png, png_const_charp msg) {
-    struct png_src *s = png_get_error_ptr(png);
-    fr_errf(s->err, s->errlen, "corrupt PNG: %s", msg);
-    png_longjmp(png, 1);
-}
-
-static void png_on_warning(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
-}
-
-static enum fr_status decode_png(const uint8_t *buf, size_t len, const struct fr_decode_params *p,
-                                 struct fr_image **out, char *err, size_t errlen) {
-    struct png_src src = { buf, len, 0, err, errlen };
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
-    if (!png) return FR_ERR_NOMEM;
-    png_infop info = png_create_info_struct(png);
-    /* volatile: these are modified between setjmp and a possible longjmp. */
-    struct fr_image *volatile img = NULL;
-    png_bytep *volatile rows = NULL;
-    enum fr_status st = FR_ERR_IMAGE;
-    if (!info) {
-        st = FR_ERR_NOMEM;
-        goto done;
-    }
-    if (setjmp(png_jmpbuf(png))) goto done;
-    png_set_read_fn(png, &src, png_read_mem);
-    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
-    png_read_info(png, info);
-    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-    if ((st = check_limits(w, h, p, err, errlen)) != FR_OK) goto done;
-    st = FR_ERR_IMAGE;
-    int ct = png_get_color_type(png, info);
-    int depth = png_get_bit_depth(png, info);
-    if (depth == 16) png_set_strip_16(png);
-    if (ct == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-    if (ct == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (ct == PNG_COLOR_TYPE_GRAY || ct == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
-    /* Alpha is dropped, not composited: face-api and face_recognition both
-     * look at the colour channels only. */
-    if (ct & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
-    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png), png_set_strip_alpha(png);
-    png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-    if (png_get_rowbytes(png, info) != (size_t)w * 3) {
-        fr_errf(err, errlen, "unexpected PNG row layout");
-        goto done;
-    }
-    img = fr_image_new((int32_t)w, (int32_t)h);
-    rows = fr_malloc(sizeof(png_bytep) * h);
-    if (!img || !rows) {
-        fr_errf(err, errlen, "out of memory for a %ux%u image", (unsigned)w, (unsigned)h);
-        st = FR_ERR_NOMEM;
-        goto done;
-    }
-    for (png_uint_32 y = 0; y < h; y++) rows[y] = img->data + (size_t)y * img->stride;
-    png_read_image(png, rows);
-    png_read_end(png, NULL);
-    *out = img;
-    img = NULL;
-    st = FR_OK;
-done:
-    fr_free(rows);
-    fr_image_free(img);
-    png_destroy_read_struct(&png, info ? &info : NULL, NULL);
-    return st;
+/* Output size for a stored image of w x h under max_image_size: the longer
+ * side becomes the target, the other keeps the aspect ratio (at least 1). */
+static void target_size(int32_t w, int32_t h, int32_t target, int32_t *tw, int32_t *th) {
+    *tw = w, *th = h;
+    if (target <= 0 || (w <= target && h <= target)) return;
+    double s = (double)target / (w > h ? w : h);
+    *tw = w >= h ? target : (int32_t)fmax(1.0, floor(w * s + 0.5));
+    *th = h >= w ? target : (int32_t)fmax(1.0, floor(h * s + 0.5));
 }
 
 enum fr_status fr_image_decode(const void *buf, size_t len, const struct fr_decode_params *params,
@@ -190,14 +133,55 @@ enum fr_status fr_image_decode(const void *buf, size_t len, const struct fr_deco
         fr_errf(err, errlen, "input is %zu bytes, over the %zu byte limit", len, p.max_bytes);
         return FR_ERR_TOO_LARGE;
     }
-    if (len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return decode_jpeg(b, len, &p, out, err, errlen);
-    if (len >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return decode_png(b, len, &p, out, err, errlen);
-    fr_errf(err, errlen, "unsupported image format");
-    return FR_ERR_UNSUPPORTED;
+    enum fr_image_format f = fr_image_sniff(b, len);
+    struct fr_raw_image raw = { .orientation = 1 };
+    enum fr_status st;
+    switch (f) {
+    case FR_FORMAT_JPEG: st = fr__decode_jpeg(b, len, &p, &raw, err, errlen); break;
+    case FR_FORMAT_PNG: st = fr__decode_png(b, len, &p, &raw, err, errlen); break;
+    case FR_FORMAT_WEBP: st = fr__decode_webp(b, len, &p, &raw, err, errlen); break;
+    case FR_FORMAT_HEIF:
+    case FR_FORMAT_AVIF: st = fr__decode_heif(b, len, &p, &raw, err, errlen); break;
+    case FR_FORMAT_UNKNOWN:
+        fr_errf(err, errlen, "unsupported image format (not JPEG, PNG, WebP, HEIF or AVIF)");
+        return FR_ERR_UNSUPPORTED;
+    default:
+        fr_errf(err, errlen, "unsupported image format: %s (facerec reads JPEG, PNG, WebP, HEIF and AVIF)",
+                fr_image_format_name(f));
+        return FR_ERR_UNSUPPORTED;
+    }
+    if (st != FR_OK) return st;
+    struct fr_image *img = raw.img;
+    int32_t tw, th;
+    target_size(raw.full_width, raw.full_height, p.max_image_size, &tw, &th);
+    if (tw != img->width || th != img->height) {
+        struct fr_image *r = fr_image_resize_area(img, tw, th);
+        fr_image_free(img);
+        if (!r) {
+            fr_errf(err, errlen, "out of memory resizing to %dx%d", tw, th);
+            return FR_ERR_NOMEM;
+        }
+        img = r;
+    }
+    int32_t o = p.apply_orientation ? raw.orientation : 1;
+    struct fr_image *u = fr__image_orient(img, o);
+    if (!u) {
+        fr_image_free(img);
+        fr_errf(err, errlen, "out of memory");
+        return FR_ERR_NOMEM;
+    }
+    if (u != img) fr_image_free(img);
+    bool swap = o >= 5;
+    u->orig_width = swap ? raw.full_height : raw.full_width;
+    u->orig_height = swap ? raw.full_width : raw.full_height;
+    u->format = f;
+    u->orientation = raw.orientation;
+    *out = u;
+    return FR_OK;
 }
 
-enum fr_status fr_image_load(const char *path, const struct fr_decode_params *params,
-                             struct fr_image **out, char *err, size_t errlen) {
+enum fr_status fr_image_load(const char *path, const struct fr_decode_params *params, struct fr_image **out,
+                             char *err, size_t errlen) {
     FR_ASSERT(out);
     *out = NULL;
     struct fr_decode_params p = params ? *params : fr_decode_default_params();
@@ -210,7 +194,7 @@ enum fr_status fr_image_load(const char *path, const struct fr_decode_params *pa
     uint8_t *buf = NULL;
     long size = 0;
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fr_errf(err, errlen, "%s: cannot read", path);
+        fr_errf(err, errlen, "%s: cannot read (not a regular file?)", path);
         st = FR_ERR_IO;
         goto done;
     }
@@ -230,7 +214,7 @@ enum fr_status fr_image_load(const char *path, const struct fr_decode_params *pa
         st = FR_ERR_IO;
         goto done;
     }
-    char derr[200] = "";
+    char derr[256] = "";
     st = fr_image_decode(buf, (size_t)size, &p, out, derr, sizeof(derr));
     if (st != FR_OK) fr_errf(err, errlen, "%s: %s", path, derr);
 done:

@@ -1,0 +1,91 @@
+/* JPEG via libturbojpeg: DCT-domain downscaling, CMYK/YCCK, EXIF orientation. */
+#include <string.h>
+#include <turbojpeg.h>
+
+#include "image-impl.h"
+
+/* The smallest libjpeg-turbo scaling factor (<= 1) that keeps the longer
+ * side at or above the target, so the area resize after it only shrinks. */
+static tjscalingfactor pick_scale(int w, int h, int32_t target) {
+    tjscalingfactor best = { 1, 1 };
+    int longer = w > h ? w : h;
+    if (target <= 0 || longer <= target) return best;
+    int n = 0;
+    tjscalingfactor *f = tjGetScalingFactors(&n);
+    for (int i = 0; f && i < n; i++) {
+        if (f[i].num > f[i].denom) continue;
+        if (TJSCALED(longer, f[i]) < target) continue;
+        if ((double)f[i].num / f[i].denom < (double)best.num / best.denom) best = f[i];
+    }
+    return best;
+}
+
+enum fr_status fr__decode_jpeg(const uint8_t *buf, size_t len, const struct fr_decode_params *p,
+                               struct fr_raw_image *out, char *err, size_t errlen) {
+    tjhandle tj = tjInitDecompress();
+    if (!tj) {
+        fr_errf(err, errlen, "cannot initialise the JPEG decoder");
+        return FR_ERR_NOMEM;
+    }
+    enum fr_status st = FR_OK;
+    uint8_t *cmyk = NULL;
+    struct fr_image *img = NULL;
+    int w = 0, h = 0, subsamp = 0, cs = 0;
+    if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &cs) != 0) {
+        fr_errf(err, errlen, "corrupt JPEG header: %s", tjGetErrorStr2(tj));
+        st = FR_ERR_IMAGE;
+        goto done;
+    }
+    if (w <= 0 || h <= 0) {
+        fr_errf(err, errlen, "truncated or corrupt JPEG: no frame header");
+        st = FR_ERR_IMAGE;
+        goto done;
+    }
+    if ((st = fr__check_limits(w, h, p, err, errlen)) != FR_OK) goto done;
+    tjscalingfactor sf = pick_scale(w, h, p->max_image_size);
+    int sw = TJSCALED(w, sf), sh = TJSCALED(h, sf);
+    img = fr_image_new(sw, sh);
+    bool is_cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
+    if (is_cmyk) cmyk = fr_malloc((size_t)sw * sh * 4);
+    if (!img || (is_cmyk && !cmyk)) {
+        fr_errf(err, errlen, "out of memory for a %dx%d image", sw, sh);
+        st = FR_ERR_NOMEM;
+        goto done;
+    }
+    /* LIMITSCANS refuses progressive files with absurd scan counts, a
+     * classic decoder denial of service. */
+    int flags = TJFLAG_LIMITSCANS;
+    int rc = is_cmyk ? tjDecompress2(tj, buf, (unsigned long)len, cmyk, sw, sw * 4, sh, TJPF_CMYK, flags)
+                     : tjDecompress2(tj, buf, (unsigned long)len, img->data, sw, (int)img->stride, sh, TJPF_RGB, flags);
+    if (rc != 0) {
+        const char *msg = tjGetErrorStr2(tj);
+        /* Warnings such as extraneous bytes are common in camera files and
+         * harmless; a premature end means the picture is cut off. */
+        if (tjGetErrorCode(tj) == TJERR_FATAL || strstr(msg, "Premature end")) {
+            fr_errf(err, errlen, "%s JPEG data: %s", strstr(msg, "Premature end") ? "truncated" : "corrupt", msg);
+            st = FR_ERR_IMAGE;
+            goto done;
+        }
+    }
+    if (is_cmyk) {
+        /* Photoshop and almost every other CMYK JPEG writer store inverted
+         * CMYK (Adobe APP14); libjpeg hands it back as stored, so
+         * R = C * K / 255 and likewise for G and B. */
+        for (int y = 0; y < sh; y++)
+            for (int x = 0; x < sw; x++) {
+                const uint8_t *s = cmyk + ((size_t)y * sw + x) * 4;
+                uint8_t *d = img->data + (size_t)y * img->stride + (size_t)x * 3;
+                for (int c = 0; c < 3; c++) d[c] = (uint8_t)((s[c] * s[3] + 127) / 255);
+            }
+    }
+    out->img = img;
+    img = NULL;
+    out->full_width = w;
+    out->full_height = h;
+    out->orientation = fr__jpeg_orientation(buf, len);
+done:
+    fr_free(cmyk);
+    fr_image_free(img);
+    tjDestroy(tj);
+    return st;
+}
