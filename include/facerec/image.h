@@ -7,10 +7,12 @@
  * are upright.
  *
  * Size: with `max_image_size` > 0 an image whose longer side exceeds it is
- * scaled down so that the longer side equals it (JPEG: libjpeg-turbo DCT
- * scaling to the smallest factor not below the target, then an area
- * resize). `orig_width`/`orig_height` keep the upright original size, so
- * coordinates map back as x_orig = x * orig_width / width.
+ * scaled down to fit: other formats by an area resize to exactly
+ * max_image_size; JPEG by libjpeg-turbo's DCT scaling with a power-of-two
+ * factor (the fast ones), landing between 90% and 100% of max_image_size,
+ * or, when no factor does, the smallest factor not below it followed by the
+ * area resize. `orig_width`/`orig_height` keep the upright original size,
+ * so coordinates map back as x_orig = x * orig_width / width.
  *
  * Limits (bytes, pixels, side) are checked from the header before any pixel
  * buffer is allocated. Every failure is a status plus a message; decoding
@@ -69,7 +71,7 @@ struct fr_decode_params {
     size_t max_bytes;       /* refuse encoded inputs larger than this (default 50 MiB) */
     int64_t max_pixels;     /* refuse images with more pixels than this (default 100 megapixels) */
     int32_t max_dimension;  /* refuse images wider or taller than this (default 65535) */
-    int32_t max_image_size; /* downscale so the longer side is at most this; 0 = never (default 2048) */
+    int32_t max_image_size; /* longer side at most this (pixels); 0 = never downscale (default 2048) */
     bool apply_orientation; /* apply EXIF orientation (default true) */
 };
 

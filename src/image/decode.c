@@ -154,7 +154,9 @@ enum fr_status fr_image_decode(const void *buf, size_t len, const struct fr_deco
     struct fr_image *img = raw.img;
     int32_t tw, th;
     target_size(raw.full_width, raw.full_height, p.max_image_size, &tw, &th);
-    if (tw != img->width || th != img->height) {
+    /* Decoders may already have reduced the image to within the target
+     * (JPEG DCT scaling); only shrink what is still larger. */
+    if (p.max_image_size > 0 && (img->width > p.max_image_size || img->height > p.max_image_size)) {
         struct fr_image *r = fr_image_resize_area(img, tw, th);
         fr_image_free(img);
         if (!r) {

@@ -8,26 +8,28 @@
 /* ---- area resize ----
  *
  * Each output pixel averages the source rectangle it covers, with
- * fractional weights at the edges (OpenCV's INTER_AREA). Separable: a
- * precomputed table of (first source index, weights) per output column and
- * per output row; every source row is filtered horizontally into a float
- * row, and the rows are blended vertically. The inner loops run over
- * contiguous floats so the compiler vectorises them. */
+ * fractional weights at the edges (OpenCV's INTER_AREA). Separable, with
+ * precomputed taps (first source index and weights) per output row and
+ * column. Vertical first: the few source rows of an output row are blended
+ * into one float row over the full source width - a long contiguous loop
+ * the compiler vectorises - then that row is filtered horizontally. */
 
 struct taps {
-    int32_t *first;  /* first source index per output index */
-    int32_t *count;  /* number of taps */
-    float *w;        /* weights, `stride` per output index */
-    int32_t stride;
+    int32_t *first; /* first source index per output index */
+    int32_t *count; /* number of taps */
+    float *w;       /* weights, `stride` per output index, zero-padded */
+    int32_t stride; /* taps per output index after padding: the maximum count */
 };
 
 static bool make_taps(int32_t src, int32_t dst, struct taps *t) {
     double scale = (double)src / dst;
-    t->stride = (int32_t)ceil(scale) + 2;
+    int32_t cap = (int32_t)ceil(scale) + 2;
     t->first = fr_malloc(sizeof(int32_t) * (size_t)dst);
     t->count = fr_malloc(sizeof(int32_t) * (size_t)dst);
-    t->w = fr_calloc((size_t)dst * (size_t)t->stride, sizeof(float));
-    if (!t->first || !t->count || !t->w) return false;
+    float *w = fr_calloc((size_t)dst * (size_t)cap, sizeof(float));
+    t->w = w;
+    if (!t->first || !t->count || !w) return false;
+    int32_t maxc = 1;
     for (int32_t o = 0; o < dst; o++) {
         double a = o * scale, b = (o + 1) * scale;
         int32_t i0 = (int32_t)floor(a), i1 = (int32_t)ceil(b);
@@ -37,10 +39,29 @@ static bool make_taps(int32_t src, int32_t dst, struct taps *t) {
         for (int32_t i = i0; i < i1; i++) {
             double cover = fmin(b, i + 1.0) - fmax(a, (double)i);
             if (cover <= 0) continue;
-            t->w[(size_t)o * t->stride + (i - i0)] = (float)(cover / scale);
+            w[(size_t)o * cap + (i - i0)] = (float)(cover / scale);
             t->count[o] = i - i0 + 1;
         }
+        if (t->count[o] > maxc) maxc = t->count[o];
     }
+    /* Repack to a fixed tap count so the inner loops have a constant trip
+     * count; windows that would run past the end are shifted left with
+     * leading zero weights. */
+    FR_ASSERT(maxc <= cap && maxc <= src);
+    float *tmp = fr_malloc(sizeof(float) * (size_t)maxc);
+    if (!tmp) return false;
+    for (int32_t o = 0; o < dst; o++) {
+        int32_t c = t->count[o], shift = t->first[o] + maxc > src ? t->first[o] + maxc - src : 0;
+        memset(tmp, 0, sizeof(float) * (size_t)maxc);
+        for (int32_t k = 0; k < c; k++) tmp[k + shift] = w[(size_t)o * cap + k];
+        t->first[o] -= shift;
+        t->count[o] = maxc;
+        /* Rows are repacked in increasing o, so row o's new slot never
+         * overlaps the not-yet-read old rows (maxc <= cap). */
+        memcpy(w + (size_t)o * maxc, tmp, sizeof(float) * (size_t)maxc);
+    }
+    fr_free(tmp);
+    t->stride = maxc;
     return true;
 }
 
@@ -50,18 +71,44 @@ static void free_taps(struct taps *t) {
     fr_free(t->w);
 }
 
-/* One source row, horizontally filtered into dst (dw * 3 floats). */
-static void filter_row(const uint8_t *src, const struct taps *tx, int32_t dw, float *dst) {
-    for (int32_t o = 0; o < dw; o++) {
-        const uint8_t *s = src + (size_t)tx->first[o] * 3;
-        const float *w = tx->w + (size_t)o * tx->stride;
-        float r = 0, g = 0, b = 0;
-        for (int32_t k = 0; k < tx->count[o]; k++) {
-            r += w[k] * s[k * 3];
-            g += w[k] * s[k * 3 + 1];
-            b += w[k] * s[k * 3 + 2];
-        }
-        dst[o * 3] = r, dst[o * 3 + 1] = g, dst[o * 3 + 2] = b;
+static void blend_rows(const struct fr_image *src, const struct taps *ty, int32_t oy, float *acc, size_t n) {
+    const float *wy = ty->w + (size_t)oy * ty->stride;
+    const uint8_t *r0 = src->data + (size_t)ty->first[oy] * src->stride;
+    float w0 = wy[0];
+    for (size_t i = 0; i < n; i++) acc[i] = w0 * (float)r0[i];
+    for (int32_t k = 1; k < ty->count[oy]; k++) {
+        const uint8_t *r = r0 + (size_t)k * src->stride;
+        float wk = wy[k];
+        for (size_t i = 0; i < n; i++) acc[i] += wk * (float)r[i];
+    }
+}
+
+static inline uint8_t to_u8(float v) {
+    v += 0.5f;
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+/* Horizontal pass over one blended row; T is the (constant) tap count. */
+#define FILTER_COLS(T)                                                          \
+    for (int32_t ox = 0; ox < dw; ox++) {                                       \
+        const float *s = acc + (size_t)tx->first[ox] * 3;                       \
+        const float *w = tx->w + (size_t)ox * (T);                              \
+        float r = 0, g = 0, b = 0;                                              \
+        for (int32_t k = 0; k < (T); k++) {                                     \
+            r += w[k] * s[k * 3];                                               \
+            g += w[k] * s[k * 3 + 1];                                           \
+            b += w[k] * s[k * 3 + 2];                                           \
+        }                                                                       \
+        d[ox * 3] = to_u8(r), d[ox * 3 + 1] = to_u8(g), d[ox * 3 + 2] = to_u8(b); \
+    }
+
+static void filter_cols(const float *acc, const struct taps *tx, int32_t dw, uint8_t *d) {
+    switch (tx->stride) {
+    case 1: FILTER_COLS(1) break;
+    case 2: FILTER_COLS(2) break;
+    case 3: FILTER_COLS(3) break;
+    case 4: FILTER_COLS(4) break;
+    default: FILTER_COLS(tx->stride) break;
     }
 }
 
@@ -69,26 +116,14 @@ struct fr_image *fr_image_resize_area(const struct fr_image *src, int32_t dw, in
     if (dw <= 0 || dh <= 0) return NULL;
     struct fr_image *dst = fr_image_new(dw, dh);
     struct taps tx = { 0 }, ty = { 0 };
-    size_t rowf = (size_t)dw * 3;
-    float *acc = fr_malloc(sizeof(float) * rowf * 2);
+    size_t n = (size_t)src->width * 3;
+    float *acc = fr_malloc(sizeof(float) * n);
     bool ok = dst && acc && make_taps(src->width, dw, &tx) && make_taps(src->height, dh, &ty);
     if (ok) {
-        float *row = acc + rowf;
-        /* Output rows share at most one source row with the next; refilter
-         * it rather than keep a cache (it costs ~1/scale extra). */
         for (int32_t oy = 0; oy < dh; oy++) {
-            memset(acc, 0, sizeof(float) * rowf);
-            const float *wy = ty.w + (size_t)oy * ty.stride;
-            for (int32_t k = 0; k < ty.count[oy]; k++) {
-                filter_row(src->data + (size_t)(ty.first[oy] + k) * src->stride, &tx, dw, row);
-                float wk = wy[k];
-                for (size_t i = 0; i < rowf; i++) acc[i] += wk * row[i];
-            }
+            blend_rows(src, &ty, oy, acc, n);
             uint8_t *d = dst->data + (size_t)oy * dst->stride;
-            for (size_t i = 0; i < rowf; i++) {
-                float v = acc[i] + 0.5f;
-                d[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-            }
+            filter_cols(acc, &tx, dw, d);
         }
         dst->orig_width = src->orig_width;
         dst->orig_height = src->orig_height;
