@@ -48,6 +48,7 @@ demo: deps models build
 
 bench: deps models build
 	$(BUILD)/fr-bench
+	$(BUILD)/fr-bench-image
 
 golden: build
 	FR_PPM=$(BUILD)/fr-ppm scripts/make-golden.sh
