@@ -65,7 +65,8 @@ struct fr_facenet_params {
     const char *models_dir;
     enum fr_detector detector;
     float min_confidence;    /* SSD: keep detections scoring above this (face-api default 0.5) */
-    int32_t max_results;     /* SSD: at most this many faces per image (face-api default 100) */
+    int32_t max_results;     /* at most this many faces per image, best first (face-api default 100) */
+    int32_t min_face_size;   /* drop faces whose box is narrower or shorter than this (original pixels); 0 = keep all */
     int32_t tiny_input_size; /* tiny: input side, multiple of 32 in [128, 608] (default 416) */
     float tiny_score_threshold; /* tiny: default 0.5 */
     bool landmarks;          /* run the landmark net */

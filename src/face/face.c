@@ -55,6 +55,7 @@ struct fr_facenet_params fr_facenet_default_params(void) {
         .detector = FR_DETECTOR_SSD,
         .min_confidence = 0.5f,
         .max_results = 100,
+        .min_face_size = 0,
         .tiny_input_size = 416,
         .tiny_score_threshold = 0.5f,
         .landmarks = true,
@@ -115,7 +116,7 @@ enum fr_status fr_facenet_new(struct fr_backend *be, const struct fr_facenet_par
     *out = NULL;
     struct fr_facenet_params p = params ? *params : fr_facenet_default_params();
     if (p.max_batch_images < 1 || p.max_batch_faces < 1 || p.min_confidence <= 0 || p.min_confidence >= 1 ||
-        p.max_results < 1 || p.tiny_score_threshold <= 0 || p.tiny_score_threshold >= 1) {
+        p.max_results < 1 || p.min_face_size < 0 || p.tiny_score_threshold <= 0 || p.tiny_score_threshold >= 1) {
         fr_errf(err, errlen, "invalid face pipeline parameters");
         return FR_ERR_INVALID;
     }
@@ -535,6 +536,22 @@ enum fr_status fr_facenet_process(struct fr_facenet *fn, const struct fr_image *
         for (int32_t k = 0; k < b && st == FR_OK; k++)
             st = fn->p.detector == FR_DETECTOR_SSD ? ssd_faces(fn, imgs[i + k], i + k, k, &ws, &nw, &capw)
                                                    : tiny_faces(fn, imgs[i + k], i + k, k, &ws, &nw, &capw);
+    }
+    /* Size filter (in original pixels) and the per-image cap; ws is grouped
+     * by image in detector order, best first. */
+    if (st == FR_OK && (fn->p.min_face_size > 0 || fn->p.detector == FR_DETECTOR_TINY)) {
+        int32_t kept = 0, run = 0;
+        for (int32_t k = 0; k < nw; k++) {
+            const struct fr_image *img = imgs[ws[k].image];
+            double sx = img->orig_width > 0 ? (double)img->orig_width / img->width : 1.0;
+            double sy = img->orig_height > 0 ? (double)img->orig_height / img->height : 1.0;
+            if (k == 0 || ws[k].image != ws[k - 1].image) run = 0;
+            if (fmin(ws[k].box[2] * sx, ws[k].box[3] * sy) < fn->p.min_face_size) continue;
+            if (run >= fn->p.max_results) continue;
+            run++;
+            ws[kept++] = ws[k];
+        }
+        nw = kept;
     }
     if (st == FR_OK && fn->p.landmarks && nw > 0) {
         st = run_face_stage(fn, true, imgs, ws, nw, out);

@@ -1,0 +1,83 @@
+/* Shared pieces of the facerec command line (tools/cli/). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "facerec/pipeline.h"
+
+/* Exit codes: 0 all inputs read, 1 some failed, 2 usage error. */
+enum { CLI_OK = 0, CLI_SOME_FAILED = 1, CLI_USAGE = 2 };
+
+struct cli_opts {
+    const char *models;
+    enum fr_detector detector;
+    enum fr_device device;
+    bool json, landmarks, quiet, aligned, show_distance;
+    float tolerance;        /* same-person distance (identify, compare) */
+    float cluster_threshold; /* edge distance for clustering */
+    int32_t min_cluster_size;
+    int32_t cpus;
+    float min_confidence;
+    int32_t max_faces, min_face_size, max_image_size;
+    const char *out_dir;
+};
+
+/* One option of a subcommand: the table drives parsing and --help. */
+enum cli_arg { CLI_FLAG, CLI_INT, CLI_FLOAT, CLI_STR, CLI_DETECTOR, CLI_DEVICE };
+struct cli_option {
+    const char *name; /* "--tolerance" */
+    enum cli_arg type;
+    size_t offset;    /* into struct cli_opts */
+    double min, max;  /* bounds for numbers */
+    const char *help;
+};
+
+struct cli_cmd {
+    const char *name;
+    const char *usage;  /* after "facerec NAME " */
+    const char *summary;
+    const struct cli_option *const *opts; /* NULL-terminated */
+    int (*run)(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
+};
+
+extern const struct cli_option cli_opt_common[];  /* options every command takes (terminated by name NULL) */
+void cli_default_opts(struct cli_opts *o);
+/* Parses argv after the subcommand; positional args are compacted into
+ * pos (returns their count) or -1 on a usage error (message printed). */
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_opts *o, char **pos);
+void cli_help(const struct cli_cmd *cmd, FILE *f);
+
+/* Files to process: explicit files as given, directories walked
+ * recursively in sorted order, keeping only files whose bytes look like an
+ * image (non-images are skipped silently). */
+struct cli_files {
+    char **paths;
+    int32_t n, cap;
+};
+int cli_collect(char **args, int n, struct cli_files *fl); /* 0, or CLI_SOME_FAILED if an arg is missing */
+void cli_files_free(struct cli_files *fl);
+
+/* Progress bar on stderr (only when it is a terminal and the work is big). */
+struct cli_progress {
+    bool on;
+    int32_t total, done, faces;
+    double t0, last;
+};
+void cli_progress_start(struct cli_progress *p, int32_t total, bool quiet);
+void cli_progress_step(struct cli_progress *p, int32_t faces);
+void cli_progress_end(struct cli_progress *p);
+
+/* A pipeline configured from the options. */
+struct fr_pipeline *cli_pipeline(const struct cli_opts *o, bool landmarks, bool embeddings);
+
+/* JSON string escaping to stdout. */
+void cli_print_json_string(const char *s);
+
+/* The face with the largest box that has a descriptor, or -1. */
+int32_t cli_largest_face(const struct fr_faces *f);
+
+int cli_cmd_detect(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
+int cli_cmd_compare(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
+int cli_cmd_identify(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
+int cli_cmd_cluster(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);

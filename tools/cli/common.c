@@ -1,0 +1,290 @@
+/* Option parsing, file collection, progress and output helpers. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define OPT(field) offsetof(struct cli_opts, field)
+
+const struct cli_option cli_opt_common[] = {
+    { "--models", CLI_STR, OPT(models), 0, 0, "model directory (default $FACEREC_MODELS or ./models)" },
+    { "--detector", CLI_DETECTOR, OPT(detector), 0, 0, "face detector: ssd (default, accurate) or tiny (fast)" },
+    { "--device", CLI_DEVICE, OPT(device), 0, 0, "compute device: auto (default), cpu or cuda" },
+    { "--cpus", CLI_INT, OPT(cpus), 0, 1024, "threads to use (default: all cores)" },
+    { "--min-confidence", CLI_FLOAT, OPT(min_confidence), 0.01, 0.99, "detector score threshold (default 0.5)" },
+    { "--max-faces", CLI_INT, OPT(max_faces), 1, 1000, "at most this many faces per image (default 100)" },
+    { "--min-face-size", CLI_INT, OPT(min_face_size), 0, 100000, "ignore faces smaller than this many pixels (default 0)" },
+    { "--max-image-size", CLI_INT, OPT(max_image_size), 0, 65535,
+      "downscale images so the longer side is at most this (default 2048, 0 = never)" },
+    { "--quiet", CLI_FLAG, OPT(quiet), 0, 0, "no progress bar" },
+    { NULL, 0, 0, 0, 0, NULL },
+};
+
+void cli_default_opts(struct cli_opts *o) {
+    memset(o, 0, sizeof(*o));
+    const char *m = getenv("FACEREC_MODELS");
+    o->models = m && *m ? m : "models";
+    o->detector = FR_DETECTOR_SSD;
+    o->device = FR_DEVICE_AUTO;
+    o->tolerance = FR_DEFAULT_TOLERANCE;
+    o->cluster_threshold = 0.5f;
+    o->min_cluster_size = 1;
+    o->min_confidence = 0.5f;
+    o->max_faces = 100;
+    o->max_image_size = 2048;
+}
+
+static const struct cli_option *find_opt(const struct cli_cmd *cmd, const char *name) {
+    for (const struct cli_option *c = cli_opt_common; c->name; c++)
+        if (!strcmp(c->name, name)) return c;
+    for (const struct cli_option *const *t = cmd->opts; t && *t; t++)
+        for (const struct cli_option *c = *t; c->name; c++)
+            if (!strcmp(c->name, name)) return c;
+    return NULL;
+}
+
+static int set_opt(const struct cli_option *c, const char *v, struct cli_opts *o) {
+    char *p = (char *)o + c->offset, *end = NULL;
+    switch (c->type) {
+    case CLI_FLAG: *(bool *)p = true; return 0;
+    case CLI_STR: *(const char **)p = v; return 0;
+    case CLI_INT: {
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (errno || !*v || *end || x < c->min || x > c->max) break;
+        *(int32_t *)p = (int32_t)x;
+        return 0;
+    }
+    case CLI_FLOAT: {
+        errno = 0;
+        double x = strtod(v, &end);
+        if (errno || !*v || *end || !(x >= c->min && x <= c->max)) break;
+        *(float *)p = (float)x;
+        return 0;
+    }
+    case CLI_DETECTOR:
+        if (!strcmp(v, "ssd")) *(enum fr_detector *)p = FR_DETECTOR_SSD;
+        else if (!strcmp(v, "tiny")) *(enum fr_detector *)p = FR_DETECTOR_TINY;
+        else break;
+        return 0;
+    case CLI_DEVICE:
+        if (!strcmp(v, "auto")) *(enum fr_device *)p = FR_DEVICE_AUTO;
+        else if (!strcmp(v, "cpu")) *(enum fr_device *)p = FR_DEVICE_CPU;
+        else if (!strcmp(v, "cuda")) *(enum fr_device *)p = FR_DEVICE_CUDA;
+        else break;
+        return 0;
+    }
+    if (c->type == CLI_INT || c->type == CLI_FLOAT)
+        fprintf(stderr, "facerec: %s: '%s' is not a number in [%g, %g]\n", c->name, v, c->min, c->max);
+    else
+        fprintf(stderr, "facerec: %s: invalid value '%s'\n", c->name, v);
+    return -1;
+}
+
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_opts *o, char **pos) {
+    int npos = 0;
+    bool only_pos = false;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i];
+        if (only_pos || a[0] != '-' || !strcmp(a, "-")) {
+            pos[npos++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_pos = true;
+            continue;
+        }
+        char name[64];
+        const char *val = NULL, *eq = strchr(a, '=');
+        snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
+        const struct cli_option *c = find_opt(cmd, name);
+        if (!c) {
+            fprintf(stderr, "facerec %s: unknown option '%s' (see facerec %s --help)\n", cmd->name, name, cmd->name);
+            return -1;
+        }
+        if (c->type != CLI_FLAG) {
+            if (eq) val = eq + 1;
+            else if (i + 1 < argc) val = argv[++i];
+            else {
+                fprintf(stderr, "facerec %s: %s needs a value\n", cmd->name, name);
+                return -1;
+            }
+        }
+        if (set_opt(c, val, o) != 0) return -1;
+    }
+    return npos;
+}
+
+static void help_table(const struct cli_option *c, FILE *f) {
+    static const char *kinds[] = { "", " N", " X", " VALUE", " ssd|tiny", " auto|cpu|cuda" };
+    for (; c->name; c++) {
+        char left[64];
+        snprintf(left, sizeof(left), "%s%s", c->name, kinds[c->type]);
+        fprintf(f, "  %-24s %s\n", left, c->help);
+    }
+}
+
+void cli_help(const struct cli_cmd *cmd, FILE *f) {
+    fprintf(f, "usage: facerec %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->usage, cmd->summary);
+    for (const struct cli_option *const *t = cmd->opts; t && *t; t++) help_table(*t, f);
+    help_table(cli_opt_common, f);
+    fprintf(f, "  %-24s %s\n", "--help", "this help");
+}
+
+/* ---- files ---- */
+
+static int push(struct cli_files *fl, const char *p) {
+    if (fl->n == fl->cap) {
+        int32_t cap = fl->cap ? fl->cap * 2 : 64;
+        char **np = realloc(fl->paths, sizeof(char *) * (size_t)cap);
+        if (!np) return -1;
+        fl->paths = np;
+        fl->cap = cap;
+    }
+    fl->paths[fl->n] = strdup(p);
+    return fl->paths[fl->n++] ? 0 : -1;
+}
+
+static bool looks_like_image(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    unsigned char head[64];
+    size_t n = fread(head, 1, sizeof(head), f);
+    fclose(f);
+    return fr_image_sniff(head, n) != FR_FORMAT_UNKNOWN;
+}
+
+static void walk(const char *dir, struct cli_files *fl, int depth) {
+    struct dirent **ents = NULL;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    if (n < 0) {
+        fprintf(stderr, "facerec: %s: cannot read directory\n", dir);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *nm = ents[i]->d_name;
+        if (nm[0] == '.') goto next; /* ., .. and hidden files */
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, nm);
+        struct stat st;
+        if (stat(path, &st) != 0) goto next;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth < 64) walk(path, fl, depth + 1);
+        } else if (S_ISREG(st.st_mode) && looks_like_image(path)) {
+            push(fl, path);
+        }
+    next:
+        free(ents[i]);
+    }
+    free(ents);
+}
+
+int cli_collect(char **args, int n, struct cli_files *fl) {
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(args[i], &st) != 0) {
+            fprintf(stderr, "facerec: %s: no such file or directory\n", args[i]);
+            rc = CLI_SOME_FAILED;
+        } else if (S_ISDIR(st.st_mode)) {
+            size_t l = strlen(args[i]);
+            char *d = strdup(args[i]);
+            while (l > 1 && d[l - 1] == '/') d[--l] = 0;
+            walk(d, fl, 0);
+            free(d);
+        } else {
+            push(fl, args[i]); /* explicit files are always tried, so errors are reported */
+        }
+    }
+    return rc;
+}
+
+void cli_files_free(struct cli_files *fl) {
+    for (int32_t i = 0; i < fl->n; i++) free(fl->paths[i]);
+    free(fl->paths);
+    memset(fl, 0, sizeof(*fl));
+}
+
+/* ---- progress ---- */
+
+void cli_progress_start(struct cli_progress *p, int32_t total, bool quiet) {
+    memset(p, 0, sizeof(*p));
+    p->total = total;
+    p->on = !quiet && total > 3 && isatty(2);
+    p->t0 = p->last = fr_time_now();
+}
+
+static void draw(struct cli_progress *p) {
+    double dt = fr_time_now() - p->t0, rate = dt > 0 ? p->done / dt : 0;
+    double eta = rate > 0 ? (p->total - p->done) / rate : 0;
+    int width = 24, filled = p->total ? (int)((double)p->done / p->total * width) : width;
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
+    bar[width] = 0;
+    fprintf(stderr, "\r[%s] %d/%d images, %d faces, %.1f img/s, ETA %.0fs  ", bar, p->done, p->total, p->faces, rate,
+            eta);
+    fflush(stderr);
+}
+
+void cli_progress_step(struct cli_progress *p, int32_t faces) {
+    p->done++;
+    p->faces += faces;
+    double now = fr_time_now();
+    if (p->on && (now - p->last > 0.1 || p->done == p->total)) {
+        p->last = now;
+        draw(p);
+    }
+}
+
+void cli_progress_end(struct cli_progress *p) {
+    if (p->on) {
+        draw(p);
+        fputc('\n', stderr);
+    }
+}
+
+struct fr_pipeline *cli_pipeline(const struct cli_opts *o, bool landmarks, bool embeddings) {
+    struct fr_pipeline_params pp = fr_pipeline_default_params();
+    pp.models_dir = o->models;
+    pp.device = o->device;
+    pp.threads = o->cpus;
+    pp.detector = o->detector;
+    pp.min_confidence = o->min_confidence;
+    pp.max_faces = o->max_faces;
+    pp.min_face_size = o->min_face_size;
+    pp.max_image_size = o->max_image_size;
+    pp.landmarks = landmarks;
+    pp.embeddings = embeddings;
+    struct fr_pipeline *pl = NULL;
+    char err[1024];
+    if (fr_pipeline_new(&pp, &pl, err, sizeof(err)) != FR_OK) {
+        fprintf(stderr, "facerec: %s\n", err);
+        return NULL;
+    }
+    return pl;
+}
+
+void cli_print_json_string(const char *s) {
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
+int32_t cli_largest_face(const struct fr_faces *f) {
+    int32_t best = -1;
+    for (int32_t i = 0; i < f->count; i++)
+        if (f->faces[i].has_descriptor &&
+            (best < 0 || f->faces[i].box[2] * f->faces[i].box[3] > f->faces[best].box[2] * f->faces[best].box[3]))
+            best = i;
+    return best;
+}

@@ -1,0 +1,112 @@
+/* facerec: the command line. Each subcommand is a table entry; its options
+ * are declared once and drive both parsing and --help. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define OPT(field) offsetof(struct cli_opts, field)
+
+static const struct cli_option opt_json[] = {
+    { "--json", CLI_FLAG, OPT(json), 0, 0, "one JSON object per image (with the 68 landmarks)" },
+    { NULL, 0, 0, 0, 0, NULL },
+};
+static const struct cli_option opt_landmarks[] = {
+    { "--landmarks", CLI_FLAG, OPT(landmarks), 0, 0, "text output: append the 68 landmarks to each face" },
+    { NULL, 0, 0, 0, 0, NULL },
+};
+static const struct cli_option opt_aligned[] = {
+    { "--aligned", CLI_FLAG, OPT(aligned), 0, 0, "inputs are aligned face crops (150x150): embed them, no detection" },
+    { NULL, 0, 0, 0, 0, NULL },
+};
+static const struct cli_option opt_tolerance[] = {
+    { "--tolerance", CLI_FLOAT, OPT(tolerance), 0.0, 2.0, "same-person distance threshold (default 0.6)" },
+    { NULL, 0, 0, 0, 0, NULL },
+};
+static const struct cli_option opt_identify[] = {
+    { "--show-distance", CLI_FLAG, OPT(show_distance), 0, 0, "append the distance to each line" },
+    { NULL, 0, 0, 0, 0, NULL },
+};
+static const struct cli_option opt_cluster[] = {
+    { "--out", CLI_STR, OPT(out_dir), 0, 0, "write each group's face crops as JPEGs under DIR/person_N/" },
+    { "--threshold", CLI_FLOAT, OPT(cluster_threshold), 0.0, 2.0,
+      "faces closer than this are linked (default 0.5, stricter than the 0.6 match tolerance)" },
+    { "--min-size", CLI_INT, OPT(min_cluster_size), 1, 1000000, "groups with fewer faces are listed as unclustered" },
+    { NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct cli_option *const detect_opts[] = { opt_json, opt_landmarks, NULL };
+static const struct cli_option *const embed_opts[] = { opt_json, opt_aligned, NULL };
+static const struct cli_option *const compare_opts[] = { opt_tolerance, NULL };
+static const struct cli_option *const identify_opts[] = { opt_tolerance, opt_identify, NULL };
+static const struct cli_option *const cluster_opts[] = { opt_cluster, opt_json, NULL };
+
+static const struct cli_cmd commands[] = {
+    { "detect", "[options] PATH...",
+      "Find faces. PATH is an image or a directory (searched recursively; files that are not images\n"
+      "are skipped). Text: one line per face, path,x,y,width,height,score.",
+      detect_opts, cli_cmd_detect },
+    { "embed", "[options] PATH...",
+      "As detect, with each face's 128-d embedding (face-api's descriptor; same person below 0.6).\n"
+      "Text: path,x,y,width,height,score,e1,...,e128.",
+      embed_opts, cli_cmd_detect },
+    { "compare", "[options] IMAGE_A IMAGE_B",
+      "Distance between the largest faces of two images, and whether they are the same person.", compare_opts,
+      cli_cmd_compare },
+    { "identify", "[options] KNOWN_DIR UNKNOWN...",
+      "Name the faces in UNKNOWN images (files or directories) using known people: KNOWN_DIR/name.jpg\n"
+      "or KNOWN_DIR/name/*.jpg. Prints path,name per face: the nearest known person within the\n"
+      "tolerance, unknown_person when none is, no_persons_found when the image has no face.",
+      identify_opts, cli_cmd_identify },
+    { "cluster", "[options] PATH...",
+      "Group all faces into people (Chinese whispers on the descriptor distance) and print the groups.",
+      cluster_opts, cli_cmd_cluster },
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: facerec COMMAND [options] ARGS...\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const char *s = commands[i].summary, *nl = strchr(s, '\n');
+        fprintf(f, "  %-10s %.*s\n", commands[i].name, nl ? (int)(nl - s) : (int)strlen(s), s);
+    }
+    fprintf(f, "\nfacerec COMMAND --help for a command's options; facerec --version.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("facerec %s\n", FR_VERSION);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    const struct cli_cmd *cmd = NULL;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) cmd = &commands[i];
+    if (!cmd) {
+        fprintf(stderr, "facerec: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            cli_help(cmd, stdout);
+            return CLI_OK;
+        }
+    struct cli_opts o;
+    cli_default_opts(&o);
+    char **pos = calloc((size_t)argc, sizeof(char *));
+    int npos = pos ? cli_parse(cmd, argc - 2, argv + 2, &o, pos) : -1;
+    int rc;
+    if (npos < 0) rc = CLI_USAGE;
+    else rc = cmd->run(cmd, &o, npos, pos);
+    free(pos);
+    return rc;
+}
