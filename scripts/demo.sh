@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# The demo: detect, landmark and describe every face of face-api's sample
-# photos and the face_recognition test photos, then compare two faces.
+# The demo: facerec's main jobs on the bundled test photos.
+#   1. identify: face_recognition's knn example - train/ holds known people
+#      (one folder each), test/ unknown photos to name.
+#   2. cluster: group every face of the test photos into people.
+#   3. detect on face-api's sample photos.
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 models=${FACEREC_MODELS:-$root/models}
 data=$root/../shared/testdata/face_recognition
-bin=$build/facerec
-echo "== facerec detect on face-api's sample photos"
-"$bin" --models "$models" detect "$models"/samples/sample*.jpg
-if [ -d "$data" ]; then
-    echo "== facerec detect on face_recognition's example photos"
-    "$bin" --models "$models" detect "$data"/examples/*.jpg "$data"/examples/*.png
-    echo "== facerec compare: obama.jpg vs obama2.jpg (same person), obama.jpg vs biden.jpg (different)"
-    "$bin" --models "$models" compare "$data/examples/obama.jpg" "$data/examples/obama2.jpg"
-    "$bin" --models "$models" compare "$data/examples/obama.jpg" "$data/examples/biden.jpg"
+bin="$build/facerec"
+if [ ! -d "$data" ]; then
+    echo "demo: $data is missing; showing face-api's sample photos only" >&2
+else
+    knn=$data/examples/knn_examples
+    echo "== facerec identify $knn/train $knn/test"
+    "$bin" identify --models "$models" --show-distance "$knn/train" "$knn/test"
+    echo
+    echo "== facerec cluster (all face_recognition test photos)"
+    "$bin" cluster --models "$models" --quiet "$data"
+    echo
 fi
+echo "== facerec detect on face-api's sample photos (path,x,y,width,height,score)"
+"$bin" detect --models "$models" --quiet "$models"/samples

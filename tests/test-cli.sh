@@ -1,60 +1,151 @@
 #!/usr/bin/env bash
-# CLI behaviour on good and bad input: exit codes and messages that name
-# the file. Usage: test-cli.sh BUILD_DIR SOURCE_DIR
+# CLI behaviour on good and bad input: exit codes, messages that name the
+# file, and face_recognition's CLI results on its own example photos.
+# Usage: test-cli.sh BUILD_DIR SOURCE_DIR
 set -u
 bin="$1/facerec"
 src="$2"
 models="${FACEREC_MODELS:-$src/models}"
 data="${FACEREC_TESTDATA:-$src/../shared/testdata/face_recognition}"
+knn="$data/examples/knn_examples"
+export FACEREC_MODELS="$models"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0
 fail=0
-check() { # name, expected exit code, command...; output in $tmp/out
+check() { # name, expected exit code, command...; output in $tmp/out (stdout) and $tmp/err
     local name=$1 want=$2
     shift 2
-    "$@" >"$tmp/out" 2>&1
+    "$@" >"$tmp/out" 2>"$tmp/err"
     local got=$?
     if [ "$got" = "$want" ]; then
         pass=$((pass + 1))
     else
         fail=$((fail + 1))
         echo "FAIL: $name: exit $got, expected $want"
-        sed 's/^/    /' "$tmp/out"
+        sed 's/^/    out: /' "$tmp/out" | head -20
+        sed 's/^/    err: /' "$tmp/err" | head -20
     fi
 }
-expect_text() { # name, text
-    if grep -q -- "$2" "$tmp/out"; then pass=$((pass + 1)); else
+expect() { # name, file (out|err), fixed text
+    if grep -qF -- "$3" "$tmp/$2"; then pass=$((pass + 1)); else
         fail=$((fail + 1))
-        echo "FAIL: $1: output lacks '$2'"
-        sed 's/^/    /' "$tmp/out"
+        echo "FAIL: $1: $2 lacks '$3'"
+        sed "s/^/    $2: /" "$tmp/$2" | head -20
+    fi
+}
+expect_lines() { # name, file, count
+    local n
+    n=$(wc -l <"$tmp/$2")
+    if [ "$n" = "$3" ]; then pass=$((pass + 1)); else
+        fail=$((fail + 1))
+        echo "FAIL: $1: $n lines in $2, expected $3"
+        sed "s/^/    $2: /" "$tmp/$2" | head -20
     fi
 }
 
+# usage and help
 check "version" 0 "$bin" --version
-expect_text "version" "facerec "
-check "usage error" 2 "$bin" frobnicate
+expect "version" out "facerec "
+check "help" 0 "$bin" --help
+expect "help lists commands" out "identify"
+for c in detect embed compare identify cluster; do
+    check "$c --help" 0 "$bin" "$c" --help
+    expect "$c --help" out "usage: facerec $c"
+done
+check "unknown command" 2 "$bin" frobnicate
 check "no files" 2 "$bin" detect
-check "missing models" 1 "$bin" --models "$tmp/nomodels" detect "$data/examples/obama.jpg"
-expect_text "missing models" "$tmp/nomodels/ssd_mobilenetv1_model-weights_manifest.json"
-expect_text "missing models" "fetch-models"
-check "missing file" 1 "$bin" --models "$models" detect "$tmp/nope.jpg"
-expect_text "missing file" "$tmp/nope.jpg"
+check "unknown option" 2 "$bin" detect --frobnicate x.jpg
+check "bad number" 2 "$bin" identify --tolerance abc a b
+expect "bad number" err "--tolerance"
+
+# missing models
+check "missing models" 1 "$bin" detect --models "$tmp/nomodels" "$data/examples/obama.jpg"
+expect "missing models" err "$tmp/nomodels/ssd_mobilenetv1_model-weights_manifest.json"
+expect "missing models" err "fetch-models"
+
+# bad inputs are reported and skipped
+check "missing file" 1 "$bin" detect "$tmp/nope.jpg"
+expect "missing file" err "$tmp/nope.jpg"
 head -c 3000 "$data/examples/obama.jpg" >"$tmp/truncated.jpg"
 printf 'not an image at all' >"$tmp/garbage.jpg"
 : >"$tmp/empty.png"
-check "bad files are reported, good ones still processed" 1 "$bin" --models "$models" detect \
-    "$tmp/garbage.jpg" "$tmp/empty.png" "$data/examples/obama.jpg"
-expect_text "garbage" "$tmp/garbage.jpg: unsupported image format"
-expect_text "empty" "$tmp/empty.png"
-expect_text "good file after bad ones" "obama.jpg: 910x1137, 1 face"
-check "truncated jpeg" 1 "$bin" --models "$models" detect "$tmp/truncated.jpg"
-expect_text "truncated jpeg" "$tmp/truncated.jpg: truncated or corrupt JPEG"
-check "json" 0 "$bin" --models "$models" --json embed "$data/examples/obama.jpg"
-expect_text "json" '"embedding":\['
-check "compare same" 0 "$bin" --models "$models" compare "$data/examples/obama.jpg" "$data/examples/obama2.jpg"
-expect_text "compare same" "same person"
-check "compare different" 0 "$bin" --models "$models" compare "$data/examples/obama.jpg" "$data/examples/biden.jpg"
-expect_text "compare different" "different people"
+check "bad files reported, good one processed" 1 "$bin" detect "$tmp/garbage.jpg" "$tmp/empty.png" \
+    "$tmp/truncated.jpg" "$data/examples/obama.jpg"
+expect "garbage" err "$tmp/garbage.jpg: unsupported image format"
+expect "empty" err "$tmp/empty.png"
+expect "truncated" err "$tmp/truncated.jpg: truncated or corrupt JPEG"
+expect "good file after bad ones" out "$data/examples/obama.jpg,"
+
+# a directory with a corrupt JPEG, a text file and a good photo
+mkdir -p "$tmp/dir/sub"
+head -c 20000 "$data/examples/biden.jpg" >"$tmp/dir/corrupt.jpg"
+echo "just some notes" >"$tmp/dir/notes.txt"
+cp "$data/examples/obama.jpg" "$tmp/dir/sub/good.jpg"
+check "directory walk" 1 "$bin" detect --quiet "$tmp/dir"
+expect "directory: corrupt reported" err "$tmp/dir/corrupt.jpg"
+expect "directory: good processed" out "$tmp/dir/sub/good.jpg,"
+if grep -q notes.txt "$tmp/out" "$tmp/err"; then
+    fail=$((fail + 1))
+    echo "FAIL: the text file was not skipped"
+else pass=$((pass + 1)); fi
+
+# detect / embed outputs
+check "detect two people" 0 "$bin" detect "$data/examples/two_people.jpg"
+expect_lines "detect two people" out 2
+check "detect --landmarks" 0 "$bin" detect --landmarks "$data/examples/obama.jpg"
+if [ "$(head -1 "$tmp/out" | tr ',' '\n' | wc -l)" = 142 ]; then pass=$((pass + 1)); else
+    fail=$((fail + 1))
+    echo "FAIL: detect --landmarks: expected 6 + 136 fields"
+fi
+check "embed json" 0 "$bin" embed --json "$data/examples/obama.jpg"
+expect "embed json" out '"embedding":['
+expect "embed json" out '"landmarks":[['
+check "embed text" 0 "$bin" embed "$data/examples/obama.jpg"
+if [ "$(head -1 "$tmp/out" | tr ',' '\n' | wc -l)" = 134 ]; then pass=$((pass + 1)); else
+    fail=$((fail + 1))
+    echo "FAIL: embed text: expected 6 + 128 fields"
+fi
+check "tiny detector" 0 "$bin" detect --detector tiny "$data/examples/two_people.jpg"
+expect_lines "tiny detector" out 2
+
+# compare
+check "compare same" 0 "$bin" compare "$data/examples/obama.jpg" "$data/examples/obama2.jpg"
+expect "compare same" out "same person"
+check "compare different" 0 "$bin" compare "$data/examples/obama.jpg" "$data/examples/biden.jpg"
+expect "compare different" out "different people"
+
+# identify (face_recognition's knn example)
+check "identify" 0 "$bin" identify --quiet "$knn/train" "$knn/test"
+expect "identify obama1" out "$knn/test/obama1.jpg,obama"
+expect "identify alex" out "$knn/test/alex_lacamoire1.jpg,alex_lacamoire"
+expect "identify kit" out "$knn/test/kit_with_rose.jpg,kit_harington"
+expect "identify rose" out "$knn/test/kit_with_rose.jpg,rose_leslie"
+expect "identify obama+biden (obama)" out "$knn/test/obama_and_biden.jpg,obama"
+expect "identify obama+biden (biden)" out "$knn/test/obama_and_biden.jpg,biden"
+expect "identify johnsnow" out "$knn/test/johnsnow_test1.jpg,kit_harington"
+expect_lines "identify: one line per face" out 7
+cp "$data/examples/obama.jpg" "$tmp/obama_known.jpg"
+mkdir -p "$tmp/known"
+cp "$data/examples/obama.jpg" "$tmp/known/barack.jpg"
+check "identify with name.jpg known files" 0 "$bin" identify --show-distance "$tmp/known" "$data/examples/biden.jpg" \
+    "$data/examples/obama2.jpg"
+expect "unknown_person" out "$data/examples/biden.jpg,unknown_person,None"
+expect "known by file name" out "$data/examples/obama2.jpg,barack,0."
+printf 'P3\n1 1\n255\n0 0 0\n' >"$tmp/blank.ppm"
+check "identify: no face" 0 "$bin" identify "$tmp/known" "$models/samples/sample1.jpg"
+check "identify: no known people" 1 "$bin" identify "$tmp/dir/sub/../../nope" "$data/examples/obama.jpg"
+
+# cluster
+check "cluster" 0 "$bin" cluster --quiet --out "$tmp/clusters" "$knn"
+expect "cluster" err "16 faces in 5 people"
+expect "cluster" out "person_5: 2 faces"
+if [ "$(find "$tmp/clusters" -name '*.jpg' | wc -l)" = 16 ]; then pass=$((pass + 1)); else
+    fail=$((fail + 1))
+    echo "FAIL: cluster --out wrote $(find "$tmp/clusters" -name '*.jpg' | wc -l) crops, expected 16"
+fi
+check "cluster json" 0 "$bin" cluster --quiet --json "$knn/train"
+expect "cluster json" out '{"groups":[{"name":"person_1"'
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -216,7 +216,8 @@ int cli_cmd_cluster(const struct cli_cmd *cmd, const struct cli_opts *o, int npo
         if (o->json) printf("]}");
     }
     if (o->json) printf("]}\n");
-    else fprintf(stderr, "%d faces in %d people%s\n", c.n, person, unclustered ? " (and some unclustered)" : "");
+    fflush(stdout);
+    if (!o->json) fprintf(stderr, "%d faces in %d people%s\n", c.n, person, unclustered ? " (and some unclustered)" : "");
     for (int32_t i = 0; i < c.n; i++) fr_image_free(c.f[i].crop);
     free(c.f);
     free(g);
