@@ -49,6 +49,7 @@ demo: deps models build
 bench: deps models build
 	$(BUILD)/fr-bench
 	$(BUILD)/fr-bench-image
+	bench/e2e.sh $(BUILD)
 
 golden: build
 	FR_PPM=$(BUILD)/fr-ppm scripts/make-golden.sh

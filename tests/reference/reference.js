@@ -94,12 +94,14 @@ function usage() {
     '  --no-simd        wasm: force the plain (non-SIMD) wasm binary',
     '  --bench          also measure throughput, print a table, write bench.json',
     '  --bench-seconds  minimum measuring time per bench case (default 2)',
+    '  --bench-pipeline-only  bench only the whole SSD pipeline over the PPMs (implies --bench)',
+    '  --skip-pipeline  do not write pipeline.json',
     '  --skip-nets      do not write nets.json',
   ].join('\n');
 }
 
 function parseArgs(argv) {
-  const o = { backend: null, models: null, outDir: null, simd: true, bench: false, benchSeconds: 2, skipNets: false, ppms: [] };
+  const o = { backend: null, models: null, outDir: null, simd: true, bench: false, benchSeconds: 2, skipNets: false, skipPipeline: false, benchPipelineOnly: false, ppms: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -112,6 +114,8 @@ function parseArgs(argv) {
     else if (a === '--out-dir') o.outDir = val();
     else if (a === '--no-simd') o.simd = false;
     else if (a === '--bench') o.bench = true;
+    else if (a === '--skip-pipeline') o.skipPipeline = true;
+    else if (a === '--bench-pipeline-only') { o.bench = true; o.benchPipelineOnly = true; }
     else if (a === '--bench-seconds') o.benchSeconds = Number(val());
     else if (a === '--skip-nets') o.skipNets = true;
     else if (a === '-h' || a === '--help') { process.stdout.write(`${usage()}\n`); process.exit(0); }
@@ -438,6 +442,7 @@ async function runBench(opts, meta) {
     process.stderr.write(`reference: bench ${r.name}: ${r.items_per_s.toFixed(2)} items/s\n`);
   };
   const dataOf = async (t) => { await t.data(); t.dispose(); };
+  if (!opts.benchPipelineOnly) {
   add(await benchNet(s, 'ssd_forward', 'ssdMobilenetv1', 512, 1, async (ni) => {
     const { boxes, scores } = n.ssdMobilenetv1.forwardInput(ni);
     await boxes[0].data(); await scores[0].data();
@@ -452,6 +457,7 @@ async function runBench(opts, meta) {
   }
   for (const b of [1, 8, 32]) {
     add(await benchNet(s, `recognition_b${b}`, 'faceRecognitionNet', 150, b, async (ni) => dataOf(n.faceRecognitionNet.forwardInput(ni))));
+  }
   }
   /* Whole SSD pipeline (detect + landmarks + descriptors, no tiny) on the given images. */
   if (opts.ppms.length) {
@@ -492,7 +498,7 @@ async function main() {
     backend,
     model_sha256: modelSha256,
   };
-  if (opts.ppms.length) await writePipeline(opts, meta);
+  if (opts.ppms.length && !opts.skipPipeline) await writePipeline(opts, meta);
   if (!opts.skipNets) await writeNets(opts, meta);
   if (opts.bench) await runBench(opts, meta);
 }
