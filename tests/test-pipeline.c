@@ -52,7 +52,7 @@ static void collect(const struct fr_pipeline_result *r, void *user) {
         struct fr_faces *f = &c->faces[c->n];
         *f = *r->faces;
         f->faces = malloc(sizeof(struct fr_face) * (size_t)(f->count ? f->count : 1));
-        memcpy(f->faces, r->faces->faces, sizeof(struct fr_face) * (size_t)f->count);
+        if (f->count) memcpy(f->faces, r->faces->faces, sizeof(struct fr_face) * (size_t)f->count);
     }
     c->n++;
 }
