@@ -17,11 +17,20 @@ enum fr_status fr__decode_heif(const uint8_t *buf, size_t len, const struct fr_d
         fr_errf(err, errlen, "cannot initialise the HEIF decoder");
         return FR_ERR_NOMEM;
     }
-    /* libheif's own guard against huge images, on top of ours below. */
-    heif_context_set_maximum_image_size_limit(ctx, p->max_dimension);
+    /* libheif's own guard against huge images, on top of ours below. Coded
+     * sizes are padded to whole coding blocks, so it gets some slack; our
+     * exact check on the displayed size follows. */
+    int64_t lim = (int64_t)p->max_dimension + 256;
+    heif_context_set_maximum_image_size_limit(ctx, lim > 0x7fffffff ? 0x7fffffff : (int)lim);
     struct heif_error e = heif_context_read_from_memory_without_copy(ctx, buf, len, NULL);
     if (e.code != heif_error_Ok) {
-        fr_errf(err, errlen, "corrupt HEIF/AVIF container: %s", e.message);
+        if (e.subcode == heif_suberror_Security_limit_exceeded) {
+            fr_errf(err, errlen, "HEIF/AVIF image over the size limit (%d px per side): %s", p->max_dimension,
+                    e.message);
+            st = FR_ERR_TOO_LARGE;
+        } else {
+            fr_errf(err, errlen, "corrupt HEIF/AVIF container: %s", e.message);
+        }
         goto done;
     }
     e = heif_context_get_primary_image_handle(ctx, &h);

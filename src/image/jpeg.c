@@ -1,4 +1,5 @@
 /* JPEG via libturbojpeg: DCT-domain downscaling, CMYK/YCCK, EXIF orientation. */
+#include <stdbool.h>
 #include <string.h>
 #include <turbojpeg.h>
 
@@ -25,6 +26,18 @@ static tjscalingfactor pick_scale(int w, int h, int32_t target) {
         else break;
     }
     return hi;
+}
+
+/* libjpeg reports damaged data as warnings and fills the rest of the image
+ * with grey. Warnings that mean pixels were lost fail the decode; others
+ * (extraneous bytes, unknown JFIF revisions, odd markers) are common in
+ * camera files whose pixels are fine, and are accepted. */
+static bool lost_data(const char *msg) {
+    static const char *const bad[] = { "Huffman", "progressive parameters", "progression sequence",
+                                       "arithmetic code", "found marker", "Invalid SOS" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (strstr(msg, bad[i])) return true;
+    return false;
 }
 
 enum fr_status fr__decode_jpeg(const uint8_t *buf, size_t len, const struct fr_decode_params *p,
@@ -66,10 +79,9 @@ enum fr_status fr__decode_jpeg(const uint8_t *buf, size_t len, const struct fr_d
                      : tjDecompress2(tj, buf, (unsigned long)len, img->data, sw, (int)img->stride, sh, TJPF_RGB, flags);
     if (rc != 0) {
         const char *msg = tjGetErrorStr2(tj);
-        /* Warnings such as extraneous bytes are common in camera files and
-         * harmless; a premature end means the picture is cut off. */
-        if (tjGetErrorCode(tj) == TJERR_FATAL || strstr(msg, "Premature end")) {
-            fr_errf(err, errlen, "%s JPEG data: %s", strstr(msg, "Premature end") ? "truncated" : "corrupt", msg);
+        bool truncated = strstr(msg, "Premature end") || strstr(msg, "premature end");
+        if (tjGetErrorCode(tj) == TJERR_FATAL || truncated || lost_data(msg)) {
+            fr_errf(err, errlen, "%s JPEG data: %s", truncated ? "truncated" : "corrupt", msg);
             st = FR_ERR_IMAGE;
             goto done;
         }
