@@ -71,7 +71,8 @@ static void free_taps(struct taps *t) {
     fr_free(t->w);
 }
 
-static void blend_rows(const struct fr_image *src, const struct taps *ty, int32_t oy, float *acc, size_t n) {
+/* Cloned per ISA (ifunc): the row blend is where the pixels are. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void blend_rows(const struct fr_image *src, const struct taps *ty, int32_t oy, float *acc, size_t n) {
     const float *wy = ty->w + (size_t)oy * ty->stride;
     const uint8_t *r0 = src->data + (size_t)ty->first[oy] * src->stride;
     float w0 = wy[0];
@@ -102,7 +103,7 @@ static inline uint8_t to_u8(float v) {
         d[ox * 3] = to_u8(r), d[ox * 3 + 1] = to_u8(g), d[ox * 3 + 2] = to_u8(b); \
     }
 
-static void filter_cols(const float *acc, const struct taps *tx, int32_t dw, uint8_t *d) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void filter_cols(const float *acc, const struct taps *tx, int32_t dw, uint8_t *d) {
     switch (tx->stride) {
     case 1: FILTER_COLS(1) break;
     case 2: FILTER_COLS(2) break;
