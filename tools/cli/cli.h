@@ -68,6 +68,10 @@ void cli_progress_start(struct cli_progress *p, int32_t total, bool quiet);
 void cli_progress_step(struct cli_progress *p, int32_t faces);
 void cli_progress_end(struct cli_progress *p);
 
+/* Reports a failed input on stderr (below the progress bar), sets *rc and
+ * counts it as done; false when the input succeeded. */
+bool cli_failed(const struct fr_pipeline_result *r, struct cli_progress *p, int *rc);
+
 /* A pipeline configured from the options. */
 struct fr_pipeline *cli_pipeline(const struct cli_opts *o, bool landmarks, bool embeddings);
 

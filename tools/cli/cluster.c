@@ -51,12 +51,7 @@ static struct fr_image *crop_face(const struct fr_image *img, const struct fr_fa
 
 static void on_result(const struct fr_pipeline_result *r, void *user) {
     struct cl_ctx *c = user;
-    if (r->status != FR_OK) {
-        fprintf(stderr, "%sfacerec: %s\n", c->prog.on ? "\n" : "", r->error);
-        c->rc = CLI_SOME_FAILED;
-        cli_progress_step(&c->prog, 0);
-        return;
-    }
+    if (cli_failed(r, &c->prog, &c->rc)) return;
     for (int32_t i = 0; i < r->faces->count; i++) {
         const struct fr_face *f = &r->faces->faces[i];
         if (!f->has_descriptor) continue;

@@ -249,6 +249,14 @@ void cli_progress_end(struct cli_progress *p) {
     }
 }
 
+bool cli_failed(const struct fr_pipeline_result *r, struct cli_progress *p, int *rc) {
+    if (r->status == FR_OK) return false;
+    fprintf(stderr, "%sfacerec: %s\n", p->on ? "\n" : "", r->error);
+    *rc = CLI_SOME_FAILED;
+    cli_progress_step(p, 0);
+    return true;
+}
+
 struct fr_pipeline *cli_pipeline(const struct cli_opts *o, bool landmarks, bool embeddings) {
     struct fr_pipeline_params pp = fr_pipeline_default_params();
     pp.models_dir = o->models;

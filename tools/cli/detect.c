@@ -52,12 +52,7 @@ static void print_text(const struct fr_pipeline_result *r, bool embed, bool land
 
 static void on_result(const struct fr_pipeline_result *r, void *user) {
     struct detect_ctx *c = user;
-    if (r->status != FR_OK) {
-        fprintf(stderr, "%sfacerec: %s\n", c->prog.on ? "\n" : "", r->error);
-        c->rc = CLI_SOME_FAILED;
-        cli_progress_step(&c->prog, 0);
-        return;
-    }
+    if (cli_failed(r, &c->prog, &c->rc)) return;
     if (c->o->json) print_json(r, c->embed);
     else print_text(r, c->embed, c->o->landmarks);
     cli_progress_step(&c->prog, r->faces->count);

@@ -95,12 +95,7 @@ static void on_known(const struct fr_pipeline_result *r, void *user) {
 
 static void on_unknown(const struct fr_pipeline_result *r, void *user) {
     struct id_ctx *c = user;
-    if (r->status != FR_OK) {
-        fprintf(stderr, "%sfacerec: %s\n", c->prog.on ? "\n" : "", r->error);
-        c->rc = CLI_SOME_FAILED;
-        cli_progress_step(&c->prog, 0);
-        return;
-    }
+    if (cli_failed(r, &c->prog, &c->rc)) return;
     const struct fr_faces *fs = r->faces;
     if (fs->count == 0) printf("%s,no_persons_found%s\n", r->name, c->o->show_distance ? ",None" : "");
     for (int32_t i = 0; i < fs->count; i++) {
