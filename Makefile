@@ -42,6 +42,7 @@ test-asan: asan
 test: deps models
 	$(MAKE) test-release
 	$(MAKE) test-asan
+	$(MAKE) fuzz-smoke
 
 demo: deps models build
 	scripts/demo.sh $(BUILD)
@@ -56,3 +57,35 @@ golden: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# libFuzzer over the image decoders (clang, ASan+UBSan) in $(FUZZ_BUILD)/:
+# `make fuzz` runs FUZZ_SECONDS (default 600) on one core, growing
+# $(FUZZ_BUILD)/corpus-run from the generated seeds in $(FUZZ_BUILD)/corpus;
+# `make fuzz-smoke` is the 60 s run CI uses, with a fixed seed and a fresh
+# corpus so that it is repeatable. Crashing inputs land in
+# $(FUZZ_BUILD)/crashes/; turn each into a regression test in
+# tests/test-image.c.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS   ?= -max_len=262144 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+FUZZ_EXAMPLES = ../shared/testdata/face_recognition/examples
+
+.PHONY: fuzz fuzz-build fuzz-smoke
+
+fuzz-build:
+	cmake -S tests/fuzz -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	rm -rf $(FUZZ_BUILD)/corpus
+	$(FUZZ_BUILD)/gen-corpus $(FUZZ_BUILD)/corpus $(FUZZ_EXAMPLES) $(FUZZ_EXAMPLES)/knn_examples/test \
+	  $(FUZZ_EXAMPLES)/knn_examples/train/kit_harington $(FUZZ_EXAMPLES)/knn_examples/train/rose_leslie
+
+fuzz: fuzz-build
+	mkdir -p $(FUZZ_BUILD)/corpus-run $(FUZZ_BUILD)/crashes
+	$(FUZZ_BUILD)/fuzz-decode $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) \
+	  -artifact_prefix=$(FUZZ_BUILD)/crashes/ $(FUZZ_BUILD)/corpus-run $(FUZZ_BUILD)/corpus
+
+fuzz-smoke: fuzz-build
+	rm -rf $(FUZZ_BUILD)/corpus-smoke
+	mkdir -p $(FUZZ_BUILD)/corpus-smoke $(FUZZ_BUILD)/crashes
+	$(FUZZ_BUILD)/fuzz-decode $(FUZZ_FLAGS) -seed=1 -max_total_time=60 \
+	  -artifact_prefix=$(FUZZ_BUILD)/crashes/ $(FUZZ_BUILD)/corpus-smoke $(FUZZ_BUILD)/corpus

@@ -29,14 +29,17 @@ static tjscalingfactor pick_scale(int w, int h, int32_t target) {
 }
 
 /* libjpeg reports damaged data as warnings and fills the rest of the image
- * with grey. Warnings that mean pixels were lost fail the decode; others
- * (extraneous bytes, unknown JFIF revisions, odd markers) are common in
- * camera files whose pixels are fine, and are accepted. */
-static bool lost_data(const char *msg) {
-    static const char *const bad[] = { "Huffman", "progressive parameters", "progression sequence",
-                                       "arithmetic code", "found marker", "Invalid SOS" };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        if (strstr(msg, bad[i])) return true;
+ * with grey. A few warnings are common in camera files whose pixels are
+ * fine (extraneous bytes before a marker, unknown JFIF revisions or Adobe
+ * transforms, a bad ICC chunk) and are accepted; any other message fails
+ * the decode. It has to be an allow-list: TurboJPEG reports a fatal error
+ * that follows a warning (a cut inside a marker after "Premature end of
+ * JPEG file" gives "Bogus marker length") as a mere warning. */
+static bool harmless(const char *msg) {
+    static const char *const ok[] = { "extraneous bytes before marker", "unknown JFIF revision",
+                                      "Unknown Adobe color transform", "bad ICC marker" };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strstr(msg, ok[i])) return true;
     return false;
 }
 
@@ -51,7 +54,10 @@ enum fr_status fr__decode_jpeg(const uint8_t *buf, size_t len, const struct fr_d
     uint8_t *cmyk = NULL;
     struct fr_image *img = NULL;
     int w = 0, h = 0, subsamp = 0, cs = 0;
-    if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &cs) != 0) {
+    /* A harmless warning while reading the header still fills in the
+     * sizes; only real failures stop here. */
+    if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &cs) != 0 &&
+        (tjGetErrorCode(tj) == TJERR_FATAL || !harmless(tjGetErrorStr2(tj)))) {
         fr_errf(err, errlen, "corrupt JPEG header: %s", tjGetErrorStr2(tj));
         st = FR_ERR_IMAGE;
         goto done;
@@ -80,7 +86,7 @@ enum fr_status fr__decode_jpeg(const uint8_t *buf, size_t len, const struct fr_d
     if (rc != 0) {
         const char *msg = tjGetErrorStr2(tj);
         bool truncated = strstr(msg, "Premature end") || strstr(msg, "premature end");
-        if (tjGetErrorCode(tj) == TJERR_FATAL || truncated || lost_data(msg)) {
+        if (tjGetErrorCode(tj) == TJERR_FATAL || !harmless(msg)) {
             fr_errf(err, errlen, "%s JPEG data: %s", truncated ? "truncated" : "corrupt", msg);
             st = FR_ERR_IMAGE;
             goto done;

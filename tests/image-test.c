@@ -1,0 +1,220 @@
+#define _GNU_SOURCE
+/* Shared parts of the image tests (test-image, test-image-damage): a
+ * counting allocator installed for the whole run, which measures what a
+ * decode allocates, injects out-of-memory failures and checks that every
+ * test returns the facerec heap to where it started; decode assertions;
+ * and the runner. */
+#include <math.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <turbojpeg.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "facerec/image.h"
+#include "image-fixtures.h"
+#include "test-util.h"
+
+#include "image-test.h"
+
+char g_tmp[256];
+bool g_verbose;
+
+/* x265 3.5 leaks its frame-filter buffers for every encoder it opens. Only
+ * the HEIC fixtures encode (decoding uses libde265), so LeakSanitizer,
+ * which reads this hook in ASan builds, ignores that library. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libx265.so\n"; }
+
+/* ---- counting allocator ------------------------------------------------- */
+
+/* A header in front of each block remembers its size; 16 bytes keep the
+ * block aligned for any type. */
+#define HDR 16
+struct fr_test_mem g_mem = {.fail_at = -1};
+
+static void *count_alloc(void *old, size_t n, bool zero) {
+    if (g_mem.calls++ == g_mem.fail_at) {
+        g_mem.failed++;
+        return NULL;
+    }
+    size_t oldn = old ? *(size_t *)((char *)old - HDR) : 0;
+    char *p = old ? realloc((char *)old - HDR, n + HDR) : (zero ? calloc(1, n + HDR) : malloc(n + HDR));
+    if (!p) return NULL;
+    *(size_t *)p = n;
+    g_mem.live += n - oldn;
+    if (g_mem.live > g_mem.peak) g_mem.peak = g_mem.live;
+    return p + HDR;
+}
+
+void *count_malloc(size_t n) { return count_alloc(NULL, n, false); }
+void *count_realloc(void *p, size_t n) { return count_alloc(p, n, false); }
+void *count_calloc(size_t c, size_t n) {
+    return n && c > (SIZE_MAX - HDR) / n ? NULL : count_alloc(NULL, c * n, true);
+}
+void count_free(void *p) {
+    if (!p) return;
+    g_mem.live -= *(size_t *)((char *)p - HDR);
+    free((char *)p - HDR);
+}
+
+static size_t g_live_at_setup;
+
+/* Checks over many cases report every failing case before failing the
+ * test, so one run shows the whole picture. */
+int g_soft;
+
+void soft_done(void) {
+    int n = g_soft;
+    g_soft = 0;
+    if (n) fail_msg("%d case(s) failed, listed above", n);
+}
+
+int leak_setup(void **state) {
+    (void)state;
+    g_soft = 0;
+    g_live_at_setup = g_mem.live;
+    g_mem.fail_at = -1;
+    return 0;
+}
+
+int leak_teardown(void **state) {
+    (void)state;
+    g_mem.fail_at = -1;
+    if (g_mem.live != g_live_at_setup) {
+        fprintf(stderr, "facerec heap leak: %zu bytes live after the test, %zu before\n", g_mem.live, g_live_at_setup);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+struct fr_decode_params full_size(void) {
+    struct fr_decode_params p = fr_decode_default_params();
+    p.max_image_size = 0;
+    return p;
+}
+
+struct fr_image *decode_ok(const struct fr_fx_blob *b, const struct fr_decode_params *p, const char *what) {
+    struct fr_image *img = NULL;
+    char err[512] = "";
+    enum fr_status st = fr_image_decode(b->data, b->len, p, &img, err, sizeof err);
+    if (st != FR_OK) fail_msg("%s: %s (%s)", what, fr_status_name(st), err);
+    assert_non_null(img);
+    assert_non_null(img->data);
+    assert_true(img->width > 0 && img->height > 0);
+    assert_true(img->stride >= (size_t)img->width * 3);
+    return img;
+}
+
+/* Decoding must fail: *out stays NULL and the message is not empty. An
+ * unexpected success is a soft failure and returns FR_OK. */
+enum fr_status decode_err(const void *buf, size_t len, const struct fr_decode_params *p, char *err,
+                                 size_t errlen, const char *what) {
+    struct fr_image *img = (struct fr_image *)&img; /* must be reset to NULL */
+    err[0] = 0;
+    enum fr_status st = fr_image_decode(buf, len, p, &img, err, errlen);
+    if (st == FR_OK) {
+        SOFT_FAIL("%s: decoded (%dx%d), expected an error", what, img->width, img->height);
+        fr_image_free(img);
+        return st;
+    }
+    assert_true(st < 0);
+    assert_null(img);
+    if (!err[0]) SOFT_FAIL("%s: %s without a message", what, fr_status_name(st));
+    return st;
+}
+
+/* Decoding must succeed; a soft failure otherwise. */
+void soft_ok(const struct fr_fx_blob *b, const struct fr_decode_params *p, const char *what) {
+    struct fr_image *img = NULL;
+    char err[512] = "";
+    enum fr_status st = fr_image_decode(b->data, b->len, p, &img, err, sizeof err);
+    if (st != FR_OK) SOFT_FAIL("%s: %s (%s), expected success", what, fr_status_name(st), err);
+    fr_image_free(img);
+}
+
+void want_status(enum fr_status st, enum fr_status want, const char *err, const char *what) {
+    if (st != FR_OK && st != want)
+        SOFT_FAIL("%s: %s (%s), expected %s", what, fr_status_name(st), err, fr_status_name(want));
+}
+
+void want_fmt(const struct fr_image *img, enum fr_image_format f, const char *what) {
+    if (img->format != f)
+        fail_msg("%s: format %s, expected %s", what, fr_image_format_name(img->format), fr_image_format_name(f));
+}
+
+void want_size(const struct fr_image *img, int w, int h, int ow, int oh, const char *what) {
+    if (img->width != w || img->height != h || img->orig_width != ow || img->orig_height != oh)
+        fail_msg("%s: %dx%d (orig %dx%d), expected %dx%d (orig %dx%d)", what, img->width, img->height, img->orig_width,
+                 img->orig_height, w, h, ow, oh);
+}
+
+/* Mean and max absolute difference between img and a packed RGB8 ref of
+ * the same size. */
+static double diff(const struct fr_image *img, const uint8_t *ref, int *maxd) {
+    double sum = 0;
+    int m = 0;
+    for (int y = 0; y < img->height; y++) {
+        const uint8_t *a = img->data + (size_t)y * img->stride, *b = ref + (size_t)y * (size_t)img->width * 3;
+        for (int i = 0; i < img->width * 3; i++) {
+            int d = abs((int)a[i] - (int)b[i]);
+            sum += d;
+            if (d > m) m = d;
+        }
+    }
+    if (maxd) *maxd = m;
+    return sum / ((double)img->width * img->height * 3);
+}
+
+void want_exact(const struct fr_image *img, const uint8_t *ref, int tol, const char *what) {
+    int m;
+    double e = diff(img, ref, &m);
+    if (g_verbose) printf("  %-44s exact  mae %.3f max %d\n", what, e, m);
+    if (m > tol) fail_msg("%s: pixels differ by up to %d (mean %.3f), allowed %d", what, m, e, tol);
+}
+
+void want_close(const struct fr_image *img, const uint8_t *ref, double bound, const char *what) {
+    int m;
+    double e = diff(img, ref, &m);
+    if (g_verbose) printf("  %-44s lossy  mae %.3f max %d\n", what, e, m);
+    if (e > bound) fail_msg("%s: mean absolute error %.3f above %.1f (max %d)", what, e, bound, m);
+}
+
+bool heif_or_skip(const uint8_t *rgb, int w, int h, enum fr_fx_heif_codec c, int o, bool alpha,
+                         struct fr_fx_blob *out) {
+    char why[256] = "";
+    if (fr_fx_heif(rgb, w, h, c, 90, o, alpha, out, why, sizeof why)) return true;
+    printf("  skipped %s: %s\n", c == FR_FX_HEIC ? "HEIC" : "AVIF", why);
+    return false;
+}
+
+void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+
+int fr_imgtest_run(const char *name, const struct CMUnitTest *tests, size_t n) {
+    g_verbose = getenv("FR_TEST_VERBOSE") && *getenv("FR_TEST_VERBOSE");
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/fr-test-image-XXXXXX");
+    if (!mkdtemp(g_tmp)) return 1;
+    static const struct fr_allocator counting = {count_malloc, count_calloc, count_realloc, count_free};
+    fr_allocator_set(&counting);
+    int failed = _cmocka_run_group_tests(name, tests, n, NULL, NULL);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+    fr_allocator_set(NULL);
+    return failed;
+}

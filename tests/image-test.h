@@ -1,0 +1,70 @@
+/* Shared helpers of the image tests; see image-test.c. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "facerec/image.h"
+#include "image-fixtures.h"
+
+/* Mean absolute error bounds (0-255 scale, averaged over every channel of
+ * every pixel) for lossy codecs on the smooth fixture pattern. A wrong
+ * orientation or channel order costs over 50, so these are loose enough
+ * for codec noise and tight enough to catch real mistakes. JPEG and WebP
+ * are encoded at quality 95/90; HEIC/AVIF at 90 with 4:2:0 chroma. */
+#define LOSSY_MAE_JPEG 3.0
+#define LOSSY_MAE_WEBP 4.0
+#define LOSSY_MAE_HEIF 5.0
+/* Downscaled output against an exact area average of the source. */
+#define RESIZE_MAE 2.0
+
+extern char g_tmp[256]; /* a scratch directory for the run */
+extern bool g_verbose;  /* FR_TEST_VERBOSE: print every case */
+
+/* The counting allocator's books. */
+struct fr_test_mem {
+    size_t live, peak;
+    int64_t calls;   /* allocation calls so far */
+    int64_t fail_at; /* fail the call with this index; -1: never */
+    int64_t failed;  /* failures injected */
+};
+extern struct fr_test_mem g_mem;
+
+/* Checks over many cases report every failing case before failing the
+ * test, so one run shows the whole picture. */
+extern int g_soft;
+#define SOFT_FAIL(...) (printf("  FAIL: " __VA_ARGS__), printf("\n"), fflush(stdout), g_soft++)
+void soft_done(void);
+
+/* Setup/teardown of every test: the facerec heap must come back to where
+ * it was. */
+int leak_setup(void **state);
+int leak_teardown(void **state);
+
+struct fr_decode_params full_size(void);
+/* Decoding must succeed (a hard failure otherwise). */
+struct fr_image *decode_ok(const struct fr_fx_blob *b, const struct fr_decode_params *p, const char *what);
+/* Decoding must fail: *out stays NULL and the message is not empty. An
+ * unexpected success is a soft failure and returns FR_OK. */
+enum fr_status decode_err(const void *buf, size_t len, const struct fr_decode_params *p, char *err, size_t errlen,
+                          const char *what);
+/* Decoding must succeed; a soft failure otherwise. */
+void soft_ok(const struct fr_fx_blob *b, const struct fr_decode_params *p, const char *what);
+void want_status(enum fr_status st, enum fr_status want, const char *err, const char *what);
+void want_fmt(const struct fr_image *img, enum fr_image_format f, const char *what);
+void want_size(const struct fr_image *img, int w, int h, int ow, int oh, const char *what);
+/* Pixels equal to a packed RGB8 reference within tol / within a mean
+ * absolute error bound. */
+void want_exact(const struct fr_image *img, const uint8_t *ref, int tol, const char *what);
+void want_close(const struct fr_image *img, const uint8_t *ref, double bound, const char *what);
+/* A HEIF fixture, or false (and a "skipped" line) when libheif cannot
+ * encode that codec here. */
+bool heif_or_skip(const uint8_t *rgb, int w, int h, enum fr_fx_heif_codec c, int o, bool alpha,
+                  struct fr_fx_blob *out);
+void write_file(const char *path, const void *data, size_t n);
+
+/* Installs the allocator, makes g_tmp, runs the tests, cleans up. */
+struct CMUnitTest;
+int fr_imgtest_run(const char *name, const struct CMUnitTest *tests, size_t n);

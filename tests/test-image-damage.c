@@ -1,0 +1,597 @@
+#define _GNU_SOURCE
+/* Hostile and broken images against the contract in
+ * include/facerec/image.h: size limits checked from the header, files that
+ * claim huge sizes, empty and zero-sized images, every truncation and
+ * structural or random damage of one small file per format and variant,
+ * and out-of-memory at every allocation. Each must give an error status
+ * with a message, never a crash, a leak or a malformed image. */
+#include <math.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <turbojpeg.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "facerec/image.h"
+#include "image-fixtures.h"
+#include "test-util.h"
+
+#include "image-test.h"
+
+/* ---- one fixture per format and variant ----------------------------------- */
+
+struct fixture {
+    char name[64];
+    struct fr_fx_blob b;
+    enum fr_image_format f;
+    bool heif;
+};
+
+#define MAX_FIXTURES 16
+
+/* Small (40x30) files of every container and coding path; HEIF ones only
+ * when libheif can encode them. Returns the count. */
+static int make_fixtures(struct fixture *fx) {
+    int w = 40, h = 30, n = 0;
+    uint8_t *rgb = fr_fx_pattern_rgb(w, h);
+    struct fr_fx_blob exif, tmp;
+    assert_true(fr_fx_exif(6, false, &exif));
+#define ADD(fmt, ...) (snprintf(fx[n].name, sizeof fx[n].name, __VA_ARGS__), fx[n].f = (fmt), fx[n].heif = false, n++)
+    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_420, 0, &tmp));
+    assert_true(fr_fx_jpeg_add_exif(&tmp, &exif, &fx[n].b));
+    fr_fx_blob_free(&tmp);
+    ADD(FR_FORMAT_JPEG, "JPEG 420 + EXIF");
+    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_444, FR_FX_JPEG_PROGRESSIVE, &fx[n].b));
+    ADD(FR_FORMAT_JPEG, "JPEG progressive");
+    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_420, FR_FX_JPEG_CMYK, &fx[n].b));
+    ADD(FR_FORMAT_JPEG, "JPEG YCCK");
+    struct fr_fx_png_opts po[3] = {{PNG_COLOR_TYPE_RGB, 8, false, false, NULL, false},
+                                   {PNG_COLOR_TYPE_PALETTE, 4, true, true, NULL, false},
+                                   {PNG_COLOR_TYPE_RGBA, 16, false, false, &exif, false}};
+    const char *pn[3] = {"PNG RGB8", "PNG palette4 tRNS Adam7", "PNG RGBA16 + eXIf"};
+    for (int i = 0; i < 3; i++) {
+        assert_true(fr_fx_png(rgb, w, h, &po[i], &fx[n].b, NULL));
+        ADD(FR_FORMAT_PNG, "%s", pn[i]);
+    }
+    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSY, 90, &fx[n].b));
+    ADD(FR_FORMAT_WEBP, "WebP lossy");
+    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSLESS, 90, &fx[n].b));
+    ADD(FR_FORMAT_WEBP, "WebP lossless");
+    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSY_ALPHA, 90, &fx[n].b));
+    ADD(FR_FORMAT_WEBP, "WebP lossy + alpha");
+    uint8_t *inv = malloc((size_t)w * h * 3);
+    for (int i = 0; i < w * h * 3; i++)
+        inv[i] = (uint8_t)(255 - rgb[i]);
+    const uint8_t *frames[2] = {rgb, inv};
+    assert_true(fr_fx_webp_anim(frames, 2, w, h, true, &fx[n].b));
+    ADD(FR_FORMAT_WEBP, "WebP animated");
+    free(inv);
+    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSLESS, 0, &tmp));
+    assert_true(fr_fx_webp_add_exif(&tmp, &exif, &fx[n].b));
+    fr_fx_blob_free(&tmp);
+    ADD(FR_FORMAT_WEBP, "WebP + EXIF");
+    if (heif_or_skip(rgb, w, h, FR_FX_HEIC, 1, false, &fx[n].b)) {
+        ADD(FR_FORMAT_HEIF, "HEIC");
+        fx[n - 1].heif = true;
+    }
+    if (heif_or_skip(rgb, w, h, FR_FX_HEIC, 6, true, &fx[n].b)) {
+        ADD(FR_FORMAT_HEIF, "HEIC alpha + irot");
+        fx[n - 1].heif = true;
+    }
+    if (heif_or_skip(rgb, w, h, FR_FX_AVIF, 1, false, &fx[n].b)) {
+        ADD(FR_FORMAT_AVIF, "AVIF");
+        fx[n - 1].heif = true;
+    }
+#undef ADD
+    assert_true(n <= MAX_FIXTURES);
+    fr_fx_blob_free(&exif);
+    free(rgb);
+    return n;
+}
+
+static void free_fixtures(struct fixture *fx, int n) {
+    for (int i = 0; i < n; i++)
+        fr_fx_blob_free(&fx[i].b);
+}
+
+/* The decode of a good file, as a reference for "still decodes the same". */
+static uint8_t *reference_pixels(const struct fixture *fx, int *w, int *h) {
+    struct fr_image *img = decode_ok(&fx->b, NULL, fx->name);
+    want_fmt(img, fx->f, fx->name);
+    *w = img->width, *h = img->height;
+    uint8_t *px = malloc((size_t)*w * *h * 3);
+    for (int y = 0; y < *h; y++)
+        memcpy(px + (size_t)y * *w * 3, img->data + (size_t)y * img->stride, (size_t)*w * 3);
+    fr_image_free(img);
+    return px;
+}
+
+static void still_decodes(const struct fixture *fx, const uint8_t *ref, int w, int h, const char *after) {
+    char what[160];
+    snprintf(what, sizeof what, "%.63s after %s", fx->name, after);
+    struct fr_image *img = decode_ok(&fx->b, NULL, what);
+    want_size(img, w, h, img->orig_width, img->orig_height, what);
+    want_exact(img, ref, 0, what);
+    fr_image_free(img);
+}
+
+/* ---- limits ---------------------------------------------------------------- */
+
+static void test_limits(void **state) {
+    (void)state;
+    struct fixture fx[MAX_FIXTURES];
+    int n = make_fixtures(fx);
+    for (int i = 0; i < n; i++) {
+        int w = 40, h = 30; /* every fixture; orientation swaps neither the pixel count nor the longer side */
+        const struct fr_fx_blob *b = &fx[i].b;
+        char err[512], what[128];
+        struct fr_decode_params p = full_size();
+        p.max_bytes = b->len - 1;
+        snprintf(what, sizeof what, "%.63s, max_bytes %zu", fx[i].name, p.max_bytes);
+        want_status(decode_err(b->data, b->len, &p, err, sizeof err, what), FR_ERR_TOO_LARGE, err, what);
+        p.max_bytes = b->len;
+        snprintf(what, sizeof what, "%.63s, max_bytes %zu", fx[i].name, p.max_bytes);
+        soft_ok(b, &p, what);
+
+        p = full_size();
+        p.max_pixels = (int64_t)w * h - 1;
+        snprintf(what, sizeof what, "%.63s, max_pixels %lld", fx[i].name, (long long)p.max_pixels);
+        want_status(decode_err(b->data, b->len, &p, err, sizeof err, what), FR_ERR_TOO_LARGE, err, what);
+        p.max_pixels = (int64_t)w * h;
+        snprintf(what, sizeof what, "%.63s, max_pixels %lld", fx[i].name, (long long)p.max_pixels);
+        soft_ok(b, &p, what);
+
+        p = full_size();
+        p.max_dimension = (w > h ? w : h) - 1;
+        snprintf(what, sizeof what, "%.63s, max_dimension %d", fx[i].name, p.max_dimension);
+        want_status(decode_err(b->data, b->len, &p, err, sizeof err, what), FR_ERR_TOO_LARGE, err, what);
+        p.max_dimension = w > h ? w : h;
+        snprintf(what, sizeof what, "%.63s, max_dimension %d", fx[i].name, p.max_dimension);
+        soft_ok(b, &p, what);
+    }
+    free_fixtures(fx, n);
+
+    /* Through fr_image_load: refused from the file size, before reading. */
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/big.bin", g_tmp);
+    uint8_t *big = calloc(1, 1 << 20);
+    memcpy(big, "\x89PNG\r\n\x1a\n", 8);
+    write_file(path, big, 1 << 20);
+    free(big);
+    struct fr_decode_params p = fr_decode_default_params();
+    p.max_bytes = 1000;
+    struct fr_image *img = NULL;
+    size_t live = g_mem.live;
+    g_mem.peak = live;
+    assert_int_equal(fr_image_load(path, &p, &img, err, sizeof err), FR_ERR_TOO_LARGE);
+    assert_null(img);
+    assert_true(strncmp(err, path, strlen(path)) == 0);
+    if (g_mem.peak - live > 4096) fail_msg("an over-size file was read: %zu bytes allocated", g_mem.peak - live);
+    soft_done();
+}
+
+/* A header claiming a huge image is refused quickly, with next to no
+ * memory: limits come from the header, before any pixel buffer. */
+static void huge_claim(const struct fr_fx_blob *b, const struct fr_decode_params *p, bool too_large_only,
+                       const char *what) {
+    char err[512];
+    size_t live = g_mem.live;
+    g_mem.peak = live;
+    double t0 = fr_time_now();
+    enum fr_status st = decode_err(b->data, b->len, p, err, sizeof err, what);
+    double ms = (fr_time_now() - t0) * 1e3;
+    size_t used = g_mem.peak - live;
+    if (g_verbose) printf("  %-44s %s in %.2f ms, %zu bytes: %s\n", what, fr_status_name(st), ms, used, err);
+    if (too_large_only)
+        want_status(st, FR_ERR_TOO_LARGE, err, what);
+    else if (st != FR_ERR_TOO_LARGE && st != FR_ERR_IMAGE)
+        SOFT_FAIL("%s: %s (%s)", what, fr_status_name(st), err);
+    if (used >= (1u << 20)) SOFT_FAIL("%s: %zu bytes allocated before refusing", what, used);
+    if (ms >= 50) SOFT_FAIL("%s: took %.1f ms to refuse", what, ms);
+}
+
+static void test_huge_claims(void **state) {
+    (void)state;
+    struct fr_decode_params def = fr_decode_default_params(), wide = def;
+    wide.max_dimension = 1000000; /* leave it to the pixel limit */
+    struct fr_fx_blob b;
+    assert_true(fr_fx_png_claim(100000, 100000, &b));
+    huge_claim(&b, &def, true, "PNG IHDR 100000x100000");
+    huge_claim(&b, &wide, true, "PNG IHDR 100000x100000, pixel limit");
+    fr_fx_blob_free(&b);
+    assert_true(fr_fx_png_claim(20000, 20000, &b));
+    huge_claim(&b, &def, true, "PNG IHDR 20000x20000 (400 MP)");
+    fr_fx_blob_free(&b);
+
+    uint8_t *rgb = fr_fx_pattern_rgb(32, 32);
+    assert_true(fr_fx_jpeg(rgb, 32, 32, 90, TJSAMP_420, 0, &b));
+    assert_true(fr_fx_jpeg_set_size(&b, 65000, 65000));
+    huge_claim(&b, &def, true, "JPEG SOF 65000x65000");
+    assert_true(fr_fx_jpeg_set_size(&b, 65500, 2000)); /* libjpeg's own maximum side */
+    huge_claim(&b, &def, true, "JPEG SOF 65500x2000 (131 MP)");
+    fr_fx_blob_free(&b);
+    assert_true(fr_fx_jpeg(rgb, 32, 32, 90, TJSAMP_444, FR_FX_JPEG_PROGRESSIVE, &b));
+    assert_true(fr_fx_jpeg_set_size(&b, 60000, 60000));
+    huge_claim(&b, &def, true, "JPEG progressive SOF 60000x60000");
+    fr_fx_blob_free(&b);
+
+    assert_true(fr_fx_webp(rgb, 32, 32, FR_FX_WEBP_LOSSLESS, 0, &b));
+    assert_true(fr_fx_webp_set_size(&b, 16384, 16384));
+    huge_claim(&b, &def, true, "WebP VP8L 16384x16384");
+    fr_fx_blob_free(&b);
+    assert_true(fr_fx_webp(rgb, 32, 32, FR_FX_WEBP_LOSSY, 90, &b));
+    assert_true(fr_fx_webp_set_size(&b, 16383, 16383));
+    huge_claim(&b, &def, true, "WebP VP8 16383x16383");
+    fr_fx_blob_free(&b);
+    assert_true(fr_fx_webp(rgb, 32, 32, FR_FX_WEBP_LOSSY_ALPHA, 90, &b));
+    assert_true(fr_fx_webp_set_size(&b, 16383, 16383));
+    huge_claim(&b, &def, false, "WebP VP8X+ALPH 16383x16383");
+    fr_fx_blob_free(&b);
+    assert_true(fr_fx_webp_claim(60000, 60000, &b));
+    huge_claim(&b, &def, true, "WebP animation canvas 60000x60000");
+    fr_fx_blob_free(&b);
+
+    for (int c = 0; c < 2; c++) {
+        if (!heif_or_skip(rgb, 32, 32, c, 1, false, &b)) continue;
+        assert_true(fr_fx_heif_set_ispe(&b, 100000, 100000));
+        huge_claim(&b, &def, false, c ? "AVIF ispe 100000x100000" : "HEIC ispe 100000x100000");
+        assert_true(fr_fx_heif_set_ispe(&b, 20000, 20000));
+        huge_claim(&b, &def, false, c ? "AVIF ispe 20000x20000" : "HEIC ispe 20000x20000");
+        fr_fx_blob_free(&b);
+    }
+    free(rgb);
+    soft_done();
+}
+
+static void test_empty_and_zero(void **state) {
+    (void)state;
+    char err[512];
+    struct fr_image *img = (struct fr_image *)&img;
+    assert_int_equal(fr_image_decode(NULL, 0, NULL, &img, err, sizeof err), FR_ERR_IMAGE);
+    assert_null(img);
+    assert_int_equal(decode_err("", 0, NULL, err, sizeof err, "empty"), FR_ERR_IMAGE);
+    /* Errors with no message buffer are still errors. */
+    assert_int_equal(fr_image_decode("", 0, NULL, &img, NULL, 0), FR_ERR_IMAGE);
+    decode_err("\xff", 1, NULL, err, sizeof err, "one byte");
+    decode_err("\xff\xd8\xff", 3, NULL, err, sizeof err, "JPEG SOI only");
+    decode_err("\x89PNG\r\n\x1a\n", 8, NULL, err, sizeof err, "PNG signature only");
+    decode_err("RIFF\4\0\0\0WEBP", 12, NULL, err, sizeof err, "RIFF/WEBP only");
+    static const uint8_t ftyp[] = {0, 0, 0, 0x10, 'f', 't', 'y', 'p', 'h', 'e', 'i', 'c', 0, 0, 0, 0};
+    decode_err(ftyp, sizeof ftyp, NULL, err, sizeof err, "HEIC ftyp only");
+
+    /* Zero-sized images. */
+    struct fr_fx_blob b;
+    assert_true(fr_fx_png_claim(0, 10, &b));
+    assert_int_equal(decode_err(b.data, b.len, NULL, err, sizeof err, "PNG 0x10"), FR_ERR_IMAGE);
+    fr_fx_blob_free(&b);
+    assert_true(fr_fx_png_claim(10, 0, &b));
+    assert_int_equal(decode_err(b.data, b.len, NULL, err, sizeof err, "PNG 10x0"), FR_ERR_IMAGE);
+    fr_fx_blob_free(&b);
+    uint8_t *rgb = fr_fx_pattern_rgb(16, 16);
+    assert_true(fr_fx_jpeg(rgb, 16, 16, 90, TJSAMP_420, 0, &b));
+    assert_true(fr_fx_jpeg_set_size(&b, 0, 16));
+    assert_int_equal(decode_err(b.data, b.len, NULL, err, sizeof err, "JPEG width 0"), FR_ERR_IMAGE);
+    assert_true(fr_fx_jpeg_set_size(&b, 16, 0));
+    assert_int_equal(decode_err(b.data, b.len, NULL, err, sizeof err, "JPEG height 0 (DNL)"), FR_ERR_IMAGE);
+    fr_fx_blob_free(&b);
+    for (int c = 0; c < 2; c++) {
+        if (!heif_or_skip(rgb, 16, 16, c, 1, false, &b)) continue;
+        assert_true(fr_fx_heif_set_ispe(&b, 0, 0));
+        decode_err(b.data, b.len, NULL, err, sizeof err, c ? "AVIF ispe 0x0" : "HEIC ispe 0x0");
+        fr_fx_blob_free(&b);
+    }
+    free(rgb);
+    soft_done();
+}
+
+/* ---- damaged files ------------------------------------------------------- */
+
+/* Every prefix of every fixture (the files are a few hundred bytes to a
+ * few KiB) is an error, never a crash; a cut can land in any header,
+ * between progressive scans or inside a frame. */
+static void test_truncated(void **state) {
+    (void)state;
+    struct fixture fx[MAX_FIXTURES];
+    int n = make_fixtures(fx);
+    for (int i = 0; i < n; i++) {
+        int rw, rh, decoded = 0;
+        uint8_t *ref = reference_pixels(&fx[i], &rw, &rh);
+        size_t len = fx[i].b.len;
+        for (size_t cut = 1; cut < len; cut++) {
+            /* A copy of exactly the cut length, so ASan sees any overread. */
+            uint8_t *copy = malloc(cut);
+            memcpy(copy, fx[i].b.data, cut);
+            struct fr_image *img = NULL;
+            char err[512] = "";
+            enum fr_status st = fr_image_decode(copy, cut, NULL, &img, err, sizeof err);
+            if (st == FR_OK) {
+                if (decoded++ < 4)
+                    SOFT_FAIL("%s cut to %zu of %zu bytes: decoded (%dx%d), expected an error", fx[i].name, cut, len,
+                              img->width, img->height);
+                fr_image_free(img);
+            } else {
+                assert_true(st < 0);
+                assert_null(img);
+                if (!err[0]) SOFT_FAIL("%s cut to %zu: %s without a message", fx[i].name, cut, fr_status_name(st));
+            }
+            if (g_verbose && cut == len - 1)
+                printf("  %-44s cut by one byte: %s: %s\n", fx[i].name, fr_status_name(st), err);
+            free(copy);
+        }
+        if (decoded > 4) SOFT_FAIL("%s: %d of %zu truncated copies decoded in all", fx[i].name, decoded, len - 1);
+        still_decodes(&fx[i], ref, rw, rh, "truncated copies");
+        free(ref);
+    }
+    free_fixtures(fx, n);
+    soft_done();
+}
+
+/* Offset of the first JPEG segment with marker m (at its 0xFF), or 0. */
+static size_t jpeg_segment(const struct fr_fx_blob *b, uint8_t m) {
+    for (size_t pos = 2; pos + 4 <= b->len;) {
+        if (b->data[pos] != 0xFF) return 0;
+        if (b->data[pos + 1] == m) return pos;
+        if (b->data[pos + 1] == 0xDA) return 0;
+        pos += 2 + ((size_t)b->data[pos + 2] << 8 | b->data[pos + 3]);
+    }
+    return 0;
+}
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rnd(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+
+/* Corruptions every decoder must notice: broken structure, not just odd
+ * pixels. Each entry edits a copy of the fixture; false when it does not
+ * apply to this fixture. */
+static bool structural(const struct fixture *fx, int kind, struct fr_fx_blob *c, char *what, size_t whatlen) {
+    assert_true(fr_fx_blob_copy(fx->b.data, fx->b.len, c));
+    uint8_t *d = c->data;
+    size_t at;
+    const char *four = NULL;
+    switch (fx->f) {
+    case FR_FORMAT_JPEG:
+        switch (kind) {
+        case 0: /* sample precision 7 */
+            if (!(at = jpeg_segment(c, 0xC0)) && !(at = jpeg_segment(c, 0xC2))) return false;
+            d[at + 4] = 7;
+            snprintf(what, whatlen, "SOF precision 7");
+            return true;
+        case 1: /* quantisation table index 15 */
+            if (!(at = jpeg_segment(c, 0xDB))) return false;
+            d[at + 4] = 0x0F;
+            snprintf(what, whatlen, "DQT index 15");
+            return true;
+        case 2: /* Huffman table counts summing past 256 */
+            if (!(at = jpeg_segment(c, 0xC4))) return false;
+            memset(d + at + 5, 0xFF, 16);
+            snprintf(what, whatlen, "DHT counts");
+            return true;
+        case 4: {
+            /* A warning first (junk before the second scan's marker), then a
+             * fatal error in that scan's header: the error must not pass
+             * for a warning. Progressive files only. */
+            uint8_t *sos = memmem(d, c->len, "\xff\xda", 2);
+            uint8_t *sos2 = sos ? memmem(sos + 2, c->len - (size_t)(sos + 2 - d), "\xff\xda", 2) : NULL;
+            if (!sos2) return false;
+            at = (size_t)(sos2 - d);
+            uint8_t *e = malloc(c->len + 4);
+            memcpy(e, d, at);
+            memset(e + at, 0x00, 4);
+            memcpy(e + at + 4, d + at, c->len - at);
+            e[at + 4 + 4] = 9;
+            free(c->data);
+            c->data = e;
+            c->len += 4;
+            snprintf(what, whatlen, "junk, then a broken second SOS");
+            return true;
+        }
+        case 3: /* scan with an impossible component count */
+            if (!(at = jpeg_segment(c, 0xDA))) {
+                for (at = 2; at + 1 < c->len && !(d[at] == 0xFF && d[at + 1] == 0xDA); at++) {
+                }
+                if (at + 5 >= c->len) return false;
+            }
+            d[at + 4] = 9;
+            snprintf(what, whatlen, "SOS component count 9");
+            return true;
+        default:
+            return false;
+        }
+    case FR_FORMAT_PNG:
+        /* Any changed byte in a critical chunk breaks its CRC. */
+        if (kind == 0)
+            four = "IHDR";
+        else if (kind == 1)
+            four = "IDAT";
+        else
+            return false;
+        at = (size_t)((uint8_t *)memmem(d, c->len, four, 4) - d);
+        d[at + 4 + 3] ^= 0x10;
+        snprintf(what, whatlen, "%s byte flipped", four);
+        return true;
+    case FR_FORMAT_WEBP: {
+        static const char *const webp[] = {"VP8 ", "VP8L", "ANMF"};
+        if (kind >= 3) return false;
+        four = webp[kind];
+        break;
+    }
+    default: {
+        static const char *const bmff[] = {"meta", "iloc", "iinf", "pitm", "hvcC", "av1C", "ispe"};
+        if (kind >= 7) return false;
+        four = bmff[kind];
+        break;
+    }
+    }
+    uint8_t *p = memmem(d, c->len, four, 4);
+    if (!p) return false;
+    for (; p; p = memmem(p + 4, c->len - (size_t)(p + 4 - d), four, 4))
+        p[0] ^= 0x20; /* 'V' -> 'v' */
+    snprintf(what, whatlen, "'%s' box/chunk renamed", four);
+    return true;
+}
+
+static void test_corrupt(void **state) {
+    (void)state;
+    struct fixture fx[MAX_FIXTURES];
+    int n = make_fixtures(fx);
+    for (int i = 0; i < n; i++) {
+        int rw, rh;
+        uint8_t *ref = reference_pixels(&fx[i], &rw, &rh);
+        for (int kind = 0; kind < 8; kind++) {
+            struct fr_fx_blob c;
+            char how[64], what[160], err[512];
+            if (structural(&fx[i], kind, &c, how, sizeof how)) {
+                snprintf(what, sizeof what, "%.63s, %s", fx[i].name, how);
+                enum fr_status st = decode_err(c.data, c.len, NULL, err, sizeof err, what);
+                if (g_verbose && st != FR_OK) printf("  %-44s %s: %s\n", what, fr_status_name(st), err);
+            }
+            fr_fx_blob_free(&c);
+        }
+        /* Random damage: any outcome but a crash, a hang or a malformed
+         * image. Bytes flipped anywhere, and bursts of garbage. */
+        int rounds = fx[i].heif ? 60 : 300, ok = 0;
+        for (int r = 0; r < rounds; r++) {
+            struct fr_fx_blob c;
+            assert_true(fr_fx_blob_copy(fx[i].b.data, fx[i].b.len, &c));
+            if (r % 4 == 3) {
+                size_t at = rnd() % c.len, run = 1 + rnd() % 32;
+                for (size_t k = at; k < c.len && k < at + run; k++)
+                    c.data[k] = (uint8_t)rnd();
+            } else {
+                int flips = 1 + (int)(rnd() % 4);
+                for (int k = 0; k < flips; k++)
+                    c.data[rnd() % c.len] ^= (uint8_t)(1u << (rnd() % 8));
+            }
+            struct fr_image *img = NULL;
+            char err[512] = "";
+            struct fr_decode_params p = fr_decode_default_params();
+            p.max_image_size = r % 2 ? 17 : 2048;
+            enum fr_status st = fr_image_decode(c.data, c.len, &p, &img, err, sizeof err);
+            if (st == FR_OK) {
+                ok++;
+                assert_non_null(img);
+                assert_true(img->width > 0 && img->height > 0 && img->stride >= (size_t)img->width * 3);
+                assert_true(img->orig_width >= img->width && img->orig_height >= img->height);
+                assert_true(img->width <= p.max_image_size && img->height <= p.max_image_size);
+                unsigned sum = 0; /* touch every pixel */
+                for (int y = 0; y < img->height; y++)
+                    for (size_t x = 0; x < (size_t)img->width * 3; x++)
+                        sum += img->data[(size_t)y * img->stride + x];
+                (void)sum;
+                fr_image_free(img);
+            } else {
+                assert_null(img);
+                if (!err[0]) fail_msg("%s damaged: %s without a message", fx[i].name, fr_status_name(st));
+            }
+            fr_fx_blob_free(&c);
+        }
+        if (g_verbose) printf("  %-44s %d of %d damaged copies decoded\n", fx[i].name, ok, rounds);
+        still_decodes(&fx[i], ref, rw, rh, "damaged copies");
+        free(ref);
+    }
+    free_fixtures(fx, n);
+    soft_done();
+}
+
+/* Camera and editor files often carry junk that libjpeg only warns about
+ * (stray bytes between segments); their pixels are intact, so they must
+ * decode, and to the same pixels as the clean file. Junk in the middle of
+ * entropy-coded data does lose pixels and must fail. */
+static void test_jpeg_harmless_warnings(void **state) {
+    (void)state;
+    uint8_t *rgb = fr_fx_pattern_rgb(40, 30);
+    for (int prog = 0; prog < 2; prog++) {
+        struct fr_fx_blob b;
+        assert_true(fr_fx_jpeg(rgb, 40, 30, 90, TJSAMP_420, prog ? FR_FX_JPEG_PROGRESSIVE : 0, &b));
+        struct fr_image *clean = decode_ok(&b, NULL, "clean JPEG");
+        static const uint8_t junk[5] = {0x00, 0x12, 0x34, 0x56, 0x78};
+        const uint8_t markers[3] = {prog ? 0xC2 : 0xC0, 0xC4, 0xDA};
+        for (int m = 0; m < 3; m++) {
+            size_t at = jpeg_segment(&b, markers[m]);
+            assert_true(at > 0);
+            struct fr_fx_blob c;
+            assert_true(fr_fx_blob_copy(b.data, b.len, &c));
+            uint8_t *d = realloc(c.data, c.len + sizeof junk);
+            assert_non_null(d);
+            memmove(d + at + sizeof junk, d + at, c.len - at);
+            memcpy(d + at, junk, sizeof junk);
+            c.data = d, c.len += sizeof junk;
+            char what[96];
+            snprintf(what, sizeof what, "%s JPEG, 5 junk bytes before marker 0x%02X", prog ? "progressive" : "baseline",
+                     markers[m]);
+            struct fr_image *img = decode_ok(&c, NULL, what);
+            assert_int_equal(img->width, clean->width);
+            for (int y = 0; y < img->height; y++)
+                if (memcmp(img->data + (size_t)y * img->stride, clean->data + (size_t)y * clean->stride,
+                           (size_t)img->width * 3) != 0)
+                    fail_msg("%s: pixels differ from the clean file in row %d", what, y);
+            fr_image_free(img);
+            fr_fx_blob_free(&c);
+        }
+        fr_image_free(clean);
+        fr_fx_blob_free(&b);
+    }
+    free(rgb);
+}
+
+/* Every facerec allocation of a decode fails in turn: the result is
+ * FR_ERR_NOMEM (or a success that did without), never a crash or a leak. */
+static void test_out_of_memory(void **state) {
+    (void)state;
+    struct fixture fx[MAX_FIXTURES];
+    int n = make_fixtures(fx);
+    for (int i = 0; i < n; i++) {
+        for (int small = 0; small < 2; small++) {
+            struct fr_decode_params p = fr_decode_default_params();
+            p.max_image_size = small ? 16 : 2048; /* 16: the resize path too */
+            int64_t c0 = g_mem.calls;
+            fr_image_free(decode_ok(&fx[i].b, &p, fx[i].name));
+            int64_t calls = g_mem.calls - c0;
+            for (int64_t k = 0; k < calls; k++) {
+                struct fr_image *img = NULL;
+                char err[512] = "";
+                size_t live = g_mem.live;
+                g_mem.fail_at = g_mem.calls + k;
+                enum fr_status st = fr_image_decode(fx[i].b.data, fx[i].b.len, &p, &img, err, sizeof err);
+                g_mem.fail_at = -1;
+                fr_image_free(img);
+                if (st != FR_OK && st != FR_ERR_NOMEM)
+                    SOFT_FAIL("%s: allocation %lld of %lld failed: %s (%s)", fx[i].name, (long long)k + 1,
+                              (long long)calls, fr_status_name(st), err);
+                if (g_mem.live != live)
+                    fail_msg("%s: allocation %lld of %lld failed: %zu bytes leaked", fx[i].name, (long long)k + 1,
+                             (long long)calls, g_mem.live - live);
+            }
+        }
+    }
+    free_fixtures(fx, n);
+    soft_done();
+}
+
+int main(void) {
+#define T(f) cmocka_unit_test_setup_teardown(f, leak_setup, leak_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_limits),
+        T(test_huge_claims),
+        T(test_empty_and_zero),
+        T(test_truncated),
+        T(test_corrupt),
+        T(test_jpeg_harmless_warnings),
+        T(test_out_of_memory),
+    };
+#undef T
+    return fr_imgtest_run("test-image-damage", tests, sizeof tests / sizeof tests[0]);
+}
