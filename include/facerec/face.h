@@ -73,6 +73,7 @@ struct fr_facenet_params {
     bool descriptors;        /* run the recognition net (needs landmarks) */
     int32_t max_batch_images; /* detector batch */
     int32_t max_batch_faces;  /* landmark and recognition batch */
+    bool staging;             /* allocate the buffers fr_facenet_process needs (false: a scheduler brings its own) */
 };
 
 struct fr_facenet;

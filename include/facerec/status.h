@@ -26,7 +26,12 @@ extern "C" {
     X(ERR_TOO_LARGE, -11, "input exceeds a configured limit")                   \
     X(ERR_DEVICE, -12, "no usable compute device")                              \
     X(ERR_NOT_FOUND, -13, "not found")                                          \
-    X(ERR_INTERNAL, -14, "internal error")
+    X(ERR_INTERNAL, -14, "internal error")                                      \
+    X(ERR_BUSY, -15, "too many requests queued")                                \
+    X(ERR_TIMEOUT, -16, "deadline exceeded")                                    \
+    X(ERR_CANCELLED, -17, "cancelled")                                          \
+    X(ERR_SHUTDOWN, -18, "shutting down")                                       \
+    X(ERR_AUTH, -19, "missing or unknown API key")
 
 enum fr_status {
 #define FR__STATUS_ENUM(name, val, str) FR_##name = val,

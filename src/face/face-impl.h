@@ -23,3 +23,28 @@ void fr__ssd_decode(struct fr_net *ssd, float *const *maps, int32_t item, float 
 /* Landmark post-processing (FaceLandmark68NetBase.postProcess) for a crop
  * of w x h pixels: 136 net outputs -> 68 relative (x, y) pairs. */
 void fr__landmark_postprocess(const float *out, int32_t w, int32_t h, float *rel);
+
+/* ---- one image's faces through the nets, for schedulers ----
+ *
+ * fr_facenet_process is built from these; the server's scheduler calls
+ * them to run batches that mix faces of many images:
+ *   fr__facenet_det_prepare(img -> one detector input item), forward the
+ *   detector, fr__facenet_det_collect(item -> job); then for the landmark
+ *   stage and then the recognition stage, for each face:
+ *   fr__face_job_prepare (false: the face has no crop, skip it), forward,
+ *   fr__face_job_collect; finally fr__face_job_result.
+ * The image must stay alive until its last prepare; the job keeps its
+ * sizes for the result. Detection uses scratch buffers in the facenet, so
+ * det_collect calls must not run concurrently on one facenet. */
+struct fr_face_job;
+struct fr_face_job *fr__face_job_new(void);
+void fr__face_job_free(struct fr_face_job *j);
+int32_t fr__face_job_count(const struct fr_face_job *j);
+size_t fr__facenet_det_item_floats(const struct fr_facenet *fn);
+void fr__facenet_det_prepare(const struct fr_facenet *fn, const struct fr_image *img, float *dst);
+enum fr_status fr__facenet_det_collect(struct fr_facenet *fn, const struct fr_image *img, float *const *outs,
+                                       int32_t item, struct fr_face_job *j);
+bool fr__face_job_prepare(struct fr_face_job *j, int32_t face, bool landmarks, const struct fr_image *img,
+                          float *dst);
+void fr__face_job_collect(struct fr_face_job *j, int32_t face, bool landmarks, const float *out);
+enum fr_status fr__face_job_result(const struct fr_face_job *j, struct fr_faces *out);

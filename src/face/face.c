@@ -43,8 +43,18 @@ struct work {
     int32_t crop[4]; /* landmark crop, after clipAtImageBorders */
     double lm[FR_LANDMARKS][2];
     int32_t dcrop[4]; /* recognition crop */
-    int32_t face_idx; /* index in the image's result array */
-    bool has_lm;
+    float desc[FR_DESCRIPTOR_DIM];
+    bool has_lm, has_desc;
+};
+
+/* One image's faces between the nets (see face-impl.h). The decoded and
+ * original sizes are kept so that results can be built after the image
+ * itself has been freed. */
+struct fr_face_job {
+    struct work *ws;
+    int32_t n, cap;
+    double W, H;   /* decoded size the work coordinates refer to */
+    int32_t ow, oh; /* original upright size */
 };
 
 static double js_round(double x) { return floor(x + 0.5); }
@@ -62,6 +72,7 @@ struct fr_facenet_params fr_facenet_default_params(void) {
         .descriptors = true,
         .max_batch_images = 8,
         .max_batch_faces = 32,
+        .staging = true,
     };
 }
 
@@ -132,9 +143,11 @@ enum fr_status fr_facenet_new(struct fr_backend *be, const struct fr_facenet_par
     np.input_size = p.tiny_input_size;
     if ((st = fr_net_new(be, &np, &fn->det, err, errlen)) != FR_OK) goto fail;
     fn->det_size = p.detector == FR_DETECTOR_SSD ? SSD_SIZE : p.tiny_input_size;
-    fn->det_in = fr_malloc(sizeof(float) * (size_t)fn->det_size * fn->det_size * 3 * (size_t)p.max_batch_images);
-    if (!fn->det_in) goto oom;
-    for (int32_t i = 0; i < fr_net_output_count(fn->det); i++) {
+    if (p.staging) {
+        fn->det_in = fr_malloc(sizeof(float) * (size_t)fn->det_size * fn->det_size * 3 * (size_t)p.max_batch_images);
+        if (!fn->det_in) goto oom;
+    }
+    for (int32_t i = 0; p.staging && i < fr_net_output_count(fn->det); i++) {
         fn->det_out[i] = fr_malloc(sizeof(float) * out_floats(fn->det, i) * (size_t)p.max_batch_images);
         if (!fn->det_out[i]) goto oom;
     }
@@ -152,9 +165,10 @@ enum fr_status fr_facenet_new(struct fr_backend *be, const struct fr_facenet_par
     /* The recognition net is always loaded: fr_facenet_describe_crop needs it. */
     np.kind = FR_NET_RECOGNITION;
     if ((st = fr_net_new(be, &np, &fn->rec, err, errlen)) != FR_OK) goto fail;
-    fn->face_in = fr_malloc(sizeof(float) * REC_SIZE * REC_SIZE * 3 * (size_t)p.max_batch_faces);
-    fn->face_out = fr_malloc(sizeof(float) * 136 * (size_t)p.max_batch_faces);
-    if (!fn->face_in || !fn->face_out) goto oom;
+    /* describe_crop uses one item of face_in, so it is always there. */
+    fn->face_in = fr_malloc(sizeof(float) * REC_SIZE * REC_SIZE * 3 * (size_t)(p.staging ? p.max_batch_faces : 1));
+    fn->face_out = p.staging ? fr_malloc(sizeof(float) * 136 * (size_t)p.max_batch_faces) : NULL;
+    if (!fn->face_in || (p.staging && !fn->face_out)) goto oom;
     *out = fn;
     return FR_OK;
 oom:
@@ -249,25 +263,24 @@ static int cmp_cand_asc(const void *x, const void *y) {
     return a->idx - b->idx;
 }
 
-/* A new zeroed work item for `image` at the end of *ws, or NULL on OOM. */
-static struct work *push_work(struct work **ws, int32_t *nw, int32_t *capw, int32_t image) {
-    if (*nw == *capw) {
-        int32_t cap = *capw ? *capw * 2 : 64;
-        struct work *nws = fr_realloc(*ws, sizeof(**ws) * (size_t)cap);
+/* A new zeroed work item at the end of the job, or NULL on OOM. */
+static struct work *push_work(struct fr_face_job *j) {
+    if (j->n == j->cap) {
+        int32_t cap = j->cap ? j->cap * 2 : 16;
+        struct work *nws = fr_realloc(j->ws, sizeof(*j->ws) * (size_t)cap);
         if (!nws) return NULL;
-        *ws = nws;
-        *capw = cap;
+        j->ws = nws;
+        j->cap = cap;
     }
-    struct work *w = &(*ws)[(*nw)++];
+    struct work *w = &j->ws[j->n++];
     memset(w, 0, sizeof(*w));
-    w->image = image;
     return w;
 }
 
 /* Appends the image's SSD faces to *ws. */
-static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *img, int32_t image, int32_t item,
-                                struct work **ws, int32_t *nw, int32_t *capw) {
-    fr__ssd_decode(fn->det, fn->det_out, item, fn->ssd_boxes, fn->ssd_scores);
+static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *img, float *const *outs, int32_t item,
+                                struct fr_face_job *j) {
+    fr__ssd_decode(fn->det, outs, item, fn->ssd_boxes, fn->ssd_scores);
     struct cand *c = fr_malloc(sizeof(*c) * (size_t)fn->n_anchors);
     int32_t *sel = fr_malloc(sizeof(int32_t) * (size_t)fn->p.max_results);
     if (!c || !sel) {
@@ -297,7 +310,7 @@ static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *im
     double pad_x = SSD_SIZE / js_round(W * scale), pad_y = SSD_SIZE / js_round(H * scale);
     enum fr_status st = FR_OK;
     for (int32_t i = 0; i < ns; i++) {
-        struct work *w = push_work(ws, nw, capw, image);
+        struct work *w = push_work(j);
         if (!w) {
             st = FR_ERR_NOMEM;
             break;
@@ -318,11 +331,11 @@ static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *im
 
 /* ---- TinyFaceDetector (TinyYolov2Base.detect / extractBoxes) ---- */
 
-static enum fr_status tiny_faces(struct fr_facenet *fn, const struct fr_image *img, int32_t image, int32_t item,
-                                 struct work **ws, int32_t *nw, int32_t *capw) {
+static enum fr_status tiny_faces(struct fr_facenet *fn, const struct fr_image *img, float *const *outs, int32_t item,
+                                 struct fr_face_job *j) {
     int32_t cells, cw_, cc;
     fr_net_output_shape(fn->det, 0, &cells, &cw_, &cc);
-    const float *o = fn->det_out[0] + (size_t)item * cells * cells * cc;
+    const float *o = outs[0] + (size_t)item * cells * cells * cc;
     int32_t size = fn->det_size;
     double W = img->width, H = img->height, scale = size / fmax(W, H);
     double rw = js_round(W * scale), rh = js_round(H * scale), in_size = fmax(rw, rh);
@@ -376,7 +389,7 @@ static enum fr_status tiny_faces(struct fr_facenet *fn, const struct fr_image *i
         alive[top] = false;
     }
     for (int32_t i = 0; i < np; i++) {
-        struct work *wk = push_work(ws, nw, capw, image);
+        struct work *wk = push_work(j);
         if (!wk) {
             st = FR_ERR_NOMEM;
             goto done;
@@ -447,8 +460,7 @@ static void dlib_rect(const struct work *w, double out[4]) {
 
 /* The crop a face needs for a stage's net, or NULL when it has none (no
  * landmarks yet, or a crop that clipping left empty: face-api drops those). */
-static const int32_t *stage_crop(bool landmarks, struct work *w, const struct fr_image *img) {
-    double W = img->width, H = img->height;
+static const int32_t *stage_crop(bool landmarks, struct work *w, double W, double H) {
     if (landmarks) {
         /* detection.forSize(W, H).box: through relative and back. */
         double fb[4] = { (w->box[0] * (1.0 / W)) * W, (w->box[1] * (1.0 / H)) * H, (w->box[2] * (1.0 / W)) * W,
@@ -463,51 +475,147 @@ static const int32_t *stage_crop(bool landmarks, struct work *w, const struct fr
     return w->dcrop[2] > 0 && w->dcrop[3] > 0 ? w->dcrop : NULL;
 }
 
-static void stage_done(bool landmarks, struct work *w, const float *o, struct fr_faces *out) {
-    if (landmarks) {
-        float rel[FR_LANDMARKS * 2];
-        fr__landmark_postprocess(o, w->crop[2], w->crop[3], rel);
-        double cw = w->crop[2], ch = w->crop[3];
-        for (int p = 0; p < FR_LANDMARKS; p++) {
-            /* new FaceLandmarks68(rel, crop dims) then shiftBy(box.x, box.y) */
-            double px = rel[p * 2] * cw, py = rel[p * 2 + 1] * ch;
-            w->lm[p][0] = (px / cw) * cw + w->box[0];
-            w->lm[p][1] = (py / ch) * ch + w->box[1];
-        }
-        w->has_lm = true;
-        return;
-    }
-    struct fr_face *f = &out[w->image].faces[w->face_idx];
-    memcpy(f->descriptor, o, sizeof(float) * FR_DESCRIPTOR_DIM);
-    f->has_descriptor = true;
+/* ---- one image's faces through the nets (face-impl.h) ---- */
+
+struct fr_face_job *fr__face_job_new(void) { return fr_calloc(1, sizeof(struct fr_face_job)); }
+
+void fr__face_job_free(struct fr_face_job *j) {
+    if (!j) return;
+    fr_free(j->ws);
+    fr_free(j);
 }
 
-/* Runs every face through the landmark net (landmarks) or the recognition
- * net, in batches of max_batch_faces: crop, centred pad, resize,
- * normalise, forward, then post-process each face of the batch. */
+int32_t fr__face_job_count(const struct fr_face_job *j) { return j->n; }
+
+size_t fr__facenet_det_item_floats(const struct fr_facenet *fn) { return (size_t)fn->det_size * fn->det_size * 3; }
+
+void fr__facenet_det_prepare(const struct fr_facenet *fn, const struct fr_image *img, float *dst) {
+    size_t item = fr__facenet_det_item_floats(fn);
+    fr__face_to_input(img, 0, 0, img->width, img->height, false, fn->det_size, dst);
+    if (fn->p.detector == FR_DETECTOR_SSD) fr__norm_ssd(dst, item);
+    else fr__norm_mean(dst, item / 3, fr__mean_rgb_tiny);
+}
+
+enum fr_status fr__facenet_det_collect(struct fr_facenet *fn, const struct fr_image *img, float *const *outs,
+                                       int32_t item, struct fr_face_job *j) {
+    j->n = 0;
+    j->W = img->width, j->H = img->height;
+    j->ow = img->orig_width > 0 ? img->orig_width : img->width;
+    j->oh = img->orig_height > 0 ? img->orig_height : img->height;
+    enum fr_status st = fn->p.detector == FR_DETECTOR_SSD ? ssd_faces(fn, img, outs, item, j)
+                                                          : tiny_faces(fn, img, outs, item, j);
+    if (st != FR_OK) return st;
+    /* Size filter (in original pixels) and the per-image cap; the faces
+     * are in detector order, best first. */
+    if (fn->p.min_face_size > 0 || fn->p.detector == FR_DETECTOR_TINY) {
+        double sx = j->ow / j->W, sy = j->oh / j->H;
+        int32_t kept = 0;
+        for (int32_t k = 0; k < j->n; k++) {
+            if (fmin(j->ws[k].box[2] * sx, j->ws[k].box[3] * sy) < fn->p.min_face_size) continue;
+            if (kept >= fn->p.max_results) continue;
+            j->ws[kept++] = j->ws[k];
+        }
+        j->n = kept;
+    }
+    return FR_OK;
+}
+
+bool fr__face_job_prepare(struct fr_face_job *j, int32_t face, bool landmarks, const struct fr_image *img,
+                          float *dst) {
+    FR_ASSERT(face >= 0 && face < j->n && img->width == (int32_t)j->W && img->height == (int32_t)j->H);
+    const int32_t *c = stage_crop(landmarks, &j->ws[face], j->W, j->H);
+    if (!c) return false;
+    const int32_t size = landmarks ? LM_SIZE : REC_SIZE;
+    fr__face_to_input(img, c[0], c[1], c[2], c[3], true, size, dst);
+    fr__norm_mean(dst, (size_t)size * size, fr__mean_rgb_face);
+    return true;
+}
+
+void fr__face_job_collect(struct fr_face_job *j, int32_t face, bool landmarks, const float *o) {
+    struct work *w = &j->ws[face];
+    if (!landmarks) {
+        memcpy(w->desc, o, sizeof(w->desc));
+        w->has_desc = true;
+        return;
+    }
+    float rel[FR_LANDMARKS * 2];
+    fr__landmark_postprocess(o, w->crop[2], w->crop[3], rel);
+    double cw = w->crop[2], ch = w->crop[3];
+    for (int p = 0; p < FR_LANDMARKS; p++) {
+        /* new FaceLandmarks68(rel, crop dims) then shiftBy(box.x, box.y) */
+        double px = rel[p * 2] * cw, py = rel[p * 2 + 1] * ch;
+        w->lm[p][0] = (px / cw) * cw + w->box[0];
+        w->lm[p][1] = (py / ch) * ch + w->box[1];
+    }
+    w->has_lm = true;
+}
+
+enum fr_status fr__face_job_result(const struct fr_face_job *j, struct fr_faces *out) {
+    memset(out, 0, sizeof(*out));
+    out->width = j->ow;
+    out->height = j->oh;
+    if (!j->n) return FR_OK;
+    out->faces = fr_calloc((size_t)j->n, sizeof(struct fr_face));
+    if (!out->faces) return FR_ERR_NOMEM;
+    /* Coordinates scaled back to the original (pre-downscale) upright image. */
+    double W = j->W, H = j->H, sx = j->ow / W, sy = j->oh / H;
+    for (int32_t k = 0; k < j->n; k++) {
+        const struct work *w = &j->ws[k];
+        struct fr_face *f = &out->faces[out->count++];
+        f->box[0] = (float)(w->box[0] * sx), f->box[1] = (float)(w->box[1] * sy);
+        f->box[2] = (float)(w->box[2] * sx), f->box[3] = (float)(w->box[3] * sy);
+        f->score = (float)w->score;
+        if (w->has_desc) {
+            memcpy(f->descriptor, w->desc, sizeof(f->descriptor));
+            f->has_descriptor = true;
+        }
+        if (!w->has_lm) continue;
+        f->has_landmarks = true;
+        double minx = INFINITY, miny = INFINITY, maxx = 0, maxy = 0;
+        for (int p = 0; p < FR_LANDMARKS; p++) {
+            f->landmarks[p][0] = (float)(w->lm[p][0] * sx);
+            f->landmarks[p][1] = (float)(w->lm[p][1] * sy);
+            minx = fmin(minx, w->lm[p][0]), miny = fmin(miny, w->lm[p][1]);
+            maxx = fmax(maxx, w->lm[p][0]), maxy = fmax(maxy, w->lm[p][1]);
+        }
+        /* alignMinBbox(0.2), then FaceDetection(rescaled to relative) */
+        double bw = maxx - minx, bh = maxy - miny;
+        double ab[4] = { minx - bw * 0.2 / 2, miny - bh * 0.2 / 2, bw + bw * 0.2, bh + bh * 0.2 };
+        f->aligned_box[0] = (float)((ab[0] * (1.0 / W)) * W * sx);
+        f->aligned_box[1] = (float)((ab[1] * (1.0 / H)) * H * sy);
+        f->aligned_box[2] = (float)((ab[2] * (1.0 / W)) * W * sx);
+        f->aligned_box[3] = (float)((ab[3] * (1.0 / H)) * H * sy);
+    }
+    return FR_OK;
+}
+
+/* Runs every face of every job through the landmark net (landmarks) or the
+ * recognition net, in batches of max_batch_faces that span images. */
 static enum fr_status run_face_stage(struct fr_facenet *fn, bool landmarks, const struct fr_image *const *imgs,
-                                     struct work *ws, int32_t n, struct fr_faces *out) {
+                                     struct fr_face_job **jobs, int32_t n) {
     const int32_t size = landmarks ? LM_SIZE : REC_SIZE;
     const size_t item = (size_t)size * size * 3, out_item = landmarks ? 136 : FR_DESCRIPTOR_DIM;
     struct fr_net *net = landmarks ? fn->lm : fn->rec;
-    int32_t *idx = fr_malloc(sizeof(int32_t) * (size_t)fn->p.max_batch_faces);
+    int32_t(*idx)[2] = fr_malloc(sizeof(*idx) * (size_t)fn->p.max_batch_faces);
     if (!idx) return FR_ERR_NOMEM;
     enum fr_status st = FR_OK;
-    for (int32_t i = 0; i < n && st == FR_OK;) {
+    int32_t i = 0, f = 0; /* next job and face */
+    while (st == FR_OK && i < n) {
         int32_t b = 0;
-        for (; i < n && b < fn->p.max_batch_faces; i++) {
-            const struct fr_image *img = imgs[ws[i].image];
-            const int32_t *c = stage_crop(landmarks, &ws[i], img);
-            if (!c) continue;
-            float *dst = fn->face_in + item * (size_t)b;
-            fr__face_to_input(img, c[0], c[1], c[2], c[3], true, size, dst);
-            fr__norm_mean(dst, (size_t)size * size, fr__mean_rgb_face);
-            idx[b++] = i;
+        for (; i < n && b < fn->p.max_batch_faces; f++) {
+            if (f >= jobs[i]->n) {
+                i++, f = -1;
+                continue;
+            }
+            if (!fr__face_job_prepare(jobs[i], f, landmarks, imgs[i], fn->face_in + item * (size_t)b)) continue;
+            idx[b][0] = i, idx[b][1] = f;
+            b++;
         }
-        if (b == 0) continue;
+        if (b == 0) break;
         float *outs[1] = { fn->face_out };
         if ((st = fr_net_forward(net, fn->face_in, b, outs)) != FR_OK) break;
-        for (int32_t k = 0; k < b; k++) stage_done(landmarks, &ws[idx[k]], fn->face_out + out_item * (size_t)k, out);
+        for (int32_t k = 0; k < b; k++)
+            fr__face_job_collect(jobs[idx[k][0]], idx[k][1], landmarks, fn->face_out + out_item * (size_t)k);
     }
     fr_free(idx);
     return st;
@@ -516,94 +624,37 @@ static enum fr_status run_face_stage(struct fr_facenet *fn, bool landmarks, cons
 enum fr_status fr_facenet_process(struct fr_facenet *fn, const struct fr_image *const *imgs, int32_t n,
                                   struct fr_faces *out, char *err, size_t errlen) {
     for (int32_t i = 0; i < n; i++) memset(&out[i], 0, sizeof(out[i]));
-    struct work *ws = NULL;
-    int32_t nw = 0, capw = 0;
-    enum fr_status st = FR_OK;
-    const size_t item = (size_t)fn->det_size * fn->det_size * 3;
+    if (!fn->p.staging) {
+        fr_errf(err, errlen, "this face pipeline was created without staging buffers");
+        return FR_ERR_INVALID;
+    }
+    struct fr_face_job **jobs = fr_calloc((size_t)(n > 0 ? n : 1), sizeof(*jobs));
+    enum fr_status st = jobs ? FR_OK : FR_ERR_NOMEM;
+    for (int32_t i = 0; i < n && st == FR_OK; i++)
+        if (!(jobs[i] = fr__face_job_new())) st = FR_ERR_NOMEM;
+    const size_t item = fr__facenet_det_item_floats(fn);
     for (int32_t i = 0; i < n && st == FR_OK; i += fn->p.max_batch_images) {
         int32_t b = n - i < fn->p.max_batch_images ? n - i : fn->p.max_batch_images;
-        for (int32_t k = 0; k < b; k++) {
-            const struct fr_image *img = imgs[i + k];
-            float *dst = fn->det_in + item * (size_t)k;
-            fr__face_to_input(img, 0, 0, img->width, img->height, false, fn->det_size, dst);
-            if (fn->p.detector == FR_DETECTOR_SSD) fr__norm_ssd(dst, item);
-            else fr__norm_mean(dst, item / 3, fr__mean_rgb_tiny);
-        }
+        for (int32_t k = 0; k < b; k++) fr__facenet_det_prepare(fn, imgs[i + k], fn->det_in + item * (size_t)k);
         if ((st = fr_net_forward(fn->det, fn->det_in, b, fn->det_out)) != FR_OK) {
             fr_errf(err, errlen, "detector failed: %s", fr_status_str(st));
             break;
         }
         for (int32_t k = 0; k < b && st == FR_OK; k++)
-            st = fn->p.detector == FR_DETECTOR_SSD ? ssd_faces(fn, imgs[i + k], i + k, k, &ws, &nw, &capw)
-                                                   : tiny_faces(fn, imgs[i + k], i + k, k, &ws, &nw, &capw);
+            st = fr__facenet_det_collect(fn, imgs[i + k], fn->det_out, k, jobs[i + k]);
     }
-    /* Size filter (in original pixels) and the per-image cap; ws is grouped
-     * by image in detector order, best first. */
-    if (st == FR_OK && (fn->p.min_face_size > 0 || fn->p.detector == FR_DETECTOR_TINY)) {
-        int32_t kept = 0, run = 0;
-        for (int32_t k = 0; k < nw; k++) {
-            const struct fr_image *img = imgs[ws[k].image];
-            double sx = img->orig_width > 0 ? (double)img->orig_width / img->width : 1.0;
-            double sy = img->orig_height > 0 ? (double)img->orig_height / img->height : 1.0;
-            if (k == 0 || ws[k].image != ws[k - 1].image) run = 0;
-            if (fmin(ws[k].box[2] * sx, ws[k].box[3] * sy) < fn->p.min_face_size) continue;
-            if (run >= fn->p.max_results) continue;
-            run++;
-            ws[kept++] = ws[k];
-        }
-        nw = kept;
-    }
-    if (st == FR_OK && fn->p.landmarks && nw > 0) {
-        st = run_face_stage(fn, true, imgs, ws, nw, out);
+    if (st == FR_OK && fn->p.landmarks) {
+        st = run_face_stage(fn, true, imgs, jobs, n);
         if (st != FR_OK) fr_errf(err, errlen, "landmark net failed: %s", fr_status_str(st));
     }
-    /* Results: one array per image, faces in detection order, coordinates
-     * scaled back to the original (pre-downscale) upright image. */
-    for (int32_t i = 0; i < n && st == FR_OK; i++) {
-        const struct fr_image *img = imgs[i];
-        double W = img->width, H = img->height;
-        double sx = img->orig_width > 0 ? img->orig_width / W : 1.0, sy = img->orig_height > 0 ? img->orig_height / H : 1.0;
-        out[i].width = img->orig_width > 0 ? img->orig_width : img->width;
-        out[i].height = img->orig_height > 0 ? img->orig_height : img->height;
-        int32_t cnt = 0;
-        for (int32_t k = 0; k < nw; k++) cnt += ws[k].image == i;
-        if (!cnt) continue;
-        out[i].faces = fr_calloc((size_t)cnt, sizeof(struct fr_face));
-        if (!out[i].faces) {
-            st = FR_ERR_NOMEM;
-            break;
-        }
-        for (int32_t k = 0; k < nw; k++) {
-            struct work *w = &ws[k];
-            if (w->image != i) continue;
-            w->face_idx = out[i].count;
-            struct fr_face *f = &out[i].faces[out[i].count++];
-            f->box[0] = (float)(w->box[0] * sx), f->box[1] = (float)(w->box[1] * sy);
-            f->box[2] = (float)(w->box[2] * sx), f->box[3] = (float)(w->box[3] * sy);
-            f->score = (float)w->score;
-            if (!w->has_lm) continue;
-            f->has_landmarks = true;
-            double minx = INFINITY, miny = INFINITY, maxx = 0, maxy = 0;
-            for (int p = 0; p < FR_LANDMARKS; p++) {
-                f->landmarks[p][0] = (float)(w->lm[p][0] * sx);
-                f->landmarks[p][1] = (float)(w->lm[p][1] * sy);
-                minx = fmin(minx, w->lm[p][0]), miny = fmin(miny, w->lm[p][1]);
-                maxx = fmax(maxx, w->lm[p][0]), maxy = fmax(maxy, w->lm[p][1]);
-            }
-            /* alignMinBbox(0.2), then FaceDetection(rescaled to relative) */
-            double bw = maxx - minx, bh = maxy - miny;
-            double ab[4] = { minx - bw * 0.2 / 2, miny - bh * 0.2 / 2, bw + bw * 0.2, bh + bh * 0.2 };
-            f->aligned_box[0] = (float)((ab[0] * (1.0 / W)) * W * sx);
-            f->aligned_box[1] = (float)((ab[1] * (1.0 / H)) * H * sy);
-            f->aligned_box[2] = (float)((ab[2] * (1.0 / W)) * W * sx);
-            f->aligned_box[3] = (float)((ab[3] * (1.0 / H)) * H * sy);
-        }
-    }
-    if (st == FR_OK && fn->p.descriptors && nw > 0) {
-        st = run_face_stage(fn, false, imgs, ws, nw, out);
+    if (st == FR_OK && fn->p.descriptors) {
+        st = run_face_stage(fn, false, imgs, jobs, n);
         if (st != FR_OK) fr_errf(err, errlen, "recognition net failed: %s", fr_status_str(st));
     }
-    fr_free(ws);
+    for (int32_t i = 0; i < n && st == FR_OK; i++) st = fr__face_job_result(jobs[i], &out[i]);
+    if (st == FR_ERR_NOMEM && err && !err[0]) fr_errf(err, errlen, "out of memory");
+    for (int32_t i = 0; jobs && i < n; i++) fr__face_job_free(jobs[i]);
+    fr_free(jobs);
     if (st != FR_OK)
         for (int32_t i = 0; i < n; i++) fr_faces_clear(&out[i]);
     return st;
