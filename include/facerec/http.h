@@ -1,0 +1,79 @@
+/* facerec HTTP API: `facerec serve`'s front end over a scheduler.
+ *
+ * fr_http runs a libmicrohttpd daemon with one thread per connection (up
+ * to `threads` connections; more are refused by the daemon). A connection
+ * thread reads the request, checks the API key, buffers the body (at most
+ * max_body_bytes: beyond that it answers 413 and keeps nothing), parses it
+ * into encoded images, submits them to the scheduler and waits for the
+ * result. While it waits it watches the socket every 20 ms: when the client
+ * has gone it cancels the request and still waits for the scheduler's
+ * callback, which runs exactly once.
+ *
+ * Routes (docs in README.md, "HTTP API"):
+ *     POST /v1/detect   faces: box, score, landmarks
+ *     POST /v1/embed    the same plus each face's 128-d embedding
+ *     POST /v1/verify   two images (or one and an embedding): same person?
+ *     GET  /status      scheduler and server counters
+ *     GET  /healthz     200 while the process runs
+ *     GET  /readyz      200 once the models are loaded and warmed up
+ * Every error is JSON: {"error":{"code":"...","message":"..."}}.
+ *
+ * Ownership: fr_http borrows the scheduler, which must outlive it. Request
+ * memory (body, parsed images, result copy) belongs to the connection
+ * thread; the scheduler's callback copies what it needs and never keeps a
+ * pointer into the scheduler's result.
+ * Thread-safety: fr_http_new, fr_http_quiesce and fr_http_free are called
+ * from one controlling thread.
+ *
+ * Example (shutdown order matters: stop accepting, let the scheduler
+ * finish, then free):
+ *     struct fr_http_params hp = fr_http_default_params();
+ *     hp.listen = "127.0.0.1:5001";
+ *     struct fr_http *h;
+ *     if (fr_http_new(&hp, sched, &h, err, sizeof err) != FR_OK) ...
+ *     ... wait for SIGTERM ...
+ *     fr_http_quiesce(h);
+ *     fr_sched_drain(sched, 10000);
+ *     fr_http_free(h);
+ *     fr_sched_free(sched);
+ */
+#pragma once
+
+#include "facerec/sched.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct fr_http_params {
+    const char *listen;        /* "host:port", "[v6]:port" or "port" (127.0.0.1:5001); port 0 picks a free one */
+    size_t max_body_bytes;     /* larger request bodies get 413 (64 MiB) */
+    int32_t threads;           /* connection limit = connection threads (64) */
+    const char *api_keys_file; /* lines "KEY USER"; NULL or "" = no keys, every API request is 401 */
+    float tolerance;           /* verify: same person when distance <= tolerance (0.6) */
+    int32_t connection_timeout_s; /* idle keep-alive connections are closed after this (60) */
+};
+
+struct fr_http;
+
+FR_API struct fr_http_params fr_http_default_params(void);
+/* Loads the key file, binds the listen address and starts the daemon.
+ * Fails with FR_ERR_IO (address in use, cannot bind), FR_ERR_FORMAT (bad
+ * key file) or FR_ERR_INVALID (bad listen address), with a message in err. */
+FR_API enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched *s, struct fr_http **out,
+                                  char *err, size_t errlen);
+/* Stops accepting connections and closes the listening socket (new
+ * connections are refused); requests already accepted go on, and their
+ * responses ask the client to close the connection. */
+FR_API void fr_http_quiesce(struct fr_http *h);
+/* Cancels requests still waiting on the scheduler (they get 503), waits
+ * briefly for responses in transmission, stops the daemon and frees
+ * everything. NULL is a no-op. */
+FR_API void fr_http_free(struct fr_http *h);
+
+/* The port actually bound (useful with port 0). */
+FR_API uint16_t fr_http_port(const struct fr_http *h);
+
+#ifdef __cplusplus
+}
+#endif
