@@ -1,0 +1,182 @@
+/* Scheduler internals shared by src/sched/sched.c (the loop) and
+ * src/sched/sched-new.c (planning, start-up, status). */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "facerec/sched.h"
+#include "sched-stats.h"
+
+enum { FR__ST_DETECT = 0, FR__ST_LANDMARK = 1, FR__ST_RECOGNIZE = 2 };
+
+/* An image's explicit state; the queue it sits in follows from it. */
+enum fr__img_state {
+    FR__IMG_QUEUED,    /* in its user's queue */
+    FR__IMG_DECODING,  /* with a decode worker */
+    FR__IMG_DETECT,    /* ready for, or in, a detection batch */
+    FR__IMG_LANDMARK,  /* its faces ready for, or in, landmark batches */
+    FR__IMG_RECOGNIZE, /* its faces ready for, or in, recognition batches */
+    FR__IMG_DONE,
+    FR__IMG_FAILED,
+};
+
+enum fr__req_state { FR__REQ_ACTIVE, FR__REQ_FINISHED };
+
+struct fr__req;
+struct fr__img;
+
+struct fr__queue {
+    struct fr__img *head, *tail;
+    int32_t n;
+};
+
+struct fr__img {
+    struct fr__req *rq;
+    int32_t index;
+    enum fr__img_state state;
+    uint8_t *bytes; /* encoded copy, freed after decoding */
+    size_t len;
+    struct fr_image *image; /* decoded; freed once its faces are cropped */
+    size_t host_bytes;      /* counted against host_memory_limit */
+    struct fr_face_job *job;
+    int32_t next_face; /* current face stage: next face to batch */
+    int32_t pending;   /* current face stage: faces in batches not yet collected */
+    int32_t refs;      /* a worker or batch items referring to this image */
+    bool in_flight, image_seen;
+    enum fr_status st;
+    char err[256];
+    struct fr_faces faces; /* the result */
+    struct fr_sched_timings tm;
+    double t_admit, t_dec0, t_dec1, t_ready;
+    int64_t last_batch[FR_STAGES]; /* sequence of the last batch timed for this image */
+    struct fr__img *prev, *next;
+    struct fr__queue *q; /* the queue the image is in, or NULL */
+};
+
+struct fr__user {
+    struct fr__user *next;
+    atomic_int queued;  /* images in the user's queue (raised by submitters) */
+    int32_t inflight;   /* loop only */
+    struct fr__queue queue; /* loop only */
+    int32_t snap_queued, snap_inflight; /* copies for status, under snap_mu */
+    char name[];
+};
+
+struct fr__req {
+    uint64_t id;
+    struct fr__user *user;
+    enum fr__req_state state;
+    int32_t n, remaining;
+    struct fr__img *imgs;
+    struct fr_sched_image_result *results;
+    bool landmarks, embeddings;
+    double deadline;
+    fr_sched_done_fn done;
+    void *ctx;
+    struct fr__req *next; /* in the submitted list, then the live list */
+};
+
+struct fr__batch_item {
+    struct fr__img *im;
+    int32_t face; /* -1 for detection */
+};
+
+struct fr__batch {
+    int stage;
+    int32_t n;
+    struct fr__batch_item *items;
+    float *in;
+    float *outs[8];
+    double t_first; /* when its oldest item became ready */
+    double t0, t1;  /* device run */
+    enum fr_status status;
+    int64_t seq;
+};
+
+struct fr__snapshot {
+    struct fr_sched_counters c;
+    int32_t ready[FR_STAGES];       /* items ready per stage (incl. filling batches) */
+    int32_t in_batches;             /* items in filling or running batches */
+    int32_t decoding;
+    int32_t faces_inflight;
+    int32_t live_requests;
+};
+
+struct fr_sched {
+    struct fr_sched_params p;
+    struct fr_backend *be;
+    struct fr_facenet *fn;
+    struct fr_net *nets[FR_STAGES];
+    int32_t limit[FR_STAGES];  /* largest batch per stage */
+    size_t in_item[FR_STAGES]; /* floats per input item */
+    size_t out_item[FR_STAGES]; /* floats per output item (face stages) */
+    size_t staging_bytes;
+    size_t device_limit;
+    struct fr__batch slots[FR_STAGES][2];
+    int64_t batch_seq;
+
+    /* Mailbox: guarded by mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv, drain_cv;
+    struct fr__req *submitted;
+    struct fr__queue decoded;
+    struct fr__batch *device_done;
+    uint64_t *cancels;
+    int32_t ncancel, capcancel;
+    bool stop, draining;
+    int32_t outstanding; /* admitted requests whose callback has not run */
+    uint64_t next_id;
+    struct fr__user *users; /* appended under mu; read by the loop under mu */
+    int32_t nusers;
+    atomic_int queued;
+    int64_t n_admitted, n_rejected; /* admission counters */
+    int32_t max_queued;             /* high-water mark of queued images */
+
+    /* Decode queue: guarded by dmu. */
+    pthread_mutex_t dmu;
+    pthread_cond_t dcv;
+    struct fr__queue decode_q;
+    bool stop_workers;
+    pthread_t *workers;
+    int32_t nworkers;
+
+    /* Device: guarded by xmu. */
+    pthread_mutex_t xmu;
+    pthread_cond_t xcv;
+    struct fr__batch *device_todo;
+    bool stop_device;
+    atomic_bool device_idle;
+    pthread_t device;
+
+    /* Loop thread state. */
+    pthread_t loop;
+    bool loop_started, device_started;
+    atomic_bool ready_flag;
+    struct fr__req *live;
+    struct fr__user *rr;
+    struct fr__queue ready[FR_STAGES];
+    int32_t faces_ready[FR_STAGES];
+    struct fr__batch *running;
+    int32_t inflight, decoding;
+    size_t host_used;
+    struct fr_sched_counters c;
+
+    /* Published copies for other threads. */
+    pthread_mutex_t snap_mu;
+    struct fr__snapshot snap;
+    struct fr_sched_stats stats;
+    double t_start;
+};
+
+int32_t fr__img_ready_items(const struct fr__img *im, int stage);
+/* Copies loop state into s->snap (loop thread). */
+void fr__sched_publish(struct fr_sched *s);
+
+static inline struct timespec fr__abs_time(double t) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    return ts;
+}
