@@ -147,5 +147,29 @@ fi
 check "cluster json" 0 "$bin" cluster --quiet --json "$knn/train"
 expect "cluster json" out '{"groups":[{"name":"person_1"'
 
+# config: the server settings in effect, from flags, environment and file
+check "config --help" 0 "$bin" config --help
+expect "config --help" out "--max-batch-size N"
+expect "config --help" out "GPU_BATCH_SIZE"
+check "config defaults" 0 env -u FACEREC_MODELS "$bin" config
+expect "config defaults" out "max_batch_size = 128"
+printf '[batching]\nmax_queue_delay_ms = 9\n' >"$tmp/fr.ini"
+check "config flag, env, file" 0 env FACEREC_MAX_WORKERS=3 "$bin" config --max-batch-size=256 --config "$tmp/fr.ini"
+expect "config flag" out "max_batch_size = 256"
+expect "config flag source" out "; flag --max-batch-size"
+expect "config env" out "max_workers = 3"
+expect "config env source" out "; env FACEREC_MAX_WORKERS"
+expect "config file" out "max_queue_delay_ms = 9"
+expect "config file source" out "; file:$tmp/fr.ini:2"
+cp "$tmp/out" "$tmp/dump.ini"
+check "config dump reloads" 0 "$bin" config --config "$tmp/dump.ini"
+expect "config dump reloads" out "max_batch_size = 256"
+check "config invalid value" 2 "$bin" config --max-batch-size 5000
+expect "config invalid value" err "max_batch_size = 5000 (flag --max-batch-size): must be an integer in [1, 1024]"
+check "config invalid env" 2 env FACEREC_DEVICE=tpu "$bin" config
+expect "config invalid env" err "FACEREC_DEVICE"
+check "config unknown flag" 2 "$bin" config --gpu-batch-size 4
+expect "config unknown flag" err "use --max-batch-size"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -10,8 +10,20 @@
  * file with where each value came from. An invalid value stops start-up
  * with a message naming the setting, the source and the bounds.
  *
- * Sizes accept suffixes (4096, 512K, 64MiB, 2G, 2GiB; K/M/G are powers of
- * 1024) and, for device_memory_limit, a percentage of the device ("80%").
+ * Sizes accept suffixes (4096, 512K, 64MiB, 2G, 2GiB; K/M/G/T, with or
+ * without B or iB, are all powers of 1024) and, for device_memory_limit, a
+ * percentage of the device ("80%": of the card on CUDA, of physical RAM on
+ * the CPU backend). Booleans accept true/false, yes/no, on/off and 1/0.
+ *
+ * Names: the INI key is the setting's name under its section
+ * ("max_batch_size = 64" under [batching]); the variable is FACEREC_ and
+ * the name in capitals; the flag is the name with dashes or underscores
+ * (--max-batch-size, --max_batch_size). The old system's names (the
+ * `legacy` column, e.g. GPU_BATCH_SIZE) are not accepted anywhere: they
+ * appear in --help, and using one is an error that names its replacement.
+ * An empty FACEREC_<NAME> counts as unset. Every key may appear once per
+ * file; continuation lines are not supported, and a line holds at most
+ * 198 characters (inih's limit).
  *
  * Ownership: struct fr_config owns its strings (fr_config_clear frees
  * them). Not thread-safe; configure before starting the server.
@@ -25,6 +37,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "facerec/sched.h"
@@ -32,6 +45,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Room for this many settings in struct fr_config's source[]; the table
+ * has fewer (config.c asserts it at compile time). */
+#define FR_CONFIG_MAX_SETTINGS 48
 
 struct fr_config {
     /* server */
@@ -48,6 +65,7 @@ struct fr_config {
     size_t host_memory_limit;  /* decoded images held at once (1 GiB) */
     int32_t threads;           /* compute threads (0 = all cores) */
     int32_t max_workers;       /* decode threads (2) */
+    bool warmup;               /* run every net once at start (true) */
     /* batching */
     int32_t max_batch_size;       /* 128 */
     int32_t preferred_batch_size; /* 64 */
@@ -68,6 +86,10 @@ struct fr_config {
     int32_t min_face_size;   /* 0 */
     float tolerance;         /* 0.6: verify's same-person distance */
     char *log_level;         /* "error", "warn", "info", "debug" */
+    /* Where each value came from, by table index: NULL = the table's
+     * default (string fields then point at the table's text and are not
+     * owned), else an owned description ("flag --max-batch-size"). */
+    char *source[FR_CONFIG_MAX_SETTINGS];
 };
 
 enum fr_setting_type {
@@ -90,6 +112,11 @@ struct fr_setting {
     const char *const *choices; /* FR_SETTING_ENUM: NULL-terminated */
     const char *legacy;   /* the old system's name ("GPU_BATCH_SIZE"), or NULL */
     const char *help;
+    const char *metavar;  /* the value in --help ("HOST:PORT"); NULL = by type */
+    bool percent;         /* FR_SETTING_SIZE: "N%" (1..100) is also valid; it goes to device_memory_percent */
+    /* Extra validation of a string, or NULL: returns NULL when the value
+     * is fine, else what it must be ("HOST:PORT with a port in [1, 65535]"). */
+    const char *(*check)(const char *value);
 };
 
 /* The table, and its length. */
@@ -112,22 +139,45 @@ FR_API enum fr_status fr_config_load_file(struct fr_config *cfg, const char *pat
  * latter sets models). */
 FR_API enum fr_status fr_config_load_env(struct fr_config *cfg, char *const *envp, char *err, size_t errlen);
 /* Flags from argv[1..argc-1]; stops at the first non-flag or "--", whose
- * index goes to *next. --config FILE is read first, wherever it stands.
- * Unknown flags are errors. */
+ * index goes to *next (for "--", the index after it: *next is always the
+ * first positional argument, argc when there is none). --config FILE is
+ * read first, wherever it stands among the flags. Booleans take no
+ * separate value: --warmup, --no-warmup, --warmup=false. Unknown flags are
+ * errors (with a suggestion when a setting's name is close). */
 FR_API enum fr_status fr_config_load_args(struct fr_config *cfg, int argc, char *const *argv, int *next, char *err,
                                           size_t errlen);
 /* All of it in precedence order: defaults, file (--config or
  * FACEREC_CONFIG), environment, flags; then cross-setting checks
- * (preferred_batch_size <= max_batch_size, ...). */
+ * (preferred_batch_size <= max_batch_size, user_queue_capacity <=
+ * queue_capacity). user_concurrency_limit may exceed max_concurrent_images
+ * (the global limit then binds first). cfg must come from fr_config_init
+ * (the defaults); on an error it may be partly updated, and still needs
+ * fr_config_clear. */
 FR_API enum fr_status fr_config_load(struct fr_config *cfg, int argc, char *const *argv, char *const *envp, int *next,
                                      char *err, size_t errlen);
+
+/* One setting's effective value as text, in the form the parsers accept
+ * (what the dump writes), into buf; FR_ERR_NOT_FOUND for an unknown name. */
+FR_API enum fr_status fr_config_get(const struct fr_config *cfg, const char *name, char *buf, size_t len);
+/* Where a setting's value came from: "default", or the source given to
+ * fr_config_set; NULL for an unknown name. Valid until the setting changes. */
+FR_API const char *fr_config_source(const struct fr_config *cfg, const char *name);
+/* Splits "host:port" ("[::1]:5001" for IPv6; the brackets are dropped).
+ * FR_ERR_INVALID unless the host is non-empty, fits hostlen and the port
+ * is in [1, 65535]. */
+FR_API enum fr_status fr_config_split_listen(const char *listen, char *host, size_t hostlen, int32_t *port);
+/* log_level as the logger's enum. */
+FR_API enum fr_log_level fr_config_log_level(const struct fr_config *cfg);
 
 /* `--help` text generated from the table. */
 FR_API void fr_config_print_help(FILE *f);
 /* The effective configuration as an INI file, each value with its source. */
 FR_API void fr_config_dump(const struct fr_config *cfg, FILE *f);
 
-/* Scheduler parameters from a configuration. */
+/* Scheduler parameters from a configuration. models_dir points into cfg,
+ * which must outlive them. A percentage of device memory goes to
+ * device_memory_percent with device_memory_limit 0; the scheduler applies
+ * it to the card on CUDA and to physical RAM on the CPU backend. */
 FR_API struct fr_sched_params fr_config_sched_params(const struct fr_config *cfg);
 
 #ifdef __cplusplus

@@ -39,6 +39,9 @@ struct cli_cmd {
     const char *summary;
     const struct cli_option *const *opts; /* NULL-terminated */
     int (*run)(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
+    /* Instead of run, for commands with their own parser (settings): gets
+     * argv from the command's name on, --help included. */
+    int (*run_raw)(int argc, char **argv);
 };
 
 extern const struct cli_option cli_opt_common[];  /* options every command takes (terminated by name NULL) */
@@ -85,3 +88,4 @@ int cli_cmd_detect(const struct cli_cmd *cmd, const struct cli_opts *o, int npos
 int cli_cmd_compare(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
 int cli_cmd_identify(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
 int cli_cmd_cluster(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
+int cli_cmd_config(int argc, char **argv);

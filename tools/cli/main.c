@@ -46,22 +46,25 @@ static const struct cli_cmd commands[] = {
     { "detect", "[options] PATH...",
       "Find faces. PATH is an image or a directory (searched recursively; files that are not images\n"
       "are skipped). Text: one line per face, path,x,y,width,height,score.",
-      detect_opts, cli_cmd_detect },
+      detect_opts, cli_cmd_detect, NULL },
     { "embed", "[options] PATH...",
       "As detect, with each face's 128-d embedding (face-api's descriptor; same person below 0.6).\n"
       "Text: path,x,y,width,height,score,e1,...,e128.",
-      embed_opts, cli_cmd_detect },
+      embed_opts, cli_cmd_detect, NULL },
     { "compare", "[options] IMAGE_A IMAGE_B",
       "Distance between the largest faces of two images, and whether they are the same person.", compare_opts,
-      cli_cmd_compare },
+      cli_cmd_compare, NULL },
     { "identify", "[options] KNOWN_DIR UNKNOWN...",
       "Name the faces in UNKNOWN images (files or directories) using known people: KNOWN_DIR/name.jpg\n"
       "or KNOWN_DIR/name/*.jpg. Prints path,name per face: the nearest known person within the\n"
       "tolerance, unknown_person when none is, no_persons_found when the image has no face.",
-      identify_opts, cli_cmd_identify },
+      identify_opts, cli_cmd_identify, NULL },
     { "cluster", "[options] PATH...",
       "Group all faces into people (Chinese whispers on the descriptor distance) and print the groups.",
-      cluster_opts, cli_cmd_cluster },
+      cluster_opts, cli_cmd_cluster, NULL },
+    { "config", "[--config FILE] [--SETTING VALUE]...",
+      "Print the server settings in effect (defaults, config file, FACEREC_* variables, flags) as an INI file.",
+      NULL, NULL, cli_cmd_config },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -95,6 +98,7 @@ int main(int argc, char **argv) {
         usage(stderr);
         return CLI_USAGE;
     }
+    if (cmd->run_raw) return cmd->run_raw(argc - 1, argv + 1);
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             cli_help(cmd, stdout);
