@@ -158,7 +158,8 @@ struct fr_sched {
     struct fr__user *rr;
     struct fr__queue ready[FR_STAGES];
     int32_t faces_ready[FR_STAGES];
-    struct fr__batch *running;
+    struct fr__batch *running;    /* on the device */
+    struct fr__batch *collecting; /* finished, results being read */
     int32_t inflight, decoding;
     size_t host_used;
     struct fr_sched_counters c;

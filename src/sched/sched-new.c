@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../face/face-impl.h"
 #include "sched-impl.h"
@@ -32,6 +33,8 @@ static enum fr_status check_params(const struct fr_sched_params *p, char *err, s
     CHECK(p->user_concurrency_limit >= 1, "user_concurrency_limit %d must be at least 1", p->user_concurrency_limit);
     CHECK(p->max_concurrent_images >= 1, "max_concurrent_images %d must be at least 1", p->max_concurrent_images);
     CHECK(p->request_timeout_ms >= 1, "request_timeout_ms %d must be at least 1", p->request_timeout_ms);
+    CHECK(p->device_memory_percent >= 0 && p->device_memory_percent <= 100,
+          "device_memory_percent %d is not in [0, 100]", p->device_memory_percent);
     CHECK(p->max_workers >= 1 && p->max_workers <= 256, "max_workers %d is not in [1, 256]", p->max_workers);
     CHECK(p->host_memory_limit >= ((size_t)16 << 20), "host_memory_limit %zu is below 16 MiB", p->host_memory_limit);
 #undef CHECK
@@ -87,6 +90,12 @@ static size_t stage_item_bytes(const struct fr_sched *s, int st) {
  * backend refuses beyond its budget, and shrunk until it fits. */
 static enum fr_status plan(struct fr_sched *s, char *err, size_t errlen) {
     size_t L = s->p.device_memory_limit ? s->p.device_memory_limit : FR_CPU_DEFAULT_LIMIT;
+    if (!s->p.device_memory_limit && s->p.device_memory_percent > 0) {
+        /* On the CPU the "device" is main memory: a share of physical RAM,
+         * as the system we replace took a share of the GPU's. */
+        double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+        L = (size_t)(ram * s->p.device_memory_percent / 100.0);
+    }
     s->device_limit = L;
     char e1[512] = "";
     enum fr_status st = make_facenet(s, L, 1, 1, e1, sizeof e1);

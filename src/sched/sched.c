@@ -275,7 +275,7 @@ int32_t fr__img_ready_items(const struct fr__img *im, int stage) {
 static struct fr__batch *filling(struct fr_sched *s, int stage) {
     for (int k = 0; k < 2; k++) {
         struct fr__batch *b = &s->slots[stage][k];
-        if (b != s->running) {
+        if (b != s->running && b != s->collecting) {
             if (!b->n) b->t_first = 0;
             return b;
         }
@@ -349,7 +349,8 @@ static bool upstream_busy(const struct fr_sched *s, int stage) {
 static bool eligible(const struct fr_sched *s, int stage, double now, double *wake_at) {
     const struct fr__batch *b = NULL;
     for (int k = 0; k < 2; k++)
-        if (&s->slots[stage][k] != s->running && s->slots[stage][k].n) b = &s->slots[stage][k];
+        if (&s->slots[stage][k] != s->running && &s->slots[stage][k] != s->collecting && s->slots[stage][k].n)
+            b = &s->slots[stage][k];
     if (!b) return false;
     int32_t pref = s->p.preferred_batch_size < s->limit[stage] ? s->p.preferred_batch_size : s->limit[stage];
     if (b->n >= pref) return true;
@@ -375,7 +376,7 @@ static void try_dispatch(struct fr_sched *s, double now, double *wake_at) {
     for (int stage = FR_STAGES - 1; stage >= 0; stage--) {
         if (!eligible(s, stage, now, wake_at)) continue;
         for (int k = 0; k < 2; k++)
-            if (s->slots[stage][k].n) {
+            if (s->slots[stage][k].n && &s->slots[stage][k] != s->collecting) {
                 dispatch(s, &s->slots[stage][k]);
                 return;
             }
@@ -597,10 +598,14 @@ void *fr__sched_loop_main(void *arg) {
         pthread_mutex_unlock(&s->mu);
         double now = fr_time_now();
         if (done) {
+            /* Keep the device busy first; the finished batch still holds
+             * its items until it is collected, so it must not be picked. */
             s->running = NULL;
+            s->collecting = done;
             double wake_at = INFINITY;
-            try_dispatch(s, now, &wake_at); /* keep the device busy first */
+            try_dispatch(s, now, &wake_at);
             collect(s, done);
+            s->collecting = NULL;
         }
         /* New requests: images into their user's queue (the counters were
          * raised by the submitter). */
@@ -649,7 +654,10 @@ void *fr__sched_loop_main(void *arg) {
         pthread_mutex_unlock(&s->mu);
     }
     /* Shutdown: fail what is left; batches in flight are abandoned. */
-    for (struct fr__req *rq = s->live; rq; rq = rq->next) req_finish(s, rq, FR_ERR_SHUTDOWN);
+    for (struct fr__req *rq = s->live, *nx; rq; rq = nx) {
+        nx = rq->next; /* req_finish may free rq */
+        req_finish(s, rq, FR_ERR_SHUTDOWN);
+    }
     return NULL;
 }
 
