@@ -51,6 +51,7 @@ bench: deps models build
 	$(BUILD)/fr-bench
 	$(BUILD)/fr-bench-image
 	bench/e2e.sh $(BUILD)
+	bench/serve.sh $(BUILD)
 
 golden: build
 	FR_PPM=$(BUILD)/fr-ppm scripts/make-golden.sh
