@@ -20,6 +20,9 @@ enum fr__http_body_kind fr__http_body_kind(const char *ct) {
     while (*ct == ' ' || *ct == '\t') ct++;
     if (!*ct) return FR__HTTP_BODY_RAW;
     if (has_prefix_ci(ct, "image/") || has_prefix_ci(ct, "application/octet-stream")) return FR__HTTP_BODY_RAW;
+    /* curl --data-binary @photo.jpg sends this type: take it as the raw
+     * bytes it almost always is; a real form body fails to decode (400). */
+    if (has_prefix_ci(ct, "application/x-www-form-urlencoded")) return FR__HTTP_BODY_RAW;
     if (has_prefix_ci(ct, "multipart/form-data")) return FR__HTTP_BODY_MULTIPART;
     if (has_prefix_ci(ct, "application/json")) return FR__HTTP_BODY_JSON;
     return FR__HTTP_BODY_UNSUPPORTED;

@@ -12,7 +12,7 @@ struct cJSON;
 /* ---- body.c: request bodies into encoded images ------------------------ */
 
 enum fr__http_body_kind {
-    FR__HTTP_BODY_RAW,       /* image/..., application/octet-stream, or no Content-Type */
+    FR__HTTP_BODY_RAW,       /* image/..., application/octet-stream, x-www-form-urlencoded (curl's default), none */
     FR__HTTP_BODY_MULTIPART, /* multipart/form-data */
     FR__HTTP_BODY_JSON,      /* application/json */
     FR__HTTP_BODY_UNSUPPORTED,

@@ -15,3 +15,5 @@ set_target_properties(facerec_http PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
 target_sources(facerec PRIVATE $<TARGET_OBJECTS:facerec_http>)
 target_link_libraries(facerec PUBLIC PkgConfig::MHD)
+
+target_sources(facerec-bin PRIVATE tools/cli/serve.c)

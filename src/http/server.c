@@ -352,7 +352,7 @@ static enum MHD_Result answer_verify(struct fr_http *h, struct MHD_Connection *c
     cJSON_AddItemToObject(root, "distance", fr__http_json_number(d));
     cJSON_AddItemToObject(root, "similarity", fr__http_json_number(fr_similarity(d)));
     cJSON_AddBoolToObject(root, "same_person", d <= h->p.tolerance);
-    cJSON_AddItemToObject(root, "tolerance", fr__http_json_number(h->p.tolerance));
+    cJSON_AddItemToObject(root, "tolerance", fr__http_json_number(round(h->p.tolerance * 1e6) / 1e6));
     for (int32_t i = 0; i < w->n; i++) {
         cJSON *f = fr__http_json_face(face[i], false);
         if (f) {

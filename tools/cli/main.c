@@ -65,6 +65,9 @@ static const struct cli_cmd commands[] = {
     { "config", "[--config FILE] [--SETTING VALUE]...",
       "Print the server settings in effect (defaults, config file, FACEREC_* variables, flags) as an INI file.",
       NULL, NULL, cli_cmd_config },
+    { "serve", "[--config FILE] [--SETTING VALUE]...",
+      "Serve the HTTP API (detect, embed, verify) until SIGTERM; settings as for config.", NULL, NULL,
+      cli_cmd_serve },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -1,0 +1,884 @@
+#define _GNU_SOURCE
+/* `facerec serve` end to end: the real binary on a loopback port, driven
+ * with libcurl and raw sockets. Error statuses and their JSON, results
+ * equal to the CLI's for raw, multipart and base64 bodies, verify, many
+ * users at once, clients that hang up (memory must not grow), and SIGTERM
+ * under load. */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "test-util.h"
+
+#define N_USERS 8
+
+static char g_keys[300];  /* key file: "key-uN uN" for N < N_USERS */
+static char g_dir[256];   /* temporary directory */
+
+/* ---- files ---------------------------------------------------------------- */
+
+struct blob {
+    char *data;
+    size_t len;
+};
+
+static struct blob read_blob(const char *rel) {
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", fr_test_data_dir(), rel);
+    struct blob b = { 0 };
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    b.len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b.data = malloc(b.len);
+    assert_int_equal(fread(b.data, 1, b.len, f), b.len);
+    fclose(f);
+    return b;
+}
+
+static char *b64(const struct blob *b) {
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *d = (const unsigned char *)b->data;
+    size_t n = b->len, i = 0;
+    char *s = malloc(n / 3 * 4 + 8), *p = s;
+    for (; i + 2 < n; i += 3) {
+        unsigned v = (unsigned)d[i] << 16 | (unsigned)d[i + 1] << 8 | d[i + 2];
+        *p++ = a[v >> 18], *p++ = a[(v >> 12) & 63], *p++ = a[(v >> 6) & 63], *p++ = a[v & 63];
+    }
+    if (n - i) {
+        unsigned v = (unsigned)d[i] << 16 | (n - i == 2 ? (unsigned)d[i + 1] << 8 : 0);
+        *p++ = a[v >> 18], *p++ = a[(v >> 12) & 63], *p++ = n - i == 2 ? a[(v >> 6) & 63] : '=', *p++ = '=';
+    }
+    *p = 0;
+    return s;
+}
+
+/* ---- the server process ------------------------------------------------------ */
+
+struct server {
+    pid_t pid;
+    int port;
+    char log[300];
+};
+
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t l = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* ---- HTTP client ---------------------------------------------------------------- */
+
+struct resp {
+    long status;
+    CURLcode curl;
+    char *body;
+    size_t len;
+    char retry_after[32], allow[64];
+    cJSON *json;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *u) {
+    struct resp *r = u;
+    r->body = realloc(r->body, r->len + sz * n + 1);
+    memcpy(r->body + r->len, p, sz * n);
+    r->len += sz * n;
+    r->body[r->len] = 0;
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *u) {
+    struct resp *r = u;
+    size_t l = sz * n;
+    char line[256];
+    snprintf(line, sizeof(line), "%.*s", (int)(l < 255 ? l : 255), p);
+    line[strcspn(line, "\r\n")] = 0;
+    if (!strncasecmp(line, "Retry-After: ", 13)) snprintf(r->retry_after, sizeof(r->retry_after), "%.31s", line + 13);
+    if (!strncasecmp(line, "Allow: ", 7)) snprintf(r->allow, sizeof(r->allow), "%.63s", line + 7);
+    return l;
+}
+
+static void resp_free(struct resp *r) {
+    free(r->body);
+    cJSON_Delete(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+/* One request on a fresh connection. ctype NULL with a body: raw image. */
+static void http(const struct server *sv, struct resp *r, const char *method, const char *path, const char *key,
+                 const char *ctype, const void *body, size_t len, curl_mime *mime) {
+    memset(r, 0, sizeof(*r));
+    CURL *c = curl_easy_init();
+    char url[256], hk[128], hc[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", sv->port, path);
+    struct curl_slist *hdr = NULL;
+    if (key) {
+        snprintf(hk, sizeof(hk), "X-API-Key: %s", key);
+        hdr = curl_slist_append(hdr, hk);
+    }
+    if (body) {
+        snprintf(hc, sizeof(hc), "Content-Type: %s", ctype ? ctype : "image/jpeg");
+        hdr = curl_slist_append(hdr, hc);
+    }
+    hdr = curl_slist_append(hdr, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    if (mime) curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+    else if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    r->curl = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    if (r->body) r->json = cJSON_Parse(r->body);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+}
+
+static void get(const struct server *sv, struct resp *r, const char *path) {
+    http(sv, r, "GET", path, NULL, NULL, NULL, 0, NULL);
+}
+
+static void server_start(struct server *sv, const char *const *extra) {
+    memset(sv, 0, sizeof(*sv));
+    sv->port = free_port();
+    static int n;
+    snprintf(sv->log, sizeof(sv->log), "%s/server-%d.log", g_dir, n++);
+    char listen[64];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", sv->port);
+    const char *argv[64] = { FR_BINARY_DIR "/facerec", "serve", "--listen", listen, "--api-keys-file", g_keys,
+                             "--models", fr_test_models_dir(), "--log-level", "warn" };
+    int a = 10;
+    for (int i = 0; extra && extra[i]; i++) argv[a++] = extra[i];
+    argv[a] = NULL;
+    sv->pid = fork();
+    assert_true(sv->pid >= 0);
+    if (sv->pid == 0) {
+        /* Our FACEREC_TESTDATA etc. are not server settings. */
+        extern char **environ;
+        for (char **e = environ; *e;) {
+            if (!strncmp(*e, "FACEREC_", 8)) {
+                char name[128];
+                snprintf(name, sizeof(name), "%.*s", (int)strcspn(*e, "="), *e);
+                unsetenv(name);
+            } else {
+                e++;
+            }
+        }
+        if (!freopen(sv->log, "w", stderr)) _exit(127);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    double t0 = now_s();
+    for (;;) {
+        int st;
+        if (waitpid(sv->pid, &st, WNOHANG) == sv->pid) {
+            char *log = fr_test_read_file(sv->log);
+            fail_msg("facerec serve exited at start (status %d):\n%s", st, log ? log : "");
+        }
+        struct resp r;
+        get(sv, &r, "/readyz");
+        long s = r.status;
+        resp_free(&r);
+        if (s == 200) break;
+        if (now_s() - t0 > 120) fail_msg("facerec serve not ready after 120 s");
+        sleep_ms(50);
+    }
+}
+
+/* SIGTERM and wait; returns the exit status. */
+static int server_stop(struct server *sv) {
+    if (sv->pid <= 0) return -1;
+    kill(sv->pid, SIGTERM);
+    int st = 0;
+    double t0 = now_s();
+    while (waitpid(sv->pid, &st, WNOHANG) == 0) {
+        if (now_s() - t0 > 60) {
+            kill(sv->pid, SIGKILL);
+            waitpid(sv->pid, &st, 0);
+            sv->pid = 0;
+            fail_msg("facerec serve did not stop within 60 s after SIGTERM");
+        }
+        sleep_ms(10);
+    }
+    sv->pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A server field of /status, "requests.active" style. */
+static double status_field(const struct server *sv, const char *a, const char *b) {
+    struct resp r;
+    get(sv, &r, "/status");
+    double v = NAN;
+    cJSON *x = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "server"), a), b);
+    if (cJSON_IsNumber(x)) v = x->valuedouble;
+    resp_free(&r);
+    return v;
+}
+
+/* Waits until the only request the server is working on is /status. */
+static void wait_idle(const struct server *sv) {
+    double t0 = now_s();
+    while (status_field(sv, "requests", "active") != 1 || status_field(sv, "requests", "waiting_on_scheduler") != 0) {
+        if (now_s() - t0 > 60) fail_msg("server not idle after 60 s");
+        sleep_ms(20);
+    }
+}
+
+static long rss_kb(pid_t pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+
+/* ---- reference: the CLI ------------------------------------------------------------ */
+
+static const char *const g_images[] = { "tests/test_images/obama.jpg", "tests/test_images/biden.jpg",
+                                        "examples/two_people.jpg", "tests/test_images/obama2.jpg" };
+#define N_IMAGES 4
+static cJSON *g_ref[N_IMAGES]; /* `facerec embed --json` per image */
+static struct blob g_blob[N_IMAGES];
+static struct server g_main;
+
+static void load_reference(void) {
+    char cmd[4096];
+    int k = snprintf(cmd, sizeof(cmd), "env -u FACEREC_TESTDATA %s/facerec embed --json --quiet --models %s",
+                     FR_BINARY_DIR, fr_test_models_dir());
+    for (int i = 0; i < N_IMAGES; i++)
+        k += snprintf(cmd + k, sizeof(cmd) - (size_t)k, " %s/%s", fr_test_data_dir(), g_images[i]);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    static char line[1 << 20];
+    int n = 0;
+    while (n < N_IMAGES && fgets(line, sizeof(line), p)) g_ref[n++] = cJSON_Parse(line);
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(n, N_IMAGES);
+    for (int i = 0; i < N_IMAGES; i++) {
+        assert_non_null(g_ref[i]);
+        g_blob[i] = read_blob(g_images[i]);
+    }
+}
+
+static bool near_array(const cJSON *a, const cJSON *b, double tol, char *why, size_t wl, const char *what) {
+    int n = cJSON_GetArraySize(a);
+    if (!cJSON_IsArray(a) || !cJSON_IsArray(b) || n != cJSON_GetArraySize(b)) {
+        snprintf(why, wl, "%s: arrays differ in shape", what);
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        const cJSON *x = cJSON_GetArrayItem(a, i), *y = cJSON_GetArrayItem(b, i);
+        if (cJSON_IsArray(x)) {
+            if (!near_array(x, y, tol, why, wl, what)) return false;
+        } else if (!cJSON_IsNumber(x) || !cJSON_IsNumber(y) || fabs(x->valuedouble - y->valuedouble) > tol) {
+            snprintf(why, wl, "%s[%d]: %.9g vs %.9g", what, i, x->valuedouble, cJSON_IsNumber(y) ? y->valuedouble : NAN);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* got is a server image slot, ref the CLI's line for that image. */
+static bool same_faces(const cJSON *got, const cJSON *ref, bool embedding, char *why, size_t wl) {
+    if (!got || cJSON_GetObjectItem(got, "error")) {
+        snprintf(why, wl, "image slot missing or failed");
+        return false;
+    }
+    if (cJSON_GetObjectItem(got, "width")->valueint != cJSON_GetObjectItem(ref, "width")->valueint ||
+        cJSON_GetObjectItem(got, "height")->valueint != cJSON_GetObjectItem(ref, "height")->valueint) {
+        snprintf(why, wl, "image size differs");
+        return false;
+    }
+    const cJSON *gf = cJSON_GetObjectItem(got, "faces"), *rf = cJSON_GetObjectItem(ref, "faces");
+    if (cJSON_GetArraySize(gf) != cJSON_GetArraySize(rf) || cJSON_GetArraySize(rf) == 0) {
+        snprintf(why, wl, "%d faces, CLI %d", cJSON_GetArraySize(gf), cJSON_GetArraySize(rf));
+        return false;
+    }
+    for (int i = 0; i < cJSON_GetArraySize(rf); i++) {
+        const cJSON *g = cJSON_GetArrayItem(gf, i), *r = cJSON_GetArrayItem(rf, i);
+        if (!near_array(cJSON_GetObjectItem(g, "box"), cJSON_GetObjectItem(r, "box"), 0.01, why, wl, "box") ||
+            !near_array(cJSON_GetObjectItem(g, "landmarks"), cJSON_GetObjectItem(r, "landmarks"), 0.01, why, wl,
+                        "landmarks"))
+            return false;
+        if (fabs(cJSON_GetObjectItem(g, "score")->valuedouble - cJSON_GetObjectItem(r, "score")->valuedouble) > 1e-4) {
+            snprintf(why, wl, "score differs");
+            return false;
+        }
+        const cJSON *ge = cJSON_GetObjectItem(g, "embedding");
+        if (embedding && !near_array(ge, cJSON_GetObjectItem(r, "embedding"), 1e-4, why, wl, "embedding"))
+            return false;
+        if (!embedding && ge) {
+            snprintf(why, wl, "detect answered an embedding");
+            return false;
+        }
+    }
+    return true;
+}
+
+static void expect_faces(const struct resp *r, const int *which, int n, bool embedding) {
+    if (r->status != 200) fail_msg("status %ld: %s", r->status, r->body ? r->body : "");
+    const cJSON *imgs = cJSON_GetObjectItem(r->json, "images");
+    assert_int_equal(cJSON_GetArraySize(imgs), n);
+    for (int i = 0; i < n; i++) {
+        char why[256];
+        if (!same_faces(cJSON_GetArrayItem(imgs, i), g_ref[which[i]], embedding, why, sizeof(why)))
+            fail_msg("%s: %s", g_images[which[i]], why);
+    }
+}
+
+static void expect_error(const struct resp *r, long status, const char *code) {
+    if (r->status != status) fail_msg("status %ld, expected %ld: %s", r->status, status, r->body ? r->body : "");
+    const cJSON *e = cJSON_GetObjectItem(r->json, "error");
+    const cJSON *c = cJSON_GetObjectItem(e, "code"), *m = cJSON_GetObjectItem(e, "message");
+    if (!cJSON_IsString(c) || !cJSON_IsString(m) || !m->valuestring[0])
+        fail_msg("no JSON error in: %s", r->body ? r->body : "");
+    if (code && strcmp(c->valuestring, code)) fail_msg("code %s, expected %s", c->valuestring, code);
+}
+
+/* ---- setup ------------------------------------------------------------------------ */
+
+static int setup(void **state) {
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(g_dir, sizeof(g_dir), "/tmp/fr-test-server-XXXXXX");
+    if (!mkdtemp(g_dir)) return -1;
+    snprintf(g_keys, sizeof(g_keys), "%s/keys", g_dir);
+    FILE *f = fopen(g_keys, "w");
+    fprintf(f, "# test users\n");
+    for (int i = 0; i < N_USERS; i++) fprintf(f, "key-u%d u%d\n", i, i);
+    fclose(f);
+    load_reference();
+    static const char *const extra[] = { "--max-body-bytes", "3MiB", NULL };
+    server_start(&g_main, extra);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    int code = server_stop(&g_main);
+    for (int i = 0; i < N_IMAGES; i++) {
+        cJSON_Delete(g_ref[i]);
+        free(g_blob[i].data);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+    if (system(cmd)) {}
+    curl_global_cleanup();
+    return code == 0 ? 0 : -1;
+}
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+static void test_health(void **state) {
+    (void)state;
+    struct resp r;
+    get(&g_main, &r, "/healthz");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(cJSON_GetObjectItem(r.json, "status")->valuestring, "ok");
+    resp_free(&r);
+    get(&g_main, &r, "/readyz");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    get(&g_main, &r, "/status");
+    assert_int_equal(r.status, 200);
+    const cJSON *srv = cJSON_GetObjectItem(r.json, "server");
+    assert_non_null(cJSON_GetObjectItem(srv, "uptime_s"));
+    assert_non_null(cJSON_GetObjectItem(srv, "listen"));
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(srv, "requests"), "by_status"));
+    assert_true(cJSON_GetObjectItem(r.json, "ready") != NULL); /* the scheduler's own fields */
+    resp_free(&r);
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    const struct blob *img = &g_blob[0];
+    struct resp r;
+    http(&g_main, &r, "POST", "/v1/detect", NULL, NULL, img->data, img->len, NULL);
+    expect_error(&r, 401, "unauthorized");
+    resp_free(&r);
+    http(&g_main, &r, "POST", "/v1/detect", "no-such-key", NULL, img->data, img->len, NULL);
+    expect_error(&r, 401, "unauthorized");
+    resp_free(&r);
+    http(&g_main, &r, "POST", "/v1/nothing", "key-u0", NULL, img->data, img->len, NULL);
+    expect_error(&r, 404, "not_found");
+    resp_free(&r);
+    get(&g_main, &r, "/");
+    expect_error(&r, 404, "not_found");
+    resp_free(&r);
+    http(&g_main, &r, "GET", "/v1/embed", "key-u0", NULL, NULL, 0, NULL);
+    expect_error(&r, 405, "method_not_allowed");
+    assert_string_equal(r.allow, "POST");
+    resp_free(&r);
+    http(&g_main, &r, "DELETE", "/status", NULL, NULL, NULL, 0, NULL);
+    expect_error(&r, 405, "method_not_allowed");
+    assert_non_null(strstr(r.allow, "GET"));
+    resp_free(&r);
+    /* 413: the server runs with --max-body-bytes 3MiB. */
+    size_t big = (size_t)4 << 20;
+    char *junk = calloc(1, big);
+    http(&g_main, &r, "POST", "/v1/detect", "key-u0", NULL, junk, big, NULL);
+    expect_error(&r, 413, "payload_too_large");
+    resp_free(&r);
+    free(junk);
+    /* A truncated JPEG and bytes that are no image at all. */
+    http(&g_main, &r, "POST", "/v1/detect", "key-u0", NULL, img->data, 2000, NULL);
+    expect_error(&r, 400, "invalid_image");
+    resp_free(&r);
+    http(&g_main, &r, "POST", "/v1/embed", "key-u0", "application/octet-stream", "hello world", 11, NULL);
+    expect_error(&r, 400, "invalid_image");
+    resp_free(&r);
+    const char *j1 = "{\"image\": \"QUJD\"", *j2 = "{\"picture\":\"QUJD\"}", *j3 = "{\"image\":\"@@@\"}";
+    http(&g_main, &r, "POST", "/v1/detect", "key-u0", "application/json", j1, strlen(j1), NULL);
+    expect_error(&r, 400, "invalid_json");
+    resp_free(&r);
+    http(&g_main, &r, "POST", "/v1/detect", "key-u0", "application/json", j2, strlen(j2), NULL);
+    expect_error(&r, 400, "invalid_request");
+    resp_free(&r);
+    http(&g_main, &r, "POST", "/v1/detect", "key-u0", "application/json", j3, strlen(j3), NULL);
+    expect_error(&r, 400, "invalid_base64");
+    resp_free(&r);
+    http(&g_main, &r, "POST", "/v1/detect", "key-u0", "image/jpeg", "", 0, NULL);
+    expect_error(&r, 400, "no_image");
+    resp_free(&r);
+    http(&g_main, &r, "POST", "/v1/verify", "key-u0", NULL, img->data, img->len, NULL);
+    expect_error(&r, 400, "invalid_request");
+    resp_free(&r);
+    http(&g_main, &r, "POST", "/v1/detect", "key-u0", "text/plain", "x", 1, NULL);
+    expect_error(&r, 415, NULL);
+    resp_free(&r);
+}
+
+static void test_raw(void **state) {
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        struct resp r;
+        http(&g_main, &r, "POST", "/v1/embed", "key-u1", "image/jpeg", g_blob[i].data, g_blob[i].len, NULL);
+        expect_faces(&r, &i, 1, true);
+        resp_free(&r);
+        http(&g_main, &r, "POST", "/v1/detect?timings=1", "key-u1", "application/octet-stream", g_blob[i].data,
+             g_blob[i].len, NULL);
+        expect_faces(&r, &i, 1, false);
+        const cJSON *t = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "images"), 0), "timings");
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItem(t, "total_ms")));
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItem(t, "detect_ms")));
+        resp_free(&r);
+    }
+}
+
+static void test_multipart(void **state) {
+    (void)state;
+    const int which[3] = { 0, 1, 2 };
+    for (int n = 1; n <= 3; n += 2) {
+        CURL *c = curl_easy_init();
+        curl_mime *m = curl_mime_init(c);
+        curl_mimepart *p = curl_mime_addpart(m);
+        curl_mime_name(p, "note");
+        curl_mime_data(p, "not an image", CURL_ZERO_TERMINATED);
+        for (int i = 0; i < n; i++) {
+            p = curl_mime_addpart(m);
+            curl_mime_name(p, "image");
+            curl_mime_filename(p, g_images[i]);
+            curl_mime_type(p, "image/jpeg");
+            curl_mime_data(p, g_blob[i].data, g_blob[i].len);
+        }
+        struct resp r;
+        http(&g_main, &r, "POST", "/v1/embed", "key-u2", NULL, NULL, 0, m);
+        expect_faces(&r, which, n, true);
+        resp_free(&r);
+        curl_mime_free(m);
+        curl_easy_cleanup(c);
+    }
+}
+
+static void test_base64(void **state) {
+    (void)state;
+    char *s[3];
+    size_t total = 64;
+    for (int i = 0; i < 3; i++) total += strlen(s[i] = b64(&g_blob[i])) + 40;
+    char *body = malloc(total);
+    /* One image, as a data: URL. */
+    snprintf(body, total, "{\"image\":\"data:image/jpeg;base64,%s\"}", s[0]);
+    struct resp r;
+    http(&g_main, &r, "POST", "/v1/embed", "key-u3", "application/json", body, strlen(body), NULL);
+    expect_faces(&r, (const int[]){ 0 }, 1, true);
+    resp_free(&r);
+    /* Three, and a fourth that is not an image: its slot has the error. */
+    snprintf(body, total, "{\"images\":[\"%s\",\"%s\",\"%s\",\"aGVsbG8=\"]}", s[0], s[1], s[2]);
+    http(&g_main, &r, "POST", "/v1/embed", "key-u3", "application/json", body, strlen(body), NULL);
+    assert_int_equal(r.status, 200);
+    cJSON *imgs = cJSON_GetObjectItem(r.json, "images");
+    assert_int_equal(cJSON_GetArraySize(imgs), 4);
+    char why[256];
+    for (int i = 0; i < 3; i++)
+        if (!same_faces(cJSON_GetArrayItem(imgs, i), g_ref[i], true, why, sizeof(why))) fail_msg("%d: %s", i, why);
+    const cJSON *e = cJSON_GetObjectItem(cJSON_GetArrayItem(imgs, 3), "error");
+    assert_string_equal(cJSON_GetObjectItem(e, "code")->valuestring, "invalid_image");
+    resp_free(&r);
+    /* Every image failing is a 400. */
+    const char *bad = "{\"images\":[\"aGVsbG8=\",\"d29ybGQ=\"]}";
+    http(&g_main, &r, "POST", "/v1/embed", "key-u3", "application/json", bad, strlen(bad), NULL);
+    expect_error(&r, 400, "invalid_image");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "images")), 2);
+    resp_free(&r);
+    for (int i = 0; i < 3; i++) free(s[i]);
+    free(body);
+}
+
+static void verify(const char *body, size_t len, const char *ctype, bool same) {
+    struct resp r;
+    http(&g_main, &r, "POST", "/v1/verify", "key-u4", ctype, body, len, NULL);
+    if (r.status != 200) fail_msg("verify: %ld %s", r.status, r.body);
+    const cJSON *d = cJSON_GetObjectItem(r.json, "distance"), *s = cJSON_GetObjectItem(r.json, "similarity");
+    assert_true(cJSON_IsNumber(d) && cJSON_IsNumber(s));
+    assert_true(s->valuedouble > 0 && s->valuedouble < 1);
+    assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "same_person")), same);
+    assert_true(same ? d->valuedouble < 0.6 : d->valuedouble > 0.6);
+    resp_free(&r);
+}
+
+static void test_verify(void **state) {
+    (void)state;
+    char *o = b64(&g_blob[0]), *o2 = b64(&g_blob[3]), *bi = b64(&g_blob[1]);
+    size_t cap = strlen(o) + strlen(o2) + strlen(bi) + 8192;
+    char *body = malloc(cap);
+    snprintf(body, cap, "{\"images\":[\"%s\",\"%s\"]}", o, o2);
+    verify(body, strlen(body), "application/json", true);
+    snprintf(body, cap, "{\"images\":[\"%s\",\"%s\"]}", o, bi);
+    verify(body, strlen(body), "application/json", false);
+    /* One image against obama2's embedding from the CLI. */
+    const cJSON *emb = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(g_ref[3], "faces"), 0), "embedding");
+    char *es = cJSON_PrintUnformatted(emb);
+    snprintf(body, cap, "{\"image\":\"%s\",\"embedding\":%s}", o, es);
+    verify(body, strlen(body), "application/json", true);
+    snprintf(body, cap, "{\"image\":\"%s\",\"embedding\":%s}", bi, es);
+    verify(body, strlen(body), "application/json", false);
+    cJSON_free(es);
+    /* Multipart works the same. */
+    CURL *c = curl_easy_init();
+    curl_mime *m = curl_mime_init(c);
+    for (int i = 0; i < 2; i++) {
+        curl_mimepart *p = curl_mime_addpart(m);
+        curl_mime_name(p, i ? "b" : "a");
+        curl_mime_filename(p, "x.jpg");
+        curl_mime_data(p, g_blob[i ? 3 : 0].data, g_blob[i ? 3 : 0].len);
+    }
+    struct resp r;
+    http(&g_main, &r, "POST", "/v1/verify", "key-u4", NULL, NULL, 0, m);
+    assert_int_equal(r.status, 200);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "same_person")));
+    resp_free(&r);
+    curl_mime_free(m);
+    curl_easy_cleanup(c);
+    free(o);
+    free(o2);
+    free(bi);
+    free(body);
+}
+
+/* ---- many users ------------------------------------------------------------------------ */
+
+struct user_run {
+    int user, n, ok;
+    char why[300];
+};
+
+static void *user_thread(void *arg) {
+    struct user_run *u = arg;
+    char key[32];
+    snprintf(key, sizeof(key), "key-u%d", u->user);
+    for (int i = 0; i < u->n; i++) {
+        int which = (u->user + i) % 2; /* obama and biden: one face each */
+        bool embed = i % 2 == 0;
+        struct resp r;
+        http(&g_main, &r, "POST", embed ? "/v1/embed" : "/v1/detect", key, NULL, g_blob[which].data,
+             g_blob[which].len, NULL);
+        char why[256] = "";
+        bool good = r.status == 200 &&
+                    same_faces(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "images"), 0), g_ref[which], embed, why,
+                               sizeof(why));
+        if (good) u->ok++;
+        else if (!u->why[0])
+            snprintf(u->why, sizeof(u->why), "user %d request %d: %ld %s %.100s", u->user, i, r.status, why,
+                     r.body ? r.body : "");
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+static void test_many_users(void **state) {
+    (void)state;
+    pthread_t t[N_USERS];
+    struct user_run u[N_USERS];
+    double t0 = now_s();
+    for (int i = 0; i < N_USERS; i++) {
+        u[i] = (struct user_run){ .user = i, .n = 50 };
+        pthread_create(&t[i], NULL, user_thread, &u[i]);
+    }
+    for (int i = 0; i < N_USERS; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < N_USERS; i++)
+        if (u[i].ok != u[i].n) fail_msg("%d of %d correct; first failure: %s", u[i].ok, u[i].n, u[i].why);
+    print_message("    %d users x 50 requests in %.1f s\n", N_USERS, now_s() - t0);
+}
+
+/* ---- clients that hang up ----------------------------------------------------------------- */
+
+static int connect_to(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Headers and part (or all) of the body, then close without reading. */
+static void hang_up(int port, const struct blob *b, bool full_body, int user) {
+    int fd = connect_to(port);
+    if (fd < 0) return;
+    char hdr[256];
+    int hl = snprintf(hdr, sizeof(hdr),
+                      "POST /v1/embed HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: key-u%d\r\n"
+                      "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n\r\n",
+                      user, b->len);
+    size_t n = full_body ? b->len : b->len / 3;
+    if (send(fd, hdr, (size_t)hl, MSG_NOSIGNAL) == hl) {
+        for (size_t o = 0; o < n;) {
+            ssize_t w = send(fd, b->data + o, n - o, MSG_NOSIGNAL);
+            if (w <= 0) break;
+            o += (size_t)w;
+        }
+    }
+    close(fd);
+}
+
+struct hang_run {
+    int n, user;
+};
+
+static void *hang_thread(void *arg) {
+    struct hang_run *h = arg;
+    for (int i = 0; i < h->n; i++) {
+        hang_up(g_main.port, &g_blob[(i / 2) % 2], i % 2 == 1, h->user);
+        /* Pace the full-body ones a little so they reach the scheduler
+         * rather than all piling up at once. */
+        if (i % 2) sleep_ms(1);
+    }
+    return NULL;
+}
+
+static void hang_ups(int total) {
+    enum { T = 4 };
+    pthread_t t[T];
+    struct hang_run h[T];
+    for (int i = 0; i < T; i++) {
+        h[i] = (struct hang_run){ .n = total / T, .user = i };
+        pthread_create(&t[i], NULL, hang_thread, &h[i]);
+    }
+    for (int i = 0; i < T; i++) pthread_join(t[i], NULL);
+}
+
+/* The scheduler's count of cancelled requests (its /status "requests"). */
+static double cancelled(const struct server *sv) {
+    struct resp r;
+    get(sv, &r, "/status");
+    const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "requests"), "cancelled");
+    double v = cJSON_IsNumber(c) ? c->valuedouble : NAN;
+    resp_free(&r);
+    return v;
+}
+
+static void test_hang_ups(void **state) {
+    (void)state;
+    hang_ups(200); /* warm up: arenas, thread stacks, allocator caches */
+    wait_idle(&g_main);
+    long before = rss_kb(g_main.pid);
+    double c0 = cancelled(&g_main), t0 = now_s();
+    hang_ups(1000);
+    wait_idle(&g_main);
+    long after = rss_kb(g_main.pid);
+    double c1 = cancelled(&g_main);
+    print_message("    1000 hang-ups in %.1f s, %.0f cancelled in the scheduler; RSS %ld -> %ld KiB\n", now_s() - t0,
+                  c1 - c0, before, after);
+    /* Those that sent the whole body reached the scheduler and were
+     * cancelled there. */
+    if (!isnan(c0)) assert_true(c1 > c0);
+    assert_true(before > 0 && after > 0);
+    if (after > before + before / 10) fail_msg("RSS grew from %ld to %ld KiB", before, after);
+    /* Still answering, and correctly. */
+    struct resp r;
+    http(&g_main, &r, "POST", "/v1/embed", "key-u5", NULL, g_blob[0].data, g_blob[0].len, NULL);
+    expect_faces(&r, (const int[]){ 0 }, 1, true);
+    resp_free(&r);
+}
+
+/* ---- limits on their own servers ------------------------------------------------------------ */
+
+struct burst {
+    const struct server *sv;
+    int user;
+    long status;
+    char retry_after[32];
+    bool json_error;
+};
+
+static void *burst_thread(void *arg) {
+    struct burst *b = arg;
+    char key[32];
+    snprintf(key, sizeof(key), "key-u%d", b->user);
+    struct resp r;
+    http(b->sv, &r, "POST", "/v1/embed", key, NULL, g_blob[2].data, g_blob[2].len, NULL);
+    b->status = r.status;
+    snprintf(b->retry_after, sizeof(b->retry_after), "%s", r.retry_after);
+    const cJSON *e = cJSON_GetObjectItem(r.json, "error");
+    b->json_error = cJSON_IsString(cJSON_GetObjectItem(e, "code")) && cJSON_IsString(cJSON_GetObjectItem(e, "message"));
+    resp_free(&r);
+    return NULL;
+}
+
+static void test_busy(void **state) {
+    (void)state;
+    static const char *const extra[] = { "--queue-capacity", "1", "--user-queue-capacity", "1",
+                                         "--max-concurrent-images", "1", "--no-warmup", NULL };
+    struct server sv;
+    server_start(&sv, extra);
+    enum { N = 16 };
+    pthread_t t[N];
+    struct burst b[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = (struct burst){ .sv = &sv, .user = i % N_USERS };
+        pthread_create(&t[i], NULL, burst_thread, &b[i]);
+    }
+    int ok = 0, busy = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        if (b[i].status == 200) ok++;
+        else if (b[i].status == 429) {
+            busy++;
+            assert_true(b[i].json_error);
+            assert_true(atoi(b[i].retry_after) >= 1);
+        } else {
+            fail_msg("status %ld", b[i].status);
+        }
+    }
+    print_message("    %d answered, %d refused with 429\n", ok, busy);
+    assert_true(ok >= 1);
+    assert_true(busy >= 1);
+    assert_int_equal(server_stop(&sv), 0);
+}
+
+static void test_timeout(void **state) {
+    (void)state;
+    static const char *const extra[] = { "--request-timeout-ms", "1", "--no-warmup", NULL };
+    struct server sv;
+    server_start(&sv, extra);
+    struct resp r;
+    http(&sv, &r, "POST", "/v1/embed", "key-u0", NULL, g_blob[2].data, g_blob[2].len, NULL);
+    expect_error(&r, 504, "timeout");
+    resp_free(&r);
+    assert_int_equal(server_stop(&sv), 0);
+}
+
+static void test_sigterm(void **state) {
+    (void)state;
+    /* One image at a time, so the requests are still queued when the
+     * signal comes. */
+    static const char *const extra[] = { "--max-concurrent-images", "1", "--no-warmup", NULL };
+    struct server sv;
+    server_start(&sv, extra);
+    enum { N = 6 };
+    pthread_t t[N];
+    struct burst b[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = (struct burst){ .sv = &sv, .user = i % N_USERS };
+        pthread_create(&t[i], NULL, burst_thread, &b[i]);
+    }
+    double t0 = now_s();
+    while (status_field(&sv, "requests", "waiting_on_scheduler") < N) {
+        if (now_s() - t0 > 30) fail_msg("requests never reached the scheduler");
+        sleep_ms(5);
+    }
+    kill(sv.pid, SIGTERM);
+    /* New connections are refused from now on (give the signal a moment). */
+    bool refused = false;
+    for (int i = 0; i < 200 && !refused; i++) {
+        int fd = connect_to(sv.port);
+        if (fd < 0) refused = errno == ECONNREFUSED;
+        else close(fd);
+        if (!refused) sleep_ms(5);
+    }
+    assert_true(refused);
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        if (b[i].status != 200) fail_msg("in-flight request %d: status %ld", i, b[i].status);
+    }
+    int st = 0;
+    t0 = now_s();
+    while (waitpid(sv.pid, &st, WNOHANG) == 0) {
+        if (now_s() - t0 > 30) {
+            kill(sv.pid, SIGKILL);
+            fail_msg("no exit after SIGTERM");
+        }
+        sleep_ms(10);
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_health),     cmocka_unit_test(test_errors),     cmocka_unit_test(test_raw),
+        cmocka_unit_test(test_multipart),  cmocka_unit_test(test_base64),     cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_many_users), cmocka_unit_test(test_hang_ups),   cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_timeout),    cmocka_unit_test(test_sigterm),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,89 @@
+/* facerec serve: the HTTP API over the scheduler, until SIGTERM or SIGINT.
+ *
+ * Shutdown order: stop accepting connections, let the scheduler finish
+ * what it admitted (drain_timeout_ms at most), then stop the HTTP daemon
+ * (requests still waiting get 503) and the scheduler. */
+#define _POSIX_C_SOURCE 200809L /* sigwait, strsignal */
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "facerec/config.h"
+#include "facerec/http.h"
+
+extern char **environ;
+
+int cli_cmd_serve(int argc, char **argv) {
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: facerec serve [--config FILE] [--SETTING VALUE]...\n\n"
+                   "Serve the HTTP API (POST /v1/detect, /v1/embed, /v1/verify; GET /status, /healthz,\n"
+                   "/readyz) until SIGTERM or SIGINT, then finish in-flight requests and exit 0.\n\n");
+            fr_config_print_help(stdout);
+            return CLI_OK;
+        }
+    struct fr_config cfg;
+    fr_config_init(&cfg);
+    char err[1024];
+    int next = argc;
+    if (fr_config_load(&cfg, argc, argv, environ, &next, err, sizeof(err)) != FR_OK) {
+        fprintf(stderr, "facerec serve: %s\n", err);
+        fr_config_clear(&cfg);
+        return CLI_USAGE;
+    }
+    if (next < argc) {
+        fprintf(stderr, "facerec serve: unexpected argument '%s' (see facerec serve --help)\n", argv[next]);
+        fr_config_clear(&cfg);
+        return CLI_USAGE;
+    }
+    fr_log_set_level(fr_config_log_level(&cfg));
+
+    /* Blocked before any thread starts, so that every thread inherits the
+     * mask and sigwait below is the only receiver. A client that hangs up
+     * must not kill the process either. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = CLI_OK;
+    struct fr_sched *s = NULL;
+    struct fr_http *h = NULL;
+    struct fr_sched_params sp = fr_config_sched_params(&cfg);
+    double t0 = fr_time_now();
+    if (fr_sched_new(&sp, &s, err, sizeof(err)) != FR_OK) {
+        fprintf(stderr, "facerec serve: %s\n", err);
+        rc = CLI_SOME_FAILED;
+        goto out;
+    }
+    struct fr_http_params hp = fr_http_default_params();
+    hp.listen = cfg.listen;
+    hp.max_body_bytes = cfg.max_body_bytes;
+    hp.threads = cfg.http_threads;
+    hp.api_keys_file = cfg.api_keys_file;
+    hp.tolerance = cfg.tolerance;
+    if (fr_http_new(&hp, s, &h, err, sizeof(err)) != FR_OK) {
+        fprintf(stderr, "facerec serve: %s\n", err);
+        rc = CLI_SOME_FAILED;
+        goto out;
+    }
+    /* Always shown, whatever the log level: scripts wait for this line. */
+    fprintf(stderr, "facerec serve: listening on %s (port %u), pid %ld, started in %.1f s\n", cfg.listen,
+            (unsigned)fr_http_port(h), (long)getpid(), fr_time_now() - t0);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    FR_LOGI("%s: %s: draining (at most %d ms)", __func__, strsignal(sig), cfg.drain_timeout_ms);
+    fr_http_quiesce(h);
+    int32_t left = fr_sched_drain(s, cfg.drain_timeout_ms);
+    if (left > 0) FR_LOGW("%s: %d requests unfinished after %d ms", __func__, (int)left, cfg.drain_timeout_ms);
+out:
+    fr_http_free(h);
+    fr_sched_free(s);
+    fr_config_clear(&cfg);
+    return rc;
+}
