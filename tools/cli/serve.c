@@ -66,6 +66,10 @@ int cli_cmd_serve(int argc, char **argv) {
     hp.threads = cfg.http_threads;
     hp.api_keys_file = cfg.api_keys_file;
     hp.tolerance = cfg.tolerance;
+    /* libmicrohttpd counts the time a handler waits on the scheduler as
+     * idle time: the idle limit must outlast the longest request. */
+    int32_t need_s = cfg.request_timeout_ms / 1000 + 30;
+    if (hp.connection_timeout_s < need_s) hp.connection_timeout_s = need_s;
     if (fr_http_new(&hp, s, &h, err, sizeof(err)) != FR_OK) {
         fprintf(stderr, "facerec serve: %s\n", err);
         rc = CLI_SOME_FAILED;
