@@ -39,6 +39,7 @@ struct fr__img {
     uint8_t *bytes; /* encoded copy, freed after decoding */
     size_t len;
     struct fr_image *image; /* decoded; freed once its faces are cropped */
+    float *det_in;          /* the detector's input, made by the decode worker */
     size_t host_bytes;      /* counted against host_memory_limit */
     struct fr_face_job *job;
     int32_t next_face; /* current face stage: next face to batch */

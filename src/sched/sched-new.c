@@ -284,6 +284,7 @@ void fr_sched_free(struct fr_sched *s) {
         for (int32_t i = 0; i < rq->n; i++) {
             struct fr__img *im = &rq->imgs[i];
             fr_free(im->bytes);
+            fr_free(im->det_in);
             fr_image_free(im->image);
             fr__face_job_free(im->job);
             fr_faces_clear(&im->faces);

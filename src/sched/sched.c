@@ -92,7 +92,8 @@ static size_t host_estimate(const struct fr_sched *s) {
     const struct fr_decode_params *d = &s->p.decode;
     double px = (double)d->max_pixels;
     if (d->max_image_size > 0) px = fmin(px, (double)d->max_image_size * d->max_image_size);
-    return (size_t)(px * 3) + (size_t)(d->max_image_size > 0 ? d->max_image_size : 65536) * 64;
+    return (size_t)(px * 3) + (size_t)(d->max_image_size > 0 ? d->max_image_size : 65536) * 64 +
+           sizeof(float) * s->in_item[FR__ST_DETECT];
 }
 
 static void host_release(struct fr_sched *s, struct fr__img *im) {
@@ -105,6 +106,8 @@ static void img_release(struct fr_sched *s, struct fr__img *im) {
     if (im->refs) return;
     fr_free(im->bytes);
     im->bytes = NULL;
+    fr_free(im->det_in);
+    im->det_in = NULL;
     fr_image_free(im->image);
     im->image = NULL;
     host_release(s, im);
@@ -306,7 +309,10 @@ static void fill_stage(struct fr_sched *s, int stage) {
         struct fr__img *im = q->head;
         if (!b->n) b->t_first = im->t_ready;
         if (stage == FR__ST_DETECT) {
-            fr__facenet_det_prepare(s->fn, im->image, b->in + s->in_item[stage] * (size_t)b->n);
+            /* The worker prepared the input when it decoded the image. */
+            memcpy(b->in + s->in_item[stage] * (size_t)b->n, im->det_in, sizeof(float) * s->in_item[stage]);
+            fr_free(im->det_in);
+            im->det_in = NULL;
             b->items[b->n].im = im, b->items[b->n].face = -1;
             b->n++;
             im->refs++;
@@ -487,6 +493,19 @@ void *fr__sched_decode_main(void *arg) {
         /* The loop does not touch a decoding image's bytes, image or
          * error until the worker posts it back. */
         im->st = fr_image_decode(im->bytes, im->len, &s->p.decode, &im->image, im->err, sizeof im->err);
+        /* The detector's input (pad, resize, normalise) is made here, in
+         * parallel and off the loop thread, so that a lone request does
+         * not wait for it and the loop only copies it into a batch. */
+        if (im->st == FR_OK) {
+            im->det_in = fr_malloc(sizeof(float) * s->in_item[FR__ST_DETECT]);
+            if (im->det_in) fr__facenet_det_prepare(s->fn, im->image, im->det_in);
+            else {
+                fr_image_free(im->image);
+                im->image = NULL;
+                im->st = FR_ERR_NOMEM;
+                snprintf(im->err, sizeof im->err, "out of memory for the detector input");
+            }
+        }
         im->t_dec1 = fr_time_now();
         pthread_mutex_lock(&s->mu);
         q_push(&s->decoded, im);
@@ -568,7 +587,8 @@ static void on_decoded(struct fr_sched *s, struct fr__img *im) {
         return;
     }
     im->image_seen = true;
-    size_t actual = im->image->stride * (size_t)im->image->height + sizeof(*im->image);
+    size_t actual = im->image->stride * (size_t)im->image->height + sizeof(*im->image) +
+                    sizeof(float) * s->in_item[FR__ST_DETECT];
     s->host_used += actual;
     s->host_used -= im->host_bytes;
     im->host_bytes = actual;
