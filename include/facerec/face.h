@@ -95,6 +95,8 @@ FR_API enum fr_status fr_facenet_describe_crop(struct fr_facenet *fn, const stru
                                                float descriptor[FR_DESCRIPTOR_DIM]);
 
 FR_API void fr_faces_clear(struct fr_faces *f);
+/* Index of the largest face (by box area) that has a descriptor, or -1. */
+FR_API int32_t fr_faces_largest(const struct fr_faces *f);
 
 /* Euclidean distance between descriptors (face-api / dlib convention:
  * same person below 0.6). */

@@ -82,6 +82,15 @@ void fr_faces_clear(struct fr_faces *f) {
     memset(f, 0, sizeof(*f));
 }
 
+int32_t fr_faces_largest(const struct fr_faces *f) {
+    int32_t best = -1;
+    for (int32_t i = 0; i < f->count; i++)
+        if (f->faces[i].has_descriptor &&
+            (best < 0 || f->faces[i].box[2] * f->faces[i].box[3] > f->faces[best].box[2] * f->faces[best].box[3]))
+            best = i;
+    return best;
+}
+
 float fr_descriptor_distance(const float *a, const float *b) {
     double s = 0;
     for (int i = 0; i < FR_DESCRIPTOR_DIM; i++) {

@@ -311,15 +311,6 @@ static enum MHD_Result answer_faces(struct fr_http *h, struct MHD_Connection *c,
     return respond_doc(h, c, rq, status, root);
 }
 
-static int32_t largest_face(const struct fr_faces *f) {
-    int32_t best = -1;
-    for (int32_t i = 0; i < f->count; i++)
-        if (f->faces[i].has_descriptor &&
-            (best < 0 || f->faces[i].box[2] * f->faces[i].box[3] > f->faces[best].box[2] * f->faces[best].box[3]))
-            best = i;
-    return best;
-}
-
 /* verify: the largest face of each image (or of the one image against the
  * given embedding). */
 static enum MHD_Result answer_verify(struct fr_http *h, struct MHD_Connection *c, struct request *rq,
@@ -334,7 +325,7 @@ static enum MHD_Result answer_verify(struct fr_http *h, struct MHD_Connection *c
             return image_error_is_client(im->status) ? respond_error(h, c, rq, 400, "invalid_image", msg)
                                                      : respond_error(h, c, rq, 500, "internal", msg);
         }
-        int32_t k = largest_face(&im->faces);
+        int32_t k = fr_faces_largest(&im->faces);
         if (k < 0) {
             snprintf(msg, sizeof(msg), "image %d: no face found", (int)i + 1);
             return respond_error(h, c, rq, 422, "no_face", msg);

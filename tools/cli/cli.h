@@ -82,7 +82,13 @@ struct fr_pipeline *cli_pipeline(const struct cli_opts *o, bool landmarks, bool 
 void cli_print_json_string(const char *s);
 
 /* The face with the largest box that has a descriptor, or -1. */
-int32_t cli_largest_face(const struct fr_faces *f);
+/* Settings for a raw-argv command (config, serve): prints the usage line,
+ * `about` and the settings table for --help (CLI_HELP_SHOWN), or loads
+ * defaults, file, environment and flags into *cfg (CLI_OK; the caller
+ * clears it), or prints the error (CLI_USAGE, cfg already cleared). */
+enum { CLI_HELP_SHOWN = -1 };
+struct fr_config;
+int cli_load_config(const char *cmd, const char *about, int argc, char **argv, struct fr_config *cfg);
 
 int cli_cmd_detect(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
 int cli_cmd_compare(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);

@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "facerec/config.h"
+
+extern char **environ;
 
 #define OPT(field) offsetof(struct cli_opts, field)
 
@@ -288,11 +291,25 @@ void cli_print_json_string(const char *s) {
     putchar('"');
 }
 
-int32_t cli_largest_face(const struct fr_faces *f) {
-    int32_t best = -1;
-    for (int32_t i = 0; i < f->count; i++)
-        if (f->faces[i].has_descriptor &&
-            (best < 0 || f->faces[i].box[2] * f->faces[i].box[3] > f->faces[best].box[2] * f->faces[best].box[3]))
-            best = i;
-    return best;
+int cli_load_config(const char *cmd, const char *about, int argc, char **argv, struct fr_config *cfg) {
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: facerec %s [--config FILE] [--SETTING VALUE]...\n\n%s\n\n", cmd, about);
+            fr_config_print_help(stdout);
+            return CLI_HELP_SHOWN;
+        }
+    fr_config_init(cfg);
+    char err[1024];
+    int next = argc;
+    if (fr_config_load(cfg, argc, argv, environ, &next, err, sizeof(err)) != FR_OK) {
+        fprintf(stderr, "facerec %s: %s\n", cmd, err);
+        fr_config_clear(cfg);
+        return CLI_USAGE;
+    }
+    if (next < argc) {
+        fprintf(stderr, "facerec %s: unexpected argument '%s' (see facerec %s --help)\n", cmd, argv[next], cmd);
+        fr_config_clear(cfg);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
 }

@@ -139,7 +139,7 @@ static void on_compare(const struct fr_pipeline_result *r, void *user) {
         c->rc = CLI_SOME_FAILED;
         return;
     }
-    int32_t k = cli_largest_face(r->faces);
+    int32_t k = fr_faces_largest(r->faces);
     if (k < 0) {
         fprintf(stderr, "facerec: %s: no face found\n", r->name);
         c->rc = CLI_SOME_FAILED;

@@ -84,7 +84,7 @@ static void on_known(const struct fr_pipeline_result *r, void *user) {
         c->rc = CLI_SOME_FAILED;
         return;
     }
-    int32_t f = cli_largest_face(r->faces);
+    int32_t f = fr_faces_largest(r->faces);
     if (f < 0) {
         fprintf(stderr, "facerec: warning: no face found in %s; ignoring it\n", r->name);
         return;

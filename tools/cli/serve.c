@@ -13,31 +13,13 @@
 #include "facerec/config.h"
 #include "facerec/http.h"
 
-extern char **environ;
-
 int cli_cmd_serve(int argc, char **argv) {
-    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: facerec serve [--config FILE] [--SETTING VALUE]...\n\n"
-                   "Serve the HTTP API (POST /v1/detect, /v1/embed, /v1/verify; GET /status, /healthz,\n"
-                   "/readyz) until SIGTERM or SIGINT, then finish in-flight requests and exit 0.\n\n");
-            fr_config_print_help(stdout);
-            return CLI_OK;
-        }
     struct fr_config cfg;
-    fr_config_init(&cfg);
-    char err[1024];
-    int next = argc;
-    if (fr_config_load(&cfg, argc, argv, environ, &next, err, sizeof(err)) != FR_OK) {
-        fprintf(stderr, "facerec serve: %s\n", err);
-        fr_config_clear(&cfg);
-        return CLI_USAGE;
-    }
-    if (next < argc) {
-        fprintf(stderr, "facerec serve: unexpected argument '%s' (see facerec serve --help)\n", argv[next]);
-        fr_config_clear(&cfg);
-        return CLI_USAGE;
-    }
+    int rc = cli_load_config("serve",
+                             "Serve the HTTP API (POST /v1/detect, /v1/embed, /v1/verify; GET /status, /healthz,\n"
+                             "/readyz) until SIGTERM or SIGINT, then finish in-flight requests and exit 0.",
+                             argc, argv, &cfg);
+    if (rc != CLI_OK) return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
     fr_log_set_level(fr_config_log_level(&cfg));
 
     /* Blocked before any thread starts, so that every thread inherits the
@@ -50,7 +32,8 @@ int cli_cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = CLI_OK;
+    rc = CLI_OK;
+    char err[1024];
     struct fr_sched *s = NULL;
     struct fr_http *h = NULL;
     struct fr_sched_params sp = fr_config_sched_params(&cfg);
