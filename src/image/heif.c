@@ -6,9 +6,127 @@
 
 #include "image-impl.h"
 
+/* ---- derived-image references ----
+ *
+ * libheif 1.15 decodes a grid or overlay by decoding the items its 'dimg'
+ * references point to, recursively and without a cycle check: an item
+ * that refers to itself overflows the stack (found by the fuzzer). So the
+ * 'iref' box is read here first, and files whose derivation graph has a
+ * cycle, is deeper than MAX_DERIVATION or has more than MAX_DIMG_REFS
+ * references are refused before libheif sees them. */
+#define MAX_DERIVATION 4
+#define MAX_DIMG_REFS 1024
+
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* The box at *pos within [*pos, end): its type and body; advances *pos.
+ * False at the end or on a malformed header. */
+static bool next_box(const uint8_t *buf, size_t end, size_t *pos, uint32_t *type, size_t *body, size_t *bend) {
+    if (*pos + 8 > end) return false;
+    uint64_t size = be32(buf + *pos);
+    size_t hdr = 8;
+    *type = be32(buf + *pos + 4);
+    if (size == 1) {
+        if (*pos + 16 > end) return false;
+        size = (uint64_t)be32(buf + *pos + 8) << 32 | be32(buf + *pos + 12);
+        hdr = 16;
+    } else if (size == 0) {
+        size = end - *pos;
+    }
+    if (size < hdr || size > end - *pos) return false;
+    *body = *pos + hdr;
+    *bend = *pos + (size_t)size;
+    *pos = *bend;
+    return true;
+}
+
+#define FOURCC(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
+
+struct dimg_edge {
+    uint32_t from, to;
+};
+
+/* Collects the 'dimg' references of meta/iref; -1 when there are too many. */
+static int32_t read_dimg(const uint8_t *buf, size_t len, struct dimg_edge *e) {
+    size_t pos = 0, body, bend;
+    uint32_t type;
+    int32_t n = 0;
+    while (next_box(buf, len, &pos, &type, &body, &bend)) {
+        if (type != FOURCC('m', 'e', 't', 'a')) continue;
+        size_t mpos = body + 4, mend = bend; /* full box: version and flags */
+        while (next_box(buf, mend, &mpos, &type, &body, &bend)) {
+            if (type != FOURCC('i', 'r', 'e', 'f') || body + 4 > bend) continue;
+            int idsz = buf[body] == 0 ? 2 : 4;
+            size_t rpos = body + 4, rend = bend;
+            while (next_box(buf, rend, &rpos, &type, &body, &bend)) {
+                if (type != FOURCC('d', 'i', 'm', 'g') || body + (size_t)idsz + 2 > bend) continue;
+                uint32_t from = idsz == 2 ? (uint32_t)buf[body] << 8 | buf[body + 1] : be32(buf + body);
+                size_t q = body + (size_t)idsz;
+                uint32_t cnt = (uint32_t)buf[q] << 8 | buf[q + 1];
+                q += 2;
+                for (uint32_t k = 0; k < cnt && q + (size_t)idsz <= bend; k++, q += (size_t)idsz) {
+                    if (n == MAX_DIMG_REFS) return -1;
+                    e[n].from = from;
+                    e[n].to = idsz == 2 ? (uint32_t)buf[q] << 8 | buf[q + 1] : be32(buf + q);
+                    n++;
+                }
+            }
+        }
+    }
+    return n;
+}
+
+/* True when following 'dimg' references can go deeper than MAX_DERIVATION
+ * levels (which every cycle does): depth(item) = 1 + max depth(referenced),
+ * relaxed over the edges until it settles or passes the limit. */
+static bool derivation_too_deep(const struct dimg_edge *e, int32_t n, uint8_t *depth_of_edge_target) {
+    /* depth_of_edge_target[i]: the current depth of e[i].from. */
+    memset(depth_of_edge_target, 0, (size_t)n);
+    for (int round = 0; round <= MAX_DERIVATION; round++) {
+        bool changed = false;
+        for (int32_t i = 0; i < n; i++) {
+            uint8_t d = 0; /* depth of e[i].to: the largest depth recorded for it as a source */
+            for (int32_t j = 0; j < n; j++)
+                if (e[j].from == e[i].to && depth_of_edge_target[j] > d) d = depth_of_edge_target[j];
+            if (d + 1 > depth_of_edge_target[i]) {
+                depth_of_edge_target[i] = (uint8_t)(d + 1);
+                changed = true;
+            }
+        }
+        if (!changed) return false;
+    }
+    return true;
+}
+
+static enum fr_status check_derivations(const uint8_t *buf, size_t len, char *err, size_t errlen) {
+    struct dimg_edge *e = fr_malloc(sizeof(*e) * MAX_DIMG_REFS);
+    uint8_t *depth = fr_malloc(MAX_DIMG_REFS);
+    enum fr_status st = FR_OK;
+    if (!e || !depth) {
+        fr_errf(err, errlen, "out of memory");
+        st = FR_ERR_NOMEM;
+        goto done;
+    }
+    int32_t n = read_dimg(buf, len, e);
+    if (n < 0) {
+        fr_errf(err, errlen, "HEIF/AVIF file with more than %d derived-image references", MAX_DIMG_REFS);
+        st = FR_ERR_TOO_LARGE;
+    } else if (n > 0 && derivation_too_deep(e, n, depth)) {
+        fr_errf(err, errlen, "corrupt HEIF/AVIF container: derived images refer to each other in a cycle (or nest "
+                             "deeper than %d)", MAX_DERIVATION);
+        st = FR_ERR_IMAGE;
+    }
+done:
+    fr_free(e);
+    fr_free(depth);
+    return st;
+}
+
 enum fr_status fr__decode_heif(const uint8_t *buf, size_t len, const struct fr_decode_params *p,
                                struct fr_raw_image *out, char *err, size_t errlen) {
-    enum fr_status st = FR_ERR_IMAGE;
+    enum fr_status st = check_derivations(buf, len, err, errlen);
+    if (st != FR_OK) return st;
+    st = FR_ERR_IMAGE;
     struct heif_context *ctx = heif_context_alloc();
     struct heif_image_handle *h = NULL;
     struct heif_image *im = NULL;
@@ -22,6 +140,12 @@ enum fr_status fr__decode_heif(const uint8_t *buf, size_t len, const struct fr_d
      * exact check on the displayed size follows. */
     int64_t lim = (int64_t)p->max_dimension + 256;
     heif_context_set_maximum_image_size_limit(ctx, lim > 0x7fffffff ? 0x7fffffff : (int)lim);
+    /* Grid tiles are decoded in this thread. libheif otherwise starts a
+     * thread per tile, and a small hostile file with thousands of tiles
+     * makes thread creation fail inside libheif, which then throws
+     * std::system_error through C and aborts the process (found by the
+     * fuzzer). facerec already decodes images in parallel on its workers. */
+    heif_context_set_max_decoding_threads(ctx, 0);
     struct heif_error e = heif_context_read_from_memory_without_copy(ctx, buf, len, NULL);
     if (e.code != heif_error_Ok) {
         if (e.subcode == heif_suberror_Security_limit_exceeded) {
