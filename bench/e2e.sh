@@ -7,11 +7,7 @@
 set -euo pipefail
 build=${1:-build}
 seconds=${2:-10}
-root=$(cd "$(dirname "$0")/.." && pwd)
-models=${FACEREC_MODELS:-$root/models}
-data=$root/../shared/testdata/face_recognition
-mapfile -t imgs < <(find "$data" -type f \( -name '*.jpg' -o -name '*.jpeg' -o -name '*.png' \) | sort)
-imgs+=("$models"/samples/sample{1,2,3,4,5,6}.jpg)
+. "$(dirname "$0")/images.sh"
 echo "# ${#imgs[@]} images, 2 threads"
 "$build/fr-bench-pipeline" --threads 2 --seconds "$seconds" --models "$models" "${imgs[@]}" | tee /tmp/fr-e2e.txt
 tmp=$(mktemp -d)

@@ -7,11 +7,7 @@
 set -euo pipefail
 build=${1:-build}
 seconds=${2:-20}
-root=$(cd "$(dirname "$0")/.." && pwd)
-models=${FACEREC_MODELS:-$root/models}
-data=$root/../shared/testdata/face_recognition
-mapfile -t imgs < <(find "$data" -type f \( -name '*.jpg' -o -name '*.jpeg' -o -name '*.png' \) | sort)
-imgs+=("$models"/samples/sample{1,2,3,4,5,6}.jpg)
+. "$(dirname "$0")/images.sh"
 lone=$data/tests/test_images/obama.jpg
 
 echo "# offline pipeline (fr-bench-pipeline), ${#imgs[@]} images, 2 threads"
