@@ -938,29 +938,29 @@ struct fr_sched_params fr_config_sched_params(const struct fr_config *cfg) {
         device = FR_DEVICE_CPU;
     else if (cfg->device && !strcmp(cfg->device, "cuda"))
         device = FR_DEVICE_CUDA;
-    /* Every field is set here from the configuration, so a field the
-     * scheduler adds later starts at zero until the table grows a row. */
-    return (struct fr_sched_params){
-        .models_dir = cfg->models,
-        .device = device,
-        .device_memory_limit = cfg->device_memory_percent > 0 ? 0 : cfg->device_memory_limit,
-        .device_memory_percent = cfg->device_memory_percent,
-        .host_memory_limit = cfg->host_memory_limit,
-        .threads = cfg->threads,
-        .max_workers = cfg->max_workers,
-        .max_batch_size = cfg->max_batch_size,
-        .preferred_batch_size = cfg->preferred_batch_size,
-        .max_queue_delay_ms = cfg->max_queue_delay_ms,
-        .queue_capacity = cfg->queue_capacity,
-        .user_queue_capacity = cfg->user_queue_capacity,
-        .user_concurrency_limit = cfg->user_concurrency_limit,
-        .max_concurrent_images = cfg->max_concurrent_images,
-        .request_timeout_ms = cfg->request_timeout_ms,
-        .decode = decode,
-        .detector = cfg->detector && !strcmp(cfg->detector, "tiny") ? FR_DETECTOR_TINY : FR_DETECTOR_SSD,
-        .min_confidence = cfg->min_confidence,
-        .max_faces = cfg->max_faces,
-        .min_face_size = cfg->min_face_size,
-        .warmup = cfg->warmup,
-    };
+    /* Start from the scheduler's defaults, so that a field without a row
+     * in the table keeps its default rather than zero. */
+    struct fr_sched_params p = fr_sched_default_params();
+    p.models_dir = cfg->models;
+    p.device = device;
+    p.device_memory_limit = cfg->device_memory_percent > 0 ? 0 : cfg->device_memory_limit;
+    p.device_memory_percent = cfg->device_memory_percent;
+    p.host_memory_limit = cfg->host_memory_limit;
+    p.threads = cfg->threads;
+    p.max_workers = cfg->max_workers;
+    p.max_batch_size = cfg->max_batch_size;
+    p.preferred_batch_size = cfg->preferred_batch_size;
+    p.max_queue_delay_ms = cfg->max_queue_delay_ms;
+    p.queue_capacity = cfg->queue_capacity;
+    p.user_queue_capacity = cfg->user_queue_capacity;
+    p.user_concurrency_limit = cfg->user_concurrency_limit;
+    p.max_concurrent_images = cfg->max_concurrent_images;
+    p.request_timeout_ms = cfg->request_timeout_ms;
+    p.decode = decode;
+    p.detector = cfg->detector && !strcmp(cfg->detector, "tiny") ? FR_DETECTOR_TINY : FR_DETECTOR_SSD;
+    p.min_confidence = cfg->min_confidence;
+    p.max_faces = cfg->max_faces;
+    p.min_face_size = cfg->min_face_size;
+    p.warmup = cfg->warmup;
+    return p;
 }

@@ -79,17 +79,17 @@ static int32_t read_dimg(const uint8_t *buf, size_t len, struct dimg_edge *e) {
 /* True when following 'dimg' references can go deeper than MAX_DERIVATION
  * levels (which every cycle does): depth(item) = 1 + max depth(referenced),
  * relaxed over the edges until it settles or passes the limit. */
-static bool derivation_too_deep(const struct dimg_edge *e, int32_t n, uint8_t *depth_of_edge_target) {
-    /* depth_of_edge_target[i]: the current depth of e[i].from. */
-    memset(depth_of_edge_target, 0, (size_t)n);
+static bool derivation_too_deep(const struct dimg_edge *e, int32_t n, uint8_t *depth) {
+    /* depth[i]: the depth found so far of e[i].from, through edge i. */
+    memset(depth, 0, (size_t)n);
     for (int round = 0; round <= MAX_DERIVATION; round++) {
         bool changed = false;
         for (int32_t i = 0; i < n; i++) {
             uint8_t d = 0; /* depth of e[i].to: the largest depth recorded for it as a source */
             for (int32_t j = 0; j < n; j++)
-                if (e[j].from == e[i].to && depth_of_edge_target[j] > d) d = depth_of_edge_target[j];
-            if (d + 1 > depth_of_edge_target[i]) {
-                depth_of_edge_target[i] = (uint8_t)(d + 1);
+                if (e[j].from == e[i].to && depth[j] > d) d = depth[j];
+            if (d + 1 > depth[i]) {
+                depth[i] = (uint8_t)(d + 1);
                 changed = true;
             }
         }

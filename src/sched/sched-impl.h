@@ -173,6 +173,10 @@ struct fr_sched {
 };
 
 int32_t fr__img_ready_items(const struct fr__img *im, int stage);
+/* Thread bodies (src/sched/sched.c), started by fr_sched_new. */
+void *fr__sched_loop_main(void *arg);
+void *fr__sched_decode_main(void *arg);
+void *fr__sched_device_main(void *arg);
 /* Copies loop state into s->snap (loop thread). */
 void fr__sched_publish(struct fr_sched *s);
 

@@ -10,13 +10,6 @@
 
 #define FR_CPU_DEFAULT_LIMIT ((size_t)2 << 30)
 
-static void *loop_thread(void *arg);
-void *fr__sched_loop_main(void *arg);
-void *fr__sched_decode_main(void *arg);
-void *fr__sched_device_main(void *arg);
-
-static void *loop_thread(void *arg) { return fr__sched_loop_main(arg); }
-
 static enum fr_status check_params(const struct fr_sched_params *p, char *err, size_t errlen) {
 #define CHECK(cond, ...)                  \
     if (!(cond)) {                        \
@@ -243,7 +236,7 @@ enum fr_status fr_sched_new(const struct fr_sched_params *params, struct fr_sche
         goto fail;
     }
     s->device_started = true;
-    if (pthread_create(&s->loop, NULL, loop_thread, s) != 0) {
+    if (pthread_create(&s->loop, NULL, fr__sched_loop_main, s) != 0) {
         fr_errf(err, errlen, "cannot start the scheduler's threads");
         st = FR_ERR_INTERNAL;
         goto fail;

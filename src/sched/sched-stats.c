@@ -82,11 +82,9 @@ static int cmp_float(const void *a, const void *b) {
 }
 
 void fr__stats_view(struct fr_sched_stats *st, struct fr_stats_view *v) {
-    static float tmp[FR_LAT_SAMPLES];
-    static pthread_mutex_t tmp_mu = PTHREAD_MUTEX_INITIALIZER;
+    float tmp[FR_LAT_SAMPLES]; /* 8 KiB: sorted copies of one ring at a time */
     memset(v, 0, sizeof(*v));
     double now = fr_time_now();
-    pthread_mutex_lock(&tmp_mu);
     pthread_mutex_lock(&st->mu);
     advance(st, now);
     v->uptime = now - st->t0;
@@ -123,5 +121,4 @@ void fr__stats_view(struct fr_sched_stats *st, struct fr_stats_view *v) {
     v->faces_total = st->faces_total;
     v->images_failed = st->images_failed;
     pthread_mutex_unlock(&st->mu);
-    pthread_mutex_unlock(&tmp_mu);
 }

@@ -555,14 +555,13 @@ static void warmup(struct fr_sched *s) {
 
 /* Takes new submissions, cancellations and decoded images from the
  * mailbox; returns the finished device batch, if any. */
-static struct fr__batch *take_mail(struct fr_sched *s, struct fr__req **subs, struct fr__queue *decoded,
+static struct fr__batch *take_mail(struct fr_sched *s, struct fr__req **subs, struct fr__img **decoded,
                                    uint64_t **cancels, int32_t *ncancel) {
     struct fr__batch *done = s->device_done;
     s->device_done = NULL;
     *subs = s->submitted;
     s->submitted = NULL;
-    *decoded = s->decoded;
-    for (struct fr__img *im = decoded->head; im; im = im->next) im->q = decoded;
+    *decoded = s->decoded.head;
     memset(&s->decoded, 0, sizeof(s->decoded));
     *cancels = s->cancels;
     *ncancel = s->ncancel;
@@ -609,7 +608,7 @@ void *fr__sched_loop_main(void *arg) {
     atomic_store(&s->ready_flag, true);
     for (;;) {
         struct fr__req *subs;
-        struct fr__queue decoded;
+        struct fr__img *decoded;
         uint64_t *cancels;
         int32_t ncancel;
         pthread_mutex_lock(&s->mu);
@@ -636,9 +635,11 @@ void *fr__sched_loop_main(void *arg) {
             s->live = rq;
             for (int32_t i = 0; i < rq->n; i++) q_push(&rq->user->queue, &rq->imgs[i]);
         }
-        while (decoded.head) {
-            struct fr__img *im = decoded.head;
-            q_remove(im);
+        /* The list is ours now: unlink each image as it is handled. */
+        for (struct fr__img *im = decoded, *nx; im; im = nx) {
+            nx = im->next;
+            im->prev = im->next = NULL;
+            im->q = NULL;
             on_decoded(s, im);
         }
         for (int32_t i = 0; i < ncancel; i++)
