@@ -81,16 +81,6 @@ struct server {
     char log[300];
 };
 
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t l = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -181,14 +171,24 @@ static void get(const struct server *sv, struct resp *r, const char *path) {
     http(sv, r, "GET", path, NULL, NULL, NULL, 0, NULL);
 }
 
+/* The port from the server's "listening on ... (port N)" log line, or 0
+ * while it has not been written yet. */
+static int logged_port(const char *log_path) {
+    char *log = fr_test_read_file(log_path);
+    const char *p = log ? strstr(log, "(port ") : NULL;
+    int port = p ? atoi(p + 6) : 0;
+    free(log);
+    return port;
+}
+
 static void server_start(struct server *sv, const char *const *extra) {
     memset(sv, 0, sizeof(*sv));
-    sv->port = free_port();
     static int n;
     snprintf(sv->log, sizeof(sv->log), "%s/server-%d.log", g_dir, n++);
-    char listen[64];
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", sv->port);
-    const char *argv[64] = { FR_BINARY_DIR "/facerec", "serve", "--listen", listen, "--api-keys-file", g_keys,
+    /* Port 0: the server binds a free port itself and logs it. Picking one
+     * here and passing it on would race with every other process on the
+     * machine (another test's server could answer our /readyz). */
+    const char *argv[64] = { FR_BINARY_DIR "/facerec", "serve", "--listen", "127.0.0.1:0", "--api-keys-file", g_keys,
                              "--models", fr_test_models_dir(), "--log-level", "warn" };
     int a = 10;
     for (int i = 0; extra && extra[i]; i++) argv[a++] = extra[i];
@@ -218,10 +218,14 @@ static void server_start(struct server *sv, const char *const *extra) {
             char *log = fr_test_read_file(sv->log);
             fail_msg("facerec serve exited at start (status %d):\n%s", st, log ? log : "");
         }
-        struct resp r;
-        get(sv, &r, "/readyz");
-        long s = r.status;
-        resp_free(&r);
+        if (!sv->port) sv->port = logged_port(sv->log);
+        long s = 0;
+        if (sv->port) {
+            struct resp r;
+            get(sv, &r, "/readyz");
+            s = r.status;
+            resp_free(&r);
+        }
         if (s == 200) break;
         if (now_s() - t0 > 120) fail_msg("facerec serve not ready after 120 s");
         sleep_ms(50);

@@ -26,7 +26,9 @@ static const char *const log_choices[] = {"error", "warn", "info", "debug", NULL
 static const char *check_listen(const char *v) {
     char host[256];
     int32_t port;
-    return fr_config_split_listen(v, host, sizeof(host), &port) == FR_OK ? NULL : "HOST:PORT with a port in [1, 65535]";
+    return fr_config_split_listen(v, host, sizeof(host), &port) == FR_OK
+               ? NULL
+               : "HOST:PORT with a port in [0, 65535] (0 picks a free one)";
 }
 
 static const char *check_nonempty(const char *v) { return *v ? NULL : "a non-empty path"; }
@@ -63,7 +65,8 @@ static const char *const sections[] = {"server", "device", "batching", "admissio
 static const struct fr_setting settings[] = {
     /* server */
     STRING("server", listen, "127.0.0.1:5001", "HOST:PORT", check_listen,
-           "address and port of the HTTP server (0.0.0.0 for every interface; [::1]:5001 for IPv6)"),
+           "address and port of the HTTP server (0.0.0.0 for every interface; [::1]:5001 for IPv6; port 0 picks a "
+           "free one, which the start-up line reports)"),
     STRING("server", api_keys_file, "", "FILE", NULL,
            "API keys, one \"key user\" line each; empty means no keys, so every request is refused with 401"),
     SIZE("server", max_body_bytes, 1024, 4.0 * GIB, "64MiB", NULL, "larger request bodies are refused with 413"),
@@ -436,7 +439,7 @@ enum fr_status fr_config_split_listen(const char *listen, char *host, size_t hos
         return FR_ERR_INVALID; /* an IPv6 address needs its brackets */
     }
     int64_t p;
-    if (hl + 1 > hostlen || !isdigit((unsigned char)colon[1]) || !parse_int64(colon + 1, &p) || p < 1 || p > 65535)
+    if (hl + 1 > hostlen || !isdigit((unsigned char)colon[1]) || !parse_int64(colon + 1, &p) || p < 0 || p > 65535)
         return FR_ERR_INVALID;
     memcpy(host, h, hl);
     host[hl] = 0;
