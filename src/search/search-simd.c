@@ -3,8 +3,9 @@
  * The SIMD kernels are compiled with per-function target attributes rather
  * than global -m flags, so one binary runs on any x86-64 and picks the best
  * set at run time with __builtin_cpu_supports. A full scan is memory-bound
- * (512 bytes per 128-float row), so the kernels aim at keeping several
- * independent rows in flight rather than at clever arithmetic. */
+ * (512 bytes per 128-float row), so the float kernels read rows as one
+ * sequential stream, which the hardware prefetcher follows best, rather than
+ * aim at clever arithmetic. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
