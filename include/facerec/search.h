@@ -125,7 +125,9 @@ FR_API int32_t fr_search_topk(const struct fr_search *s, const float *q, int32_t
 
 /* Top-k distinct labels, for recognition: for each labelled row's label its
  * best (nearest) row, the k nearest such labels ascending. Unlabelled rows
- * (label 0) are ignored. hit.id is the id of the label's nearest row. */
+ * (label 0) are ignored. hit.id is the id of the label's nearest row.
+ * Meant for small k (a handful of candidates): each row that beats the
+ * current k-th label costs O(k). */
 FR_API int32_t fr_search_topk_labels(const struct fr_search *s, const float *q, int32_t k,
                                      struct fr_search_hit *out);
 

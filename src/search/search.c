@@ -532,6 +532,7 @@ static int32_t query_int8(const struct fr_search *s, const float *q, int32_t k, 
     int64_t want = s->rerank > 0 ? s->rerank : (int64_t)k * 4 > 64 ? (int64_t)k * 4 : 64;
     if (want < k) want = k;
     if (want > s->n) want = s->n;
+    if (want > INT32_MAX) want = INT32_MAX;
     int32_t r = (int32_t)want;
     struct cand stack[STACK_CANDIDATES], *cand = stack;
     if (r > STACK_CANDIDATES && !(cand = fr_malloc((size_t)r * sizeof *cand))) return -1;
