@@ -50,6 +50,7 @@ demo: deps models build
 bench: deps models build
 	$(BUILD)/fr-bench
 	$(BUILD)/fr-bench-image
+	$(BUILD)/fr-bench-search
 	bench/e2e.sh $(BUILD)
 	bench/serve.sh $(BUILD)
 
