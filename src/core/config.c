@@ -70,6 +70,9 @@ static const struct fr_setting settings[] = {
     INT("server", drain_timeout_ms, 0, 600000, "10000", NULL,
         "on SIGTERM, stop accepting and finish in-flight requests within this many milliseconds"),
     INT("server", http_threads, 1, 4096, "64", NULL, "connection threads of the HTTP server"),
+    STRING("server", data, "", "DIR", NULL,
+           "data directory of the people gallery (SQLite: users, API keys, people, faces); empty means "
+           "$XDG_DATA_HOME/facerec, else ~/.local/share/facerec"),
     ENUM("server", log_level, log_choices, "info", "least severe log messages that are written"),
     /* device and models */
     STRING("device", models, "models", "DIR", check_nonempty, "model directory (FACEREC_MODELS in the environment)"),

@@ -16,3 +16,4 @@ set_target_properties(facerec_store PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
 target_sources(facerec PRIVATE $<TARGET_OBJECTS:facerec_store>)
 target_link_libraries(facerec PUBLIC PkgConfig::SQLITE3 PkgConfig::LIBCRYPTO)
+target_sources(facerec-bin PRIVATE tools/cli/user.c)

@@ -68,6 +68,9 @@ static const struct cli_cmd commands[] = {
     { "serve", "[--config FILE] [--SETTING VALUE]...",
       "Serve the HTTP API (detect, embed, verify) until SIGTERM; settings as for config.", NULL, NULL,
       cli_cmd_serve },
+    { "user", "add|list|remove|key|revoke [NAME] [--admin] [--data DIR]",
+      "Users and API keys of the people gallery: add NAME prints a new key once; list, remove, key, revoke.",
+      NULL, NULL, cli_cmd_user },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
