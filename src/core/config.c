@@ -122,7 +122,8 @@ static const struct fr_setting settings[] = {
     FLOAT("pipeline", min_confidence, 0.01, 0.99, "0.5", NULL, "detector score threshold"),
     INT("pipeline", max_faces, 1, 1000, "100", NULL, "at most this many faces per image, best first"),
     INT("pipeline", min_face_size, 0, 100000, "0", NULL, "faces narrower or shorter than this many pixels are dropped"),
-    FLOAT("pipeline", tolerance, 0.0, 2.0, "0.6", NULL, "verify: faces closer than this distance are the same person"),
+    FLOAT("pipeline", tolerance, 0.0, 2.0, "0.6", NULL, "verify and recognize: faces closer than this distance are the same person; recognize answers "
+          "\"unknown\" beyond it"),
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 _Static_assert(N_SETTINGS <= FR_CONFIG_MAX_SETTINGS, "raise FR_CONFIG_MAX_SETTINGS");
