@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -811,13 +812,56 @@ static void test_two_connections(void **state) {
     fr_store_free(s2);
 }
 
+/* Many threads on one store: the mutex serialises them, every write lands. */
+struct worker {
+    struct fr_store *st;
+    int64_t user;
+    int fails;
+};
+
+static void *work(void *arg) {
+    struct worker *w = arg;
+    for (int i = 0; i < 25; i++) {
+        int64_t p, ids[1];
+        struct fr_face f = make_face((float)i);
+        struct fr_store_new_face nf = {.face = &f};
+        struct fr_store_user u;
+        if (fr_store_person_add(w->st, w->user, "T", &p) != FR_OK) w->fails++;
+        else if (fr_store_faces_add(w->st, w->user, p, NULL, &nf, 1, ids, NULL) != FR_OK) w->fails++;
+        if (fr_store_user_get_by_id(w->st, w->user, &u) != FR_OK) w->fails++;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state) {
+    (void)state;
+    struct fr_store *st = open_store("threads");
+    int64_t a = add_user(st, "alice", NULL), b = add_user(st, "bob", NULL);
+    pthread_t t[4];
+    struct worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){st, i % 2 ? a : b, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].fails, 0);
+    }
+    struct fr_store_user u;
+    assert_int_equal(fr_store_user_get(st, "alice", &u), FR_OK);
+    assert_int_equal(u.n_people, 50);
+    assert_int_equal(u.n_faces, 50);
+    assert_int_equal(count_rows(st, "faces"), 100);
+    fr_store_free(st);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_defaults),   cmocka_unit_test(test_open_errors), cmocka_unit_test(test_migration),
         cmocka_unit_test(test_reopen),          cmocka_unit_test(test_users),       cmocka_unit_test(test_auth),
         cmocka_unit_test(test_names),           cmocka_unit_test(test_people_faces), cmocka_unit_test(test_images),
         cmocka_unit_test(test_jobs),            cmocka_unit_test(test_isolation),   cmocka_unit_test(test_atomic_faults),
-        cmocka_unit_test(test_oom),             cmocka_unit_test(test_two_connections),
+        cmocka_unit_test(test_oom),             cmocka_unit_test(test_two_connections), cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -204,7 +204,8 @@ FR_API enum fr_status fr_store_face_assign(struct fr_store *st, int64_t user, co
 FR_API enum fr_status fr_store_face_thumbnail(struct fr_store *st, int64_t user, int64_t id, void **jpeg,
                                               size_t *len);
 /* Streams every face of a user (id, person, embedding) in id order, for
- * loading the in-memory search matrix; stops early when fn returns false. */
+ * loading the in-memory search matrix; stops early when fn returns false.
+ * fn runs with the store's lock held: it must not call into the same store. */
 typedef bool (*fr_store_face_fn)(int64_t id, int64_t person, const float *embedding, void *ctx);
 FR_API enum fr_status fr_store_face_scan(struct fr_store *st, int64_t user, fr_store_face_fn fn, void *ctx);
 
