@@ -93,6 +93,11 @@ static cJSON *json_body(struct fr_http *h, struct MHD_Connection *c, struct fr__
     }
     const char *end = NULL;
     cJSON *o = cJSON_ParseWithLengthOpts(rq->body, rq->len, &end, false);
+    /* Anything but blanks after the document is malformed too. */
+    if (o && end && end >= rq->body && (size_t)(end - rq->body) < n) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
     if (!o) {
         size_t at = end && end >= rq->body ? (size_t)(end - rq->body) : 0;
         char msg[96];
