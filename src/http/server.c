@@ -559,8 +559,8 @@ static bool path_match(const char *tpl, const char *url, int64_t *id) {
         if (!strncmp(tpl, "{id}", 4)) {
             int64_t v = 0;
             int digits = 0;
-            while (*url >= '0' && *url <= '9' && digits < 19) v = v * 10 + (*url++ - '0'), digits++;
-            if (digits == 0 || digits > 18 || v <= 0) return false;
+            while (*url >= '0' && *url <= '9' && digits < 18) v = v * 10 + (*url++ - '0'), digits++;
+            if (digits == 0 || (*url >= '0' && *url <= '9') || v <= 0) return false;
             *id = v;
             tpl += 4;
             continue;
