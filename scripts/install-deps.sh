@@ -11,6 +11,7 @@ PACKAGES=(
   libturbojpeg0-dev libjpeg-turbo-progs
   libpng-dev libwebp-dev libheif-dev
   libmicrohttpd-dev libcjson-dev libsqlite3-dev libinih-dev
+  libssl-dev                          # libcrypto: SHA-256 and randomness for API keys
   libncurses-dev libcurl4-openssl-dev
   libcmocka-dev
   ca-certificates

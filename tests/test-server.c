@@ -187,10 +187,13 @@ static void server_start(struct server *sv, const char *const *extra) {
     snprintf(sv->log, sizeof(sv->log), "%s/server-%d.log", g_dir, n++);
     /* Port 0: the server binds a free port itself and logs it. Picking one
      * here and passing it on would race with every other process on the
-     * machine (another test's server could answer our /readyz). */
+     * machine (another test's server could answer our /readyz). A data
+     * directory of its own: never the user's $XDG_DATA_HOME. */
+    static char data[300];
+    snprintf(data, sizeof(data), "%s/data", g_dir);
     const char *argv[64] = { FR_BINARY_DIR "/facerec", "serve", "--listen", "127.0.0.1:0", "--api-keys-file", g_keys,
-                             "--models", fr_test_models_dir(), "--log-level", "warn" };
-    int a = 10;
+                             "--models", fr_test_models_dir(), "--log-level", "warn", "--data", data };
+    int a = 12;
     for (int i = 0; extra && extra[i]; i++) argv[a++] = extra[i];
     argv[a] = NULL;
     sv->pid = fork();

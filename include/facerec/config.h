@@ -57,6 +57,7 @@ struct fr_config {
     size_t max_body_bytes;    /* larger request bodies: 413 (64 MiB) */
     int32_t drain_timeout_ms; /* SIGTERM: finish in-flight work within this (10000) */
     int32_t http_threads;     /* connection threads of the HTTP server (64) */
+    char *data;               /* gallery data directory; empty = $XDG_DATA_HOME/facerec */
     /* device and models */
     char *models;              /* model directory ("models") */
     char *device;              /* "auto", "cpu", "cuda" */
@@ -84,7 +85,7 @@ struct fr_config {
     float min_confidence;    /* 0.5 */
     int32_t max_faces;       /* 100 */
     int32_t min_face_size;   /* 0 */
-    float tolerance;         /* 0.6: verify's same-person distance */
+    float tolerance;         /* 0.6: verify's same-person distance, recognize's "unknown" threshold */
     char *log_level;         /* "error", "warn", "info", "debug" */
     /* Where each value came from, by table index: NULL = the table's
      * default (string fields then point at the table's text and are not

@@ -16,6 +16,12 @@
  *     GET  /status      scheduler and server counters
  *     GET  /healthz     200 while the process runs
  *     GET  /readyz      200 once the models are loaded and warmed up
+ *   with a gallery (params.gallery), per user (the key's owner):
+ *     POST /v1/people {name}, GET /v1/people, GET|PATCH|DELETE /v1/people/{id},
+ *     POST|GET /v1/people/{id}/faces, POST /v1/people/{id}/merge {from},
+ *     DELETE /v1/faces/{id}, GET /v1/faces/{id}/thumbnail,
+ *     POST /v1/recognize, POST /v1/index, POST /v1/cluster
+ * Another user's person or face answers 404, like a missing one.
  * Every error is JSON: {"error":{"code":"...","message":"..."}}.
  *
  * Ownership: fr_http borrows the scheduler, which must outlive it. Request
@@ -52,9 +58,16 @@ struct fr_http_params {
     const char *api_keys_file; /* lines "KEY USER"; NULL or "" = no keys, every API request is 401 */
     float tolerance;           /* verify: same person when distance <= tolerance (0.6) */
     int32_t connection_timeout_s; /* idle keep-alive connections are closed after this (60) */
+    /* The people gallery (borrowed; it must outlive the server), or NULL.
+     * With a gallery, API keys are checked against its store (the key
+     * file's keys are imported into it at start) and the /v1/people,
+     * /v1/faces, /v1/recognize, /v1/index and /v1/cluster routes work;
+     * without one they answer 503. */
+    struct fr_gallery *gallery;
 };
 
 struct fr_http;
+struct fr_gallery;
 
 FR_API struct fr_http_params fr_http_default_params(void);
 /* Loads the key file, binds the listen address and starts the daemon.

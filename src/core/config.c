@@ -73,6 +73,9 @@ static const struct fr_setting settings[] = {
     INT("server", drain_timeout_ms, 0, 600000, "10000", NULL,
         "on SIGTERM, stop accepting and finish in-flight requests within this many milliseconds"),
     INT("server", http_threads, 1, 4096, "64", NULL, "connection threads of the HTTP server"),
+    STRING("server", data, "", "DIR", NULL,
+           "data directory of the people gallery (SQLite: users, API keys, people, faces); empty means "
+           "$XDG_DATA_HOME/facerec, else ~/.local/share/facerec"),
     ENUM("server", log_level, log_choices, "info", "least severe log messages that are written"),
     /* device and models */
     STRING("device", models, "models", "DIR", check_nonempty, "model directory (FACEREC_MODELS in the environment)"),
@@ -122,7 +125,8 @@ static const struct fr_setting settings[] = {
     FLOAT("pipeline", min_confidence, 0.01, 0.99, "0.5", NULL, "detector score threshold"),
     INT("pipeline", max_faces, 1, 1000, "100", NULL, "at most this many faces per image, best first"),
     INT("pipeline", min_face_size, 0, 100000, "0", NULL, "faces narrower or shorter than this many pixels are dropped"),
-    FLOAT("pipeline", tolerance, 0.0, 2.0, "0.6", NULL, "verify: faces closer than this distance are the same person"),
+    FLOAT("pipeline", tolerance, 0.0, 2.0, "0.6", NULL, "verify and recognize: faces closer than this distance are the same person; recognize answers "
+          "\"unknown\" beyond it"),
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 _Static_assert(N_SETTINGS <= FR_CONFIG_MAX_SETTINGS, "raise FR_CONFIG_MAX_SETTINGS");

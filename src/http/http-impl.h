@@ -65,6 +65,8 @@ enum fr_status fr__http_keys_load(const char *path, struct fr__http_keys **out, 
  * keys differ. The string lives as long as the key set. */
 const char *fr__http_keys_lookup(const struct fr__http_keys *k, const char *key);
 int32_t fr__http_keys_count(const struct fr__http_keys *k);
+/* The i-th key and its user (0 <= i < count). */
+void fr__http_keys_at(const struct fr__http_keys *k, int32_t i, const char **key, const char **user);
 void fr__http_keys_free(struct fr__http_keys *k);
 
 /* ---- json.c: response documents --------------------------------------- */

@@ -23,6 +23,12 @@ void fr__http_keys_free(struct fr__http_keys *k) {
 
 int32_t fr__http_keys_count(const struct fr__http_keys *k) { return k ? k->n : 0; }
 
+void fr__http_keys_at(const struct fr__http_keys *k, int32_t i, const char **key, const char **user) {
+    FR_ASSERT(k && i >= 0 && i < k->n);
+    *key = k->key[i];
+    *user = k->user[i];
+}
+
 static char *dup_n(const char *s, size_t n) {
     char *d = fr_malloc(n + 1);
     if (d) {

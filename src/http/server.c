@@ -26,47 +26,11 @@
 #include <unistd.h>
 
 #include "facerec/pipeline.h"
-#include "http/http-impl.h"
+#include "http/server-impl.h"
 
-/* The status codes /status counts one by one; anything else is "other". */
-static const unsigned counted_status[] = { 200, 400, 401, 404, 405, 413, 415, 422, 429, 500, 503, 504 };
-#define N_COUNTED (sizeof(counted_status) / sizeof(counted_status[0]))
-
-struct fr_http {
-    struct fr_http_params p;
-    char *listen; /* owned copy of p.listen */
-    struct fr_sched *s;
-    struct fr__http_keys *keys;
-    struct MHD_Daemon *d;
-    int listen_fd;
-    uint16_t port;
-    double t0;
-    atomic_bool quiesced, stopping;
-    atomic_int connections_active, requests_active, waiting;
-    atomic_llong connections_total, requests_total;
-    atomic_llong by_status[N_COUNTED + 1];
-};
-
-enum route { ROUTE_DETECT, ROUTE_EMBED, ROUTE_VERIFY };
-
-/* Per request, from the first handler call to MHD's completion notice. */
-struct request {
-    enum route route;
-    const char *user;
-    bool api;       /* a POST /v1/ route that reads a body */
-    bool responded; /* a response is queued; later body bytes are dropped */
-    bool too_large, nomem, timings;
-    char *body;
-    size_t len, cap;
-};
-
-/* One image's result, copied out of the scheduler's callback. */
-struct image_copy {
-    enum fr_status status;
-    char *error;
-    struct fr_faces faces;
-    struct fr_sched_timings timings;
-};
+static const unsigned counted_status[FR__HTTP_N_COUNTED] = { 200, 201, 400, 401, 404, 405, 413,
+                                                              415, 422, 429, 500, 503, 504 };
+#define N_COUNTED FR__HTTP_N_COUNTED
 
 /* The meeting point of a connection thread and the scheduler callback. */
 struct waiter {
@@ -75,7 +39,7 @@ struct waiter {
     bool done;
     enum fr_status status;
     int32_t n;
-    struct image_copy *img;
+    struct fr__http_image *img;
 };
 
 struct fr_http_params fr_http_default_params(void) {
@@ -101,7 +65,7 @@ static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"
 
 /* Queues json (a cJSON-allocated string, which the response takes over;
  * NULL means building it ran out of memory) with status. */
-static enum MHD_Result respond(struct fr_http *h, struct MHD_Connection *c, struct request *rq, unsigned status,
+enum MHD_Result fr__http_respond(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, unsigned status,
                                char *json, const char *allow, int retry_after_s) {
     struct MHD_Response *r;
     if (json) {
@@ -132,16 +96,31 @@ static enum MHD_Result respond(struct fr_http *h, struct MHD_Connection *c, stru
     return ok;
 }
 
-static enum MHD_Result respond_error(struct fr_http *h, struct MHD_Connection *c, struct request *rq, unsigned status,
+enum MHD_Result fr__http_respond_error(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, unsigned status,
                                      const char *code, const char *message) {
-    return respond(h, c, rq, status, fr__http_json_error(code, message), NULL, 0);
+    return fr__http_respond(h, c, rq, status, fr__http_json_error(code, message), NULL, 0);
 }
 
-static enum MHD_Result respond_doc(struct fr_http *h, struct MHD_Connection *c, struct request *rq, unsigned status,
+enum MHD_Result fr__http_respond_doc(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, unsigned status,
                                    cJSON *doc) {
     char *s = doc ? cJSON_PrintUnformatted(doc) : NULL;
     cJSON_Delete(doc);
-    return respond(h, c, rq, status, s, NULL, 0);
+    return fr__http_respond(h, c, rq, status, s, NULL, 0);
+}
+
+enum MHD_Result fr__http_respond_bytes(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                                       unsigned status, const char *content_type, const void *data, size_t len) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (!r) return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (atomic_load(&h->quiesced)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    if (ok == MHD_YES) {
+        count_status(h, status);
+        if (rq) rq->responded = true;
+    }
+    return ok;
 }
 
 /* ---- scheduler round trip ------------------------------------------------ */
@@ -161,14 +140,14 @@ static void waiter_clear(struct waiter *w) {
 static void on_done(const struct fr_sched_result *r, void *ctx) {
     struct waiter *w = ctx;
     enum fr_status status = r->status;
-    struct image_copy *img = NULL;
+    struct fr__http_image *img = NULL;
     int32_t n = r->n_images;
     if (status == FR_OK && n > 0) {
         img = fr_calloc((size_t)n, sizeof(*img));
         if (!img) status = FR_ERR_NOMEM;
         for (int32_t i = 0; img && i < n; i++) {
             const struct fr_sched_image_result *s = &r->images[i];
-            struct image_copy *d = &img[i];
+            struct fr__http_image *d = &img[i];
             d->status = s->status;
             d->timings = s->timings;
             if (s->status != FR_OK) {
@@ -252,7 +231,7 @@ static bool image_error_is_client(enum fr_status st) {
            st == FR_ERR_INVALID;
 }
 
-static cJSON *image_error(const struct image_copy *im) {
+static cJSON *image_error(const struct fr__http_image *im) {
     cJSON *o = cJSON_CreateObject(), *e = cJSON_CreateObject();
     if (!o || !e || !cJSON_AddItemToObject(o, "error", e)) {
         cJSON_Delete(o);
@@ -264,22 +243,29 @@ static cJSON *image_error(const struct image_copy *im) {
     return o;
 }
 
+enum MHD_Result fr__http_respond_image_error(struct fr_http *h, struct MHD_Connection *c,
+                                             struct fr__http_request *rq, const struct fr__http_image *im) {
+    const char *msg = im->error ? im->error : fr_status_str(im->status);
+    return image_error_is_client(im->status) ? fr__http_respond_error(h, c, rq, 400, "invalid_image", msg)
+                                             : fr__http_respond_error(h, c, rq, 500, "internal", msg);
+}
+
 /* detect and embed: one slot per image, faces or an error. */
-static enum MHD_Result answer_faces(struct fr_http *h, struct MHD_Connection *c, struct request *rq,
-                                    const struct waiter *w) {
+static enum MHD_Result answer_faces(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                                    bool embedding) {
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_CreateArray();
     if (!root || !arr || !cJSON_AddItemToObject(root, "images", arr)) {
         cJSON_Delete(root);
         cJSON_Delete(arr);
-        return respond(h, c, rq, 500, NULL, NULL, 0);
+        return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
     }
     int32_t failed = 0, client_failed = 0;
-    const struct image_copy *first_failed = NULL;
-    for (int32_t i = 0; i < w->n; i++) {
-        const struct image_copy *im = &w->img[i];
+    const struct fr__http_image *first_failed = NULL;
+    for (int32_t i = 0; i < rq->n_results; i++) {
+        const struct fr__http_image *im = &rq->results[i];
         cJSON *slot;
         if (im->status == FR_OK) {
-            slot = fr__http_json_faces(&im->faces, rq->route == ROUTE_EMBED);
+            slot = fr__http_json_faces(&im->faces, embedding);
         } else {
             slot = image_error(im);
             failed++;
@@ -290,11 +276,11 @@ static enum MHD_Result answer_faces(struct fr_http *h, struct MHD_Connection *c,
         if (!slot || !cJSON_AddItemToArray(arr, slot)) {
             cJSON_Delete(slot);
             cJSON_Delete(root);
-            return respond(h, c, rq, 500, NULL, NULL, 0);
+            return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
         }
     }
     unsigned status = 200;
-    if (w->n > 0 && failed == w->n) {
+    if (rq->n_results > 0 && failed == rq->n_results) {
         /* Every image failed: the request as a whole is an error, with the
          * per-image details kept. */
         status = client_failed ? 400 : 500;
@@ -302,33 +288,41 @@ static enum MHD_Result answer_faces(struct fr_http *h, struct MHD_Connection *c,
         if (e) {
             cJSON_AddStringToObject(e, "code", client_failed ? "invalid_image" : "internal");
             char msg[512];
-            snprintf(msg, sizeof(msg), "%s%s", w->n > 1 ? "no image could be processed: " : "",
+            snprintf(msg, sizeof(msg), "%s%s", rq->n_results > 1 ? "no image could be processed: " : "",
                      first_failed->error ? first_failed->error : fr_status_str(first_failed->status));
             cJSON_AddStringToObject(e, "message", msg);
             cJSON_AddItemToObject(root, "error", e);
         }
     }
-    return respond_doc(h, c, rq, status, root);
+    return fr__http_respond_doc(h, c, rq, status, root);
+}
+
+static enum MHD_Result answer_detect(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    return answer_faces(h, c, rq, false);
+}
+
+static enum MHD_Result answer_embed(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    return answer_faces(h, c, rq, true);
 }
 
 /* verify: the largest face of each image (or of the one image against the
  * given embedding). */
-static enum MHD_Result answer_verify(struct fr_http *h, struct MHD_Connection *c, struct request *rq,
-                                     const struct waiter *w, const struct fr__http_body *b) {
+static enum MHD_Result answer_verify(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    const struct fr__http_body *b = rq->images;
     const float *desc[2] = { NULL, b->has_embedding ? b->embedding : NULL };
     const struct fr_face *face[2] = { NULL, NULL };
     char msg[512];
-    for (int32_t i = 0; i < w->n; i++) {
-        const struct image_copy *im = &w->img[i];
+    for (int32_t i = 0; i < rq->n_results; i++) {
+        const struct fr__http_image *im = &rq->results[i];
         if (im->status != FR_OK) {
             snprintf(msg, sizeof(msg), "image %d: %s", (int)i + 1, im->error ? im->error : fr_status_str(im->status));
-            return image_error_is_client(im->status) ? respond_error(h, c, rq, 400, "invalid_image", msg)
-                                                     : respond_error(h, c, rq, 500, "internal", msg);
+            return image_error_is_client(im->status) ? fr__http_respond_error(h, c, rq, 400, "invalid_image", msg)
+                                                     : fr__http_respond_error(h, c, rq, 500, "internal", msg);
         }
         int32_t k = fr_faces_largest(&im->faces);
         if (k < 0) {
             snprintf(msg, sizeof(msg), "image %d: no face found", (int)i + 1);
-            return respond_error(h, c, rq, 422, "no_face", msg);
+            return fr__http_respond_error(h, c, rq, 422, "no_face", msg);
         }
         face[i] = &im->faces.faces[k];
         desc[i] = face[i]->descriptor;
@@ -338,49 +332,53 @@ static enum MHD_Result answer_verify(struct fr_http *h, struct MHD_Connection *c
     if (!root || !faces || !cJSON_AddItemToObject(root, "faces", faces)) {
         cJSON_Delete(root);
         cJSON_Delete(faces);
-        return respond(h, c, rq, 500, NULL, NULL, 0);
+        return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
     }
     cJSON_AddItemToObject(root, "distance", fr__http_json_number(d));
     cJSON_AddItemToObject(root, "similarity", fr__http_json_number(fr_similarity(d)));
     cJSON_AddBoolToObject(root, "same_person", d <= h->p.tolerance);
     cJSON_AddItemToObject(root, "tolerance", fr__http_json_number(round(h->p.tolerance * 1e6) / 1e6));
-    for (int32_t i = 0; i < w->n; i++) {
+    for (int32_t i = 0; i < rq->n_results; i++) {
         cJSON *f = fr__http_json_face(face[i], false);
         if (f) {
-            cJSON_AddNumberToObject(f, "width", w->img[i].faces.width);
-            cJSON_AddNumberToObject(f, "height", w->img[i].faces.height);
-            if (rq->timings) cJSON_AddItemToObject(f, "timings", fr__http_json_timings(&w->img[i].timings));
+            cJSON_AddNumberToObject(f, "width", rq->results[i].faces.width);
+            cJSON_AddNumberToObject(f, "height", rq->results[i].faces.height);
+            if (rq->timings) cJSON_AddItemToObject(f, "timings", fr__http_json_timings(&rq->results[i].timings));
         }
         if (!f || !cJSON_AddItemToArray(faces, f)) {
             cJSON_Delete(f);
             cJSON_Delete(root);
-            return respond(h, c, rq, 500, NULL, NULL, 0);
+            return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
         }
     }
-    return respond_doc(h, c, rq, 200, root);
+    return fr__http_respond_doc(h, c, rq, 200, root);
 }
 
-/* The whole body is in: parse, submit, wait, answer. */
-static enum MHD_Result finish(struct fr_http *h, struct MHD_Connection *c, struct request *rq) {
-    if (rq->too_large) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
-        return respond_error(h, c, rq, 413, "payload_too_large", msg);
-    }
-    if (rq->nomem) return respond(h, c, rq, 500, NULL, NULL, 0);
+/* An image route with its whole body in: parse, submit, wait, answer. */
+static enum MHD_Result run_images(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     struct fr__http_body b;
     struct fr__http_body_error be;
+    enum fr__http_input in = rq->route->input;
     if (fr__http_body_parse(ct, rq->body ? rq->body : "", rq->len, &b, &be) != FR_OK)
-        return respond_error(h, c, rq, (unsigned)be.http_status, be.code, be.message);
-    if (rq->route == ROUTE_VERIFY && !((b.n == 2 && !b.has_embedding) || (b.n == 1 && b.has_embedding))) {
+        return fr__http_respond_error(h, c, rq, (unsigned)be.http_status, be.code, be.message);
+    if (in == FR__HTTP_IN_PAIR && !((b.n == 2 && !b.has_embedding) || (b.n == 1 && b.has_embedding))) {
         fr__http_body_clear(&b);
-        return respond_error(h, c, rq, 400, "invalid_request",
-                             "verify takes two images, or one image and an \"embedding\"");
+        return fr__http_respond_error(h, c, rq, 400, "invalid_request",
+                                      "verify takes two images, or one image and an \"embedding\"");
     }
-    if (rq->route != ROUTE_VERIFY && b.has_embedding) {
+    if (in != FR__HTTP_IN_PAIR && b.has_embedding) {
         fr__http_body_clear(&b);
-        return respond_error(h, c, rq, 400, "invalid_request", "\"embedding\" is only for /v1/verify");
+        return fr__http_respond_error(h, c, rq, 400, "invalid_request", "\"embedding\" is only for /v1/verify");
+    }
+    if (in == FR__HTTP_IN_ONE_IMAGE && b.n != 1) {
+        fr__http_body_clear(&b);
+        return fr__http_respond_error(h, c, rq, 400, "invalid_request", "send exactly one image");
+    }
+    enum MHD_Result ok;
+    if (rq->route->gallery && fr__http_gallery_precheck(h, c, rq, &ok)) {
+        fr__http_body_clear(&b);
+        return ok;
     }
     struct waiter w = { 0 };
     pthread_condattr_t ca;
@@ -394,14 +392,13 @@ static enum MHD_Result finish(struct fr_http *h, struct MHD_Connection *c, struc
         .images = b.images,
         .n_images = b.n,
         .landmarks = true,
-        .embeddings = rq->route != ROUTE_DETECT,
+        .embeddings = rq->route->embeddings,
         .done = on_done,
         .ctx = &w,
     };
     uint64_t id = 0;
     int32_t retry_ms = 0;
     enum fr_status st = fr_sched_submit(h->s, &sr, &id, &retry_ms);
-    enum MHD_Result ok;
     if (st != FR_OK) {
         fr__http_body_clear(&b);
         waiter_clear(&w);
@@ -409,16 +406,19 @@ static enum MHD_Result finish(struct fr_http *h, struct MHD_Connection *c, struc
         unsigned hs = status_http(st, &code);
         if (st == FR_ERR_BUSY) {
             int ra = (int)((retry_ms + 999) / 1000);
-            return respond(h, c, rq, 429, fr__http_json_error(code, "too many requests queued; retry later"), NULL,
-                           ra < 1 ? 1 : ra);
+            return fr__http_respond(h, c, rq, 429, fr__http_json_error(code, "too many requests queued; retry later"),
+                                    NULL, ra < 1 ? 1 : ra);
         }
-        return respond_error(h, c, rq, hs, code, fr_status_str(st));
+        return fr__http_respond_error(h, c, rq, hs, code, fr_status_str(st));
     }
-    /* The scheduler copied the bytes. Multipart and raw images point
-     * into the body, but only verify's embedding is read after this. */
-    fr_free(rq->body);
-    rq->body = NULL;
-    rq->len = rq->cap = 0;
+    /* The scheduler copied the bytes. Multipart and raw images point into
+     * the body: only the gallery routes read them again (the content hash,
+     * the thumbnails), so the others let the body go now. */
+    if (!rq->route->gallery) {
+        fr_free(rq->body);
+        rq->body = NULL;
+        rq->len = rq->cap = 0;
+    }
     bool gone = wait_result(h, c, &w, id);
     if (gone) {
         /* Nobody to answer: close the connection. */
@@ -426,20 +426,36 @@ static enum MHD_Result finish(struct fr_http *h, struct MHD_Connection *c, struc
     } else if (w.status != FR_OK) {
         const char *code;
         unsigned hs = status_http(w.status, &code);
-        ok = respond_error(h, c, rq, hs, code, fr_status_str(w.status));
-    } else if (rq->route == ROUTE_VERIFY) {
-        ok = answer_verify(h, c, rq, &w, &b);
+        ok = fr__http_respond_error(h, c, rq, hs, code, fr_status_str(w.status));
     } else {
-        ok = answer_faces(h, c, rq, &w);
+        rq->images = &b;
+        rq->n_results = w.n;
+        rq->results = w.img;
+        ok = rq->route->handler(h, c, rq);
+        rq->images = NULL;
+        rq->n_results = 0;
+        rq->results = NULL;
     }
     fr__http_body_clear(&b);
     waiter_clear(&w);
     return ok;
 }
 
+/* The whole body is in. */
+static enum MHD_Result finish(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    if (rq->too_large) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
+        return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
+    }
+    if (rq->nomem) return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
+    if (rq->route->input == FR__HTTP_IN_JSON) return rq->route->handler(h, c, rq);
+    return run_images(h, c, rq);
+}
+
 /* ---- routing ------------------------------------------------------------- */
 
-static enum MHD_Result answer_status(struct fr_http *h, struct MHD_Connection *c, struct request *rq) {
+static enum MHD_Result answer_status(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     char *s = fr_sched_status_json(h->s);
     cJSON *root = s ? cJSON_Parse(s) : NULL;
     fr_free(s);
@@ -447,11 +463,22 @@ static enum MHD_Result answer_status(struct fr_http *h, struct MHD_Connection *c
         cJSON_Delete(root);
         root = cJSON_CreateObject();
     }
+    /* Who may see whom: without a key, no user is named; a user key sees
+     * its own entry; an admin key everyone's. */
+    cJSON *per_user = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "queue"), "per_user");
+    if (per_user && !rq->admin) {
+        for (cJSON *e = per_user->child, *next; e; e = next) {
+            next = e->next;
+            if (!rq->user[0] || !e->string || strcmp(e->string, rq->user))
+                cJSON_Delete(cJSON_DetachItemViaPointer(per_user, e));
+        }
+    }
+    if (h->gallery && (rq->user_id > 0 || rq->admin)) fr__http_gallery_status(h, root, rq);
     cJSON *srv = cJSON_CreateObject();
     if (!root || !srv || !cJSON_AddItemToObject(root, "server", srv)) {
         cJSON_Delete(root);
         cJSON_Delete(srv);
-        return respond(h, c, rq, 500, NULL, NULL, 0);
+        return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
     }
     cJSON_AddNumberToObject(srv, "uptime_s", round((fr_time_now() - h->t0) * 1000.0) / 1000.0);
     cJSON_AddStringToObject(srv, "listen", h->listen);
@@ -479,59 +506,159 @@ static enum MHD_Result answer_status(struct fr_http *h, struct MHD_Connection *c
             cJSON_AddNumberToObject(by, k, (double)n);
         }
     }
-    return respond_doc(h, c, rq, 200, root);
+    return fr__http_respond_doc(h, c, rq, 200, root);
 }
 
-static enum MHD_Result answer_simple(struct fr_http *h, struct MHD_Connection *c, struct request *rq,
+static enum MHD_Result answer_simple(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
                                      const char *status) {
     cJSON *o = cJSON_CreateObject();
     if (o) cJSON_AddStringToObject(o, "status", status);
-    return respond_doc(h, c, rq, 200, o);
+    return fr__http_respond_doc(h, c, rq, 200, o);
+}
+
+static enum MHD_Result answer_healthz(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    return answer_simple(h, c, rq, "ok");
+}
+
+static enum MHD_Result answer_readyz(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    if (atomic_load(&h->quiesced))
+        return fr__http_respond_error(h, c, rq, 503, "shutting_down", "the server is draining");
+    if (!fr_sched_ready(h->s)) return fr__http_respond_error(h, c, rq, 503, "not_ready", "models are still loading");
+    return answer_simple(h, c, rq, "ready");
+}
+
+/* The route table: one row per method and path. The path is also the
+ * route's name (metrics label requests by it, never by the raw URL). */
+static const struct fr__http_route routes[] = {
+    { "GET", "/healthz", false, false, FR__HTTP_IN_NONE, false, answer_healthz },
+    { "GET", "/readyz", false, false, FR__HTTP_IN_NONE, false, answer_readyz },
+    { "GET", "/status", false, false, FR__HTTP_IN_NONE, false, answer_status },
+    { "POST", "/v1/detect", true, false, FR__HTTP_IN_IMAGES, false, answer_detect },
+    { "POST", "/v1/embed", true, false, FR__HTTP_IN_IMAGES, true, answer_embed },
+    { "POST", "/v1/verify", true, false, FR__HTTP_IN_PAIR, true, answer_verify },
+    { "POST", "/v1/people", true, true, FR__HTTP_IN_JSON, false, fr__http_people_add },
+    { "GET", "/v1/people", true, true, FR__HTTP_IN_NONE, false, fr__http_people_list },
+    { "GET", "/v1/people/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_person_get },
+    { "PATCH", "/v1/people/{id}", true, true, FR__HTTP_IN_JSON, false, fr__http_person_patch },
+    { "DELETE", "/v1/people/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_person_delete },
+    { "POST", "/v1/people/{id}/faces", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_person_enroll },
+    { "GET", "/v1/people/{id}/faces", true, true, FR__HTTP_IN_NONE, false, fr__http_person_faces },
+    { "POST", "/v1/people/{id}/merge", true, true, FR__HTTP_IN_JSON, false, fr__http_person_merge },
+    { "DELETE", "/v1/faces/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_face_delete },
+    { "GET", "/v1/faces/{id}/thumbnail", true, true, FR__HTTP_IN_NONE, false, fr__http_face_thumbnail },
+    { "POST", "/v1/recognize", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_recognize },
+    { "POST", "/v1/index", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_index },
+    { "POST", "/v1/cluster", true, true, FR__HTTP_IN_JSON, false, fr__http_cluster },
+};
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* url against a template; *id gets the "{id}" segment, a positive integer
+ * of at most 18 digits (so that it fits int64_t without overflow checks). */
+static bool path_match(const char *tpl, const char *url, int64_t *id) {
+    while (*tpl) {
+        if (!strncmp(tpl, "{id}", 4)) {
+            int64_t v = 0;
+            int digits = 0;
+            while (*url >= '0' && *url <= '9' && digits < 18) v = v * 10 + (*url++ - '0'), digits++;
+            if (digits == 0 || (*url >= '0' && *url <= '9') || v <= 0) return false;
+            *id = v;
+            tpl += 4;
+            continue;
+        }
+        if (*tpl++ != *url++) return false;
+    }
+    return *url == 0;
+}
+
+static bool method_is(const char *method, const char *want) {
+    if (!strcmp(method, want)) return true;
+    return !strcmp(want, "GET") && !strcmp(method, MHD_HTTP_METHOD_HEAD);
+}
+
+/* Checks the X-API-Key header; answers 401 itself (true: answered). With
+ * a gallery the keys live in the store, else in the key file. */
+static bool authenticate(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, bool optional,
+                         enum MHD_Result *ret) {
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
+    if (!key && optional) return false;
+    if (key && *key && h->gallery) {
+        struct fr_store_user u;
+        enum fr_status st = fr_store_auth(fr_gallery_store(h->gallery), key, &u);
+        if (st == FR_OK) {
+            snprintf(rq->user, sizeof(rq->user), "%s", u.name);
+            rq->user_id = u.id;
+            rq->admin = u.admin;
+            return false;
+        }
+        if (st != FR_ERR_AUTH && st != FR_ERR_NOT_FOUND && st != FR_ERR_INVALID) {
+            *ret = fr__http_respond_error(h, c, rq, 503, "unavailable", "the key store cannot be read");
+            return true;
+        }
+    } else if (key && *key) {
+        const char *user = fr__http_keys_lookup(h->keys, key);
+        if (user) {
+            snprintf(rq->user, sizeof(rq->user), "%s", user);
+            return false;
+        }
+    }
+    *ret = fr__http_respond_error(h, c, rq, 401, "unauthorized", key ? "unknown API key" : "missing X-API-Key header");
+    return true;
 }
 
 /* First call for a request: only the headers are in. Everything that can
  * be refused without the body is refused here, before it is read. */
-static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct request *rq, const char *url,
+static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, const char *url,
                              const char *method) {
-    bool get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
-    bool post = !strcmp(method, MHD_HTTP_METHOD_POST);
-    enum { R_NONE, R_HEALTHZ, R_READYZ, R_STATUS, R_API } kind = R_NONE;
-    if (!strcmp(url, "/healthz")) kind = R_HEALTHZ;
-    else if (!strcmp(url, "/readyz")) kind = R_READYZ;
-    else if (!strcmp(url, "/status")) kind = R_STATUS;
-    else if (!strcmp(url, "/v1/detect")) kind = R_API, rq->route = ROUTE_DETECT;
-    else if (!strcmp(url, "/v1/embed")) kind = R_API, rq->route = ROUTE_EMBED;
-    else if (!strcmp(url, "/v1/verify")) kind = R_API, rq->route = ROUTE_VERIFY;
-    if (kind == R_NONE) {
+    rq->route_name = "unmatched";
+    const struct fr__http_route *r = NULL;
+    char allow[64] = "";
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        int64_t id = 0;
+        if (!path_match(routes[i].path, url, &id)) continue;
+        if (!rq->route_name || !strcmp(rq->route_name, "unmatched")) rq->route_name = routes[i].path;
+        size_t l = strlen(allow);
+        snprintf(allow + l, sizeof(allow) - l, "%s%s%s", l ? ", " : "", routes[i].method,
+                 !strcmp(routes[i].method, "GET") ? ", HEAD" : "");
+        if (method_is(method, routes[i].method)) {
+            r = &routes[i];
+            rq->id = id;
+        }
+    }
+    if (!r && !allow[0]) {
         char msg[160];
         snprintf(msg, sizeof(msg), "no route %.100s", url);
-        return respond_error(h, c, rq, 404, "not_found", msg);
+        return fr__http_respond_error(h, c, rq, 404, "not_found", msg);
     }
-    if (kind != R_API && !get)
-        return respond(h, c, rq, 405, fr__http_json_error("method_not_allowed", "use GET"), "GET, HEAD", 0);
-    if (kind == R_API && !post)
-        return respond(h, c, rq, 405, fr__http_json_error("method_not_allowed", "use POST"), "POST", 0);
-    switch (kind) {
-    case R_HEALTHZ: return answer_simple(h, c, rq, "ok");
-    case R_READYZ:
-        if (atomic_load(&h->quiesced)) return respond_error(h, c, rq, 503, "shutting_down", "the server is draining");
-        if (!fr_sched_ready(h->s)) return respond_error(h, c, rq, 503, "not_ready", "models are still loading");
-        return answer_simple(h, c, rq, "ready");
-    case R_STATUS: return answer_status(h, c, rq);
-    default: break;
+    if (!r) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "use %s", allow);
+        return fr__http_respond(h, c, rq, 405, fr__http_json_error("method_not_allowed", msg), allow, 0);
     }
-    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
-    rq->user = fr__http_keys_lookup(h->keys, key);
-    if (!rq->user)
-        return respond_error(h, c, rq, 401, "unauthorized",
-                             key ? "unknown API key" : "missing X-API-Key header");
-    if (atomic_load(&h->stopping)) return respond_error(h, c, rq, 503, "shutting_down", "the server is stopping");
-    if (!fr_sched_ready(h->s)) return respond_error(h, c, rq, 503, "not_ready", "models are still loading");
+    rq->route = r;
+    rq->route_name = r->path;
+    enum MHD_Result ret;
+    if (!r->key) {
+        /* /status reads an optional key: it widens what is shown. */
+        if (r->handler == answer_status && authenticate(h, c, rq, true, &ret)) return ret;
+        return r->handler(h, c, rq);
+    }
+    if (authenticate(h, c, rq, false, &ret)) return ret;
+    if (r->gallery && !h->gallery)
+        return fr__http_respond_error(h, c, rq, 503, "no_gallery", "the server runs without a data directory");
+    if (atomic_load(&h->stopping))
+        return fr__http_respond_error(h, c, rq, 503, "shutting_down", "the server is stopping");
+    if (r->input == FR__HTTP_IN_NONE) return r->handler(h, c, rq);
+    bool image = r->input != FR__HTTP_IN_JSON;
+    if (image && !fr_sched_ready(h->s))
+        return fr__http_respond_error(h, c, rq, 503, "not_ready", "models are still loading");
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (fr__http_body_kind(ct) == FR__HTTP_BODY_UNSUPPORTED)
-        return respond_error(h, c, rq, 415, "unsupported_media_type",
-                             "Content-Type must be image/*, application/octet-stream, multipart/form-data or "
-                             "application/json");
+    if (image && fr__http_body_kind(ct) == FR__HTTP_BODY_UNSUPPORTED)
+        return fr__http_respond_error(h, c, rq, 415, "unsupported_media_type",
+                                      "Content-Type must be image/*, application/octet-stream, multipart/form-data "
+                                      "or application/json");
+    if (!image && ct && *ct && fr__http_body_kind(ct) != FR__HTTP_BODY_JSON &&
+        fr__http_body_kind(ct) != FR__HTTP_BODY_RAW)
+        return fr__http_respond_error(h, c, rq, 415, "unsupported_media_type", "Content-Type must be application/json");
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -540,7 +667,7 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
         if (errno || end == cl || n > h->p.max_body_bytes) {
             char msg[96];
             snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
-            return respond_error(h, c, rq, 413, "payload_too_large", msg);
+            return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
         }
         if (n > 0) {
             rq->body = fr_malloc((size_t)n);
@@ -550,12 +677,12 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
     }
     const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timings");
     rq->timings = t && (!strcmp(t, "1") || !strcasecmp(t, "true"));
-    rq->api = true;
+    rq->body_route = true;
     return MHD_YES;
 }
 
 /* A piece of the body. */
-static void accumulate(struct fr_http *h, struct request *rq, const char *data, size_t n) {
+static void accumulate(struct fr_http *h, struct fr__http_request *rq, const char *data, size_t n) {
     if (rq->too_large || rq->nomem) return;
     if (n > h->p.max_body_bytes - rq->len) {
         rq->too_large = true;
@@ -587,7 +714,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
     struct fr_http *h = cls;
-    struct request *rq = *con_cls;
+    struct fr__http_request *rq = *con_cls;
     if (!rq) {
         rq = fr_calloc(1, sizeof(*rq));
         if (!rq) return MHD_NO;
@@ -597,26 +724,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return begin(h, c, rq, url, method);
     }
     if (*upload_data_size) {
-        if (rq->api && !rq->responded) {
+        if (rq->body_route && !rq->responded) {
             accumulate(h, rq, upload_data, *upload_data_size);
             if (rq->too_large) {
                 /* Answer now where the library allows it; otherwise the
                  * rest is discarded unread-into-memory and 413 follows. */
                 char msg[96];
                 snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
-                respond_error(h, c, rq, 413, "payload_too_large", msg);
+                fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
             }
         }
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (rq->responded || !rq->api) return MHD_YES;
+    if (rq->responded || !rq->body_route) return MHD_YES;
     return finish(h, c, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     struct fr_http *h = cls;
-    struct request *rq = *con_cls;
+    struct fr__http_request *rq = *con_cls;
     if (!rq) return;
     fr_free(rq->body);
     fr_free(rq);
@@ -708,6 +835,23 @@ bad:
     return -2;
 }
 
+static enum fr_status import_keys(struct fr_http *h, char *err, size_t errlen) {
+    struct fr_store *st = fr_gallery_store(h->gallery);
+    for (int32_t i = 0; i < fr__http_keys_count(h->keys); i++) {
+        const char *key, *user;
+        fr__http_keys_at(h->keys, i, &key, &user);
+        char e[256];
+        enum fr_status s = fr_store_key_import(st, user, key, e, sizeof(e));
+        if (s != FR_OK) {
+            fr_errf(err, errlen, "importing the API key file's key for %s: %s", user, e);
+            return s;
+        }
+    }
+    fr__http_keys_free(h->keys);
+    h->keys = NULL;
+    return FR_OK;
+}
+
 enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched *s, struct fr_http **out, char *err,
                            size_t errlen) {
     FR_ASSERT(params && s && out);
@@ -724,11 +868,15 @@ enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched 
     h->listen = fr_strdup(params->listen ? params->listen : "127.0.0.1:5001");
     h->p.listen = h->listen;
     if (!h->listen) goto fail;
+    h->gallery = params->gallery;
     if (params->api_keys_file && *params->api_keys_file) {
         if ((st = fr__http_keys_load(params->api_keys_file, &h->keys, err, errlen)) != FR_OK) goto fail;
-        if (fr__http_keys_count(h->keys) == 0)
+        if (fr__http_keys_count(h->keys) == 0 && !h->gallery)
             FR_LOGW("%s: %s lists no keys: every API request will get 401", __func__, params->api_keys_file);
-    } else {
+        /* With a gallery the store holds the keys: the file's keys are
+         * imported (once; a key already there is left alone). */
+        if (h->gallery && (st = import_keys(h, err, errlen)) != FR_OK) goto fail;
+    } else if (!h->gallery) {
         FR_LOGW("%s: no API key file: every API request will get 401", __func__);
     }
     h->p.api_keys_file = NULL; /* not kept: the caller's string */

@@ -96,3 +96,7 @@ int cli_cmd_identify(const struct cli_cmd *cmd, const struct cli_opts *o, int np
 int cli_cmd_cluster(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
 int cli_cmd_config(int argc, char **argv);
 int cli_cmd_serve(int argc, char **argv);
+int cli_cmd_people(int argc, char **argv); /* people.c: the gallery verbs */
+int cli_cmd_index(int argc, char **argv);
+int cli_cmd_search(int argc, char **argv);
+int cli_cmd_user(int argc, char **argv);

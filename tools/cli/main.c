@@ -68,6 +68,19 @@ static const struct cli_cmd commands[] = {
     { "serve", "[--config FILE] [--SETTING VALUE]...",
       "Serve the HTTP API (detect, embed, verify) until SIGTERM; settings as for config.", NULL, NULL,
       cli_cmd_serve },
+    { "user", "add|list|remove|key|revoke [NAME] [--admin] [--data DIR]",
+      "Users and API keys of the people gallery: add NAME prints a new key once; list, remove, key, revoke.",
+      NULL, NULL, cli_cmd_user },
+    { "people", "list|add|rename|delete|merge|enroll|faces|cluster ... [--user NAME] [--data DIR]",
+      "Manage the people gallery in the data directory: list, add NAME, rename ID NAME, delete ID,\n"
+      "merge INTO FROM, enroll ID IMAGE... [--all], faces ID, cluster [--min-faces N --max-distance D].",
+      NULL, NULL, cli_cmd_people },
+    { "index", "DIR... [--user NAME] [--data DIR]",
+      "Add every photo's faces to the gallery, unassigned (resumable: files already indexed are skipped).",
+      NULL, NULL, cli_cmd_index },
+    { "search", "IMAGE... [--k N] [--json] [--user NAME] [--data DIR]",
+      "Recognize the faces of images against the gallery: the nearest people, or unknown.", NULL, NULL,
+      cli_cmd_search },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

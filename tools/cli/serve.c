@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "facerec/config.h"
+#include "facerec/gallery.h"
 #include "facerec/http.h"
 
 int cli_cmd_serve(int argc, char **argv) {
@@ -36,6 +37,18 @@ int cli_cmd_serve(int argc, char **argv) {
     char err[1024];
     struct fr_sched *s = NULL;
     struct fr_http *h = NULL;
+    struct fr_gallery *g = NULL;
+    /* The gallery before the models: a data directory that cannot be
+     * opened stops start-up at once, not after the slow model load. */
+    struct fr_gallery_params gp = fr_gallery_default_params();
+    gp.store.data_dir = cfg.data && *cfg.data ? cfg.data : NULL;
+    gp.threshold = cfg.tolerance;
+    gp.preload = true;
+    if (fr_gallery_new(&gp, &g, err, sizeof(err)) != FR_OK) {
+        fprintf(stderr, "facerec serve: %s\n", err);
+        rc = CLI_SOME_FAILED;
+        goto out;
+    }
     struct fr_sched_params sp = fr_config_sched_params(&cfg);
     double t0 = fr_time_now();
     if (fr_sched_new(&sp, &s, err, sizeof(err)) != FR_OK) {
@@ -44,6 +57,7 @@ int cli_cmd_serve(int argc, char **argv) {
         goto out;
     }
     struct fr_http_params hp = fr_http_default_params();
+    hp.gallery = g;
     hp.listen = cfg.listen;
     hp.max_body_bytes = cfg.max_body_bytes;
     hp.threads = cfg.http_threads;
@@ -71,6 +85,7 @@ int cli_cmd_serve(int argc, char **argv) {
 out:
     fr_http_free(h);
     fr_sched_free(s);
+    fr_gallery_free(g);
     fr_config_clear(&cfg);
     return rc;
 }

@@ -1,0 +1,508 @@
+#define _GNU_SOURCE
+/* The people gallery end to end: the real `facerec serve` with a data
+ * directory, driven over HTTP. Isolation between users on every route,
+ * recognition accuracy on face_recognition's knn example (with a stranger
+ * who must be "unknown"), clustering the 38-photo set (purity and
+ * completeness), bad input, and /status by key. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <turbojpeg.h>
+
+#include "gallery-util.h"
+
+static char g_dir[256], g_data[300], g_keys[300];
+static char g_admin[128]; /* the admin key `facerec user add --admin` printed */
+static struct gt_server g_sv;
+
+#define KEY_A "key-alice-0123456789"
+#define KEY_B "key-bob-0123456789"
+#define KEY_C "key-carol-0123456789"
+#define KEY_D "key-dave-0123456789"
+
+static int setup(void **state) {
+    curl_global_init(CURL_GLOBAL_ALL);
+    snprintf(g_dir, sizeof(g_dir), "/tmp/fr-gallery-XXXXXX");
+    if (!mkdtemp(g_dir)) return -1;
+    snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
+    snprintf(g_keys, sizeof(g_keys), "%s/keys", g_dir);
+    FILE *f = fopen(g_keys, "w");
+    fprintf(f, "%s alice\n%s bob\n%s carol\n%s dave\n", KEY_A, KEY_B, KEY_C, KEY_D);
+    fclose(f);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s/facerec user add root --admin --data %s 2>/dev/null", FR_BINARY_DIR, g_data);
+    FILE *p = popen(cmd, "r");
+    if (!p || !fgets(g_admin, sizeof(g_admin), p)) return -1;
+    pclose(p);
+    g_admin[strcspn(g_admin, "\r\n")] = 0;
+    char log[400];
+    snprintf(log, sizeof(log), "%s/server.log", g_dir);
+    gt_start(&g_sv, g_data, g_keys, log, true);
+    return 0;
+}
+
+static int teardown(void **state) {
+    int rc = gt_stop(&g_sv, SIGTERM);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+    if (system(cmd)) {}
+    curl_global_cleanup();
+    return rc == 0 ? 0 : -1;
+}
+
+static int64_t add_person(const char *key, const char *name) {
+    struct gt_resp r;
+    char body[512];
+    snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
+    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/people", key, body), 201);
+    int64_t id = (int64_t)gt_num(r.json, "id");
+    assert_true(id > 0);
+    gt_free(&r);
+    return id;
+}
+
+/* Enrolls the largest face of a data file; returns the new face's id. */
+static int64_t enroll(const char *key, int64_t person, const char *rel) {
+    struct blob b = gt_data(rel);
+    struct gt_resp r;
+    char path[96];
+    snprintf(path, sizeof(path), "/v1/people/%lld/faces", (long long)person);
+    long st = gt_http(&g_sv, &r, "POST", path, key, NULL, b.data, b.len);
+    if (st != 201) fail_msg("enroll %s: %ld %s", rel, st, r.body ? r.body : "");
+    cJSON *faces = cJSON_GetObjectItem(r.json, "faces");
+    assert_int_equal(cJSON_GetArraySize(faces), 1);
+    int64_t id = (int64_t)gt_num(cJSON_GetArrayItem(faces, 0), "id");
+    gt_free(&r);
+    free(b.data);
+    return id;
+}
+
+/* Recognizes an image; returns the parsed answer (caller deletes). */
+static cJSON *recognize(const char *key, const char *file) {
+    struct blob b = gt_read(file);
+    struct gt_resp r;
+    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/recognize?k=3", key, NULL, b.data, b.len), 200);
+    cJSON *j = r.json;
+    r.json = NULL;
+    gt_free(&r);
+    free(b.data);
+    return j;
+}
+
+static bool has_name(const cJSON *ans, const char *name) {
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(ans, "faces")) {
+        const cJSON *n = cJSON_GetObjectItem(f, "name");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return true;
+    }
+    return false;
+}
+
+/* ---- isolation: user B against every route on user A's ids ------------------ */
+
+static void expect_404(long got, struct gt_resp *r, const char *what) {
+    if (got != 404 || strcmp(gt_code(r), "not_found")) fail_msg("%s: got %ld %s, want 404", what, got, r->body);
+    gt_free(r);
+}
+
+static void test_isolation(void **state) {
+    int64_t pa = add_person(KEY_A, "alice's obama");
+    int64_t fa = enroll(KEY_A, pa, "examples/obama.jpg");
+    int64_t pb = add_person(KEY_B, "bob's friend");
+    struct blob img = gt_data("examples/obama2.jpg");
+    struct blob two = gt_data("examples/two_people.jpg");
+    struct gt_resp r;
+    char path[128], body[128];
+    /* Index an image for A: B's index of the same bytes must not be skipped. */
+    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_A, NULL, two.data, two.len), 201);
+    int64_t fa_unassigned = (int64_t)gt_num(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0), "id");
+    gt_free(&r);
+
+    snprintf(path, sizeof(path), "/v1/people/%lld", (long long)pa);
+    expect_404(gt_http(&g_sv, &r, "GET", path, KEY_B, NULL, NULL, 0), &r, "GET person");
+    expect_404(gt_json(&g_sv, &r, "PATCH", path, KEY_B, "{\"name\":\"stolen\"}"), &r, "PATCH person");
+    expect_404(gt_http(&g_sv, &r, "DELETE", path, KEY_B, NULL, NULL, 0), &r, "DELETE person");
+    snprintf(path, sizeof(path), "/v1/people/%lld/faces", (long long)pa);
+    expect_404(gt_http(&g_sv, &r, "GET", path, KEY_B, NULL, NULL, 0), &r, "GET person faces");
+    expect_404(gt_http(&g_sv, &r, "POST", path, KEY_B, NULL, img.data, img.len), &r, "POST person faces");
+    snprintf(path, sizeof(path), "/v1/people/%lld/merge", (long long)pa);
+    snprintf(body, sizeof(body), "{\"from\":%lld}", (long long)pb);
+    expect_404(gt_json(&g_sv, &r, "POST", path, KEY_B, body), &r, "merge into A's person");
+    snprintf(path, sizeof(path), "/v1/people/%lld/merge", (long long)pb);
+    snprintf(body, sizeof(body), "{\"from\":%lld}", (long long)pa);
+    expect_404(gt_json(&g_sv, &r, "POST", path, KEY_B, body), &r, "merge A's person away");
+    snprintf(path, sizeof(path), "/v1/faces/%lld", (long long)fa);
+    expect_404(gt_http(&g_sv, &r, "DELETE", path, KEY_B, NULL, NULL, 0), &r, "DELETE face");
+    snprintf(path, sizeof(path), "/v1/faces/%lld/thumbnail", (long long)fa);
+    expect_404(gt_http(&g_sv, &r, "GET", path, KEY_B, NULL, NULL, 0), &r, "GET thumbnail");
+    snprintf(path, sizeof(path), "/v1/faces/%lld", (long long)fa_unassigned);
+    expect_404(gt_http(&g_sv, &r, "DELETE", path, KEY_B, NULL, NULL, 0), &r, "DELETE unassigned face");
+
+    /* Lists show only B's rows; recognize does not match A's people. */
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/people", KEY_B, NULL, NULL, 0), 200);
+    cJSON *people = cJSON_GetObjectItem(r.json, "people");
+    assert_int_equal(cJSON_GetArraySize(people), 1);
+    assert_int_equal((int64_t)gt_num(cJSON_GetArrayItem(people, 0), "id"), pb);
+    gt_free(&r);
+    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/recognize", KEY_B, NULL, img.data, img.len), 200);
+    assert_true(has_name(r.json, "unknown"));
+    assert_false(has_name(r.json, "alice's obama"));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0),
+                                                            "candidates")),
+                     0);
+    gt_free(&r);
+    /* B's index of A's photo is B's own first copy; B's cluster sees only B's faces. */
+    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_B, NULL, two.data, two.len), 201);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "skipped")));
+    gt_free(&r);
+    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_B, "{\"min_faces\":1}"), 200);
+    assert_int_equal((int)gt_num(r.json, "created") + (int)gt_num(r.json, "joined") + (int)gt_num(r.json, "left"), 2);
+    gt_free(&r);
+
+    /* A's data is untouched. */
+    snprintf(path, sizeof(path), "/v1/people/%lld", (long long)pa);
+    assert_int_equal(gt_http(&g_sv, &r, "GET", path, KEY_A, NULL, NULL, 0), 200);
+    assert_string_equal(cJSON_GetObjectItem(r.json, "name")->valuestring, "alice's obama");
+    assert_int_equal((int)gt_num(r.json, "faces"), 1);
+    gt_free(&r);
+    snprintf(path, sizeof(path), "/v1/faces/%lld/thumbnail", (long long)fa);
+    assert_int_equal(gt_http(&g_sv, &r, "GET", path, KEY_A, NULL, NULL, 0), 200);
+    assert_string_equal(r.ctype, "image/jpeg");
+    assert_true(r.len > 500 && (unsigned char)r.body[0] == 0xFF && (unsigned char)r.body[1] == 0xD8);
+    gt_free(&r);
+    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/recognize", KEY_A, NULL, img.data, img.len), 200);
+    assert_true(has_name(r.json, "alice's obama"));
+    gt_free(&r);
+    /* A's own index of the same photo again: skipped. */
+    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_A, NULL, two.data, two.len), 200);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "skipped")));
+    gt_free(&r);
+    free(img.data);
+    free(two.data);
+}
+
+/* ---- accuracy: face_recognition's knn example -------------------------------- */
+
+static void test_accuracy(void **state) {
+    static const char *const people[] = { "alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie" };
+    static const char *const train[][2] = {
+        { "alex_lacamoire/img1.jpg", NULL },  { "biden/biden.jpg", "biden/biden2.jpg" },
+        { "kit_harington/john1.jpeg", "kit_harington/john2.jpeg" }, { "obama/obama.jpg", "obama/obama2.jpg" },
+        { "rose_leslie/img1.jpg", "rose_leslie/img2.jpg" },
+    };
+    for (int i = 0; i < 5; i++) {
+        int64_t p = add_person(KEY_C, people[i]);
+        for (int j = 0; j < 2 && train[i][j]; j++) {
+            char rel[256];
+            snprintf(rel, sizeof(rel), "examples/knn_examples/train/%s", train[i][j]);
+            enroll(KEY_C, p, rel);
+        }
+    }
+    /* The expectations of test-cli.sh's identify test. */
+    static const struct {
+        const char *file, *names[2];
+    } tests[] = {
+        { "obama1.jpg", { "obama", NULL } },
+        { "alex_lacamoire1.jpg", { "alex_lacamoire", NULL } },
+        { "kit_with_rose.jpg", { "kit_harington", "rose_leslie" } },
+        { "obama_and_biden.jpg", { "obama", "biden" } },
+        { "johnsnow_test1.jpg", { "kit_harington", NULL } },
+    };
+    int right = 0, total = 0;
+    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/examples/knn_examples/test/%s", fr_test_data_dir(), tests[i].file);
+        cJSON *ans = recognize(KEY_C, path);
+        for (int j = 0; j < 2 && tests[i].names[j]; j++) {
+            total++;
+            if (has_name(ans, tests[i].names[j])) right++;
+            else print_message("  %s: %s not recognized: %s\n", tests[i].file, tests[i].names[j],
+                               cJSON_PrintUnformatted(ans));
+        }
+        cJSON_Delete(ans);
+    }
+    /* A stranger (not enrolled): unknown, with candidates all beyond the threshold. */
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/examples/lin-manuel-miranda.png", fr_test_data_dir());
+    cJSON *ans = recognize(KEY_C, path);
+    cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(ans, "faces"), 0);
+    bool unknown = cJSON_IsTrue(cJSON_GetObjectItem(f0, "unknown"));
+    print_message("  knn accuracy: %d/%d expected names; stranger: %s (nearest %s at %.3f)\n", right, total,
+                  unknown ? "unknown" : "MATCHED",
+                  cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(f0, "candidates"), 0), "name")->valuestring,
+                  gt_num(f0, "distance"));
+    assert_int_equal(right, total);
+    assert_true(unknown);
+    assert_string_equal(cJSON_GetObjectItem(f0, "name")->valuestring, "unknown");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(f0, "person")));
+    cJSON_Delete(ans);
+}
+
+/* ---- clustering the 38-photo set ------------------------------------------------ */
+
+/* The identity of a single-person photo, by its file name; NULL when the
+ * photo has several people or nobody known. */
+static const char *truth(const char *path) {
+    const char *b = strrchr(path, '/') + 1;
+    if (strstr(path, "kit_with_rose") || strstr(path, "obama_and_biden") || strstr(path, "two_people") ||
+        strstr(path, "samples/") || strstr(path, "32bit"))
+        return NULL;
+    if (strstr(b, "obama")) return "obama";
+    if (strstr(b, "biden")) return "biden";
+    if (strstr(b, "alex")) return "alex";
+    if (strstr(b, "lin-manuel")) return "lin";
+    if (strstr(path, "kit_harington/") || strstr(b, "johnsnow")) return "kit";
+    if (strstr(path, "rose_leslie/")) return "rose";
+    return NULL;
+}
+
+static void test_cluster(void **state) {
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && (find ../shared/testdata/face_recognition -type f \\( -name '*.jpg' -o -name '*.jpeg' -o -name "
+             "'*.png' \\) | sort; ls models/samples/sample[1-6].jpg)",
+             FR_SOURCE_DIR);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[1024];
+    enum { MAXF = 256 };
+    int64_t face_id[MAXF];
+    const char *face_truth[MAXF];
+    int nf = 0, nimg = 0;
+    while (fgets(line, sizeof(line), p)) {
+        line[strcspn(line, "\n")] = 0;
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/%s", FR_SOURCE_DIR, line);
+        struct blob b = gt_read(path);
+        struct gt_resp r;
+        long st = gt_http(&g_sv, &r, "POST", "/v1/index", KEY_D, NULL, b.data, b.len);
+        /* Some photos are byte-identical copies (skipped, 200). */
+        if (st != 200 && st != 201) fail_msg("index %s: %ld %s", line, st, r.body);
+        nimg++;
+        const cJSON *faces = cJSON_GetObjectItem(r.json, "faces"), *f;
+        /* The truth applies to the largest face of a single-person photo. */
+        int64_t best = 0;
+        double area = -1;
+        cJSON_ArrayForEach(f, faces) {
+            const cJSON *box = cJSON_GetObjectItem(f, "box");
+            double a = cJSON_GetArrayItem(box, 2)->valuedouble * cJSON_GetArrayItem(box, 3)->valuedouble;
+            if (a > area) area = a, best = (int64_t)gt_num(f, "id");
+        }
+        if (best && truth(line) && nf < MAXF) {
+            face_id[nf] = best;
+            face_truth[nf] = truth(line);
+            nf++;
+        }
+        gt_free(&r);
+        free(b.data);
+    }
+    pclose(p);
+    assert_int_equal(nimg, 38);
+    struct gt_resp r;
+    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_D, "{\"min_faces\":2,\"max_distance\":0.5}"), 200);
+    print_message("  cluster: %s\n", r.body);
+    gt_free(&r);
+    /* face -> person from the people's face lists. */
+    int64_t person_of[MAXF] = { 0 };
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/people?limit=1000", KEY_D, NULL, NULL, 0), 200);
+    const cJSON *pe;
+    int n_people = 0;
+    cJSON_ArrayForEach(pe, cJSON_GetObjectItem(r.json, "people")) {
+        int64_t pid = (int64_t)gt_num(pe, "id");
+        n_people++;
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/people/%lld/faces?limit=1000", (long long)pid);
+        struct gt_resp fr;
+        assert_int_equal(gt_http(&g_sv, &fr, "GET", path, KEY_D, NULL, NULL, 0), 200);
+        const cJSON *f;
+        cJSON_ArrayForEach(f, cJSON_GetObjectItem(fr.json, "faces")) {
+            for (int i = 0; i < nf; i++)
+                if (face_id[i] == (int64_t)gt_num(f, "id")) person_of[i] = pid;
+        }
+        gt_free(&fr);
+    }
+    gt_free(&r);
+    /* Unassigned faces count as clusters of their own. */
+    for (int i = 0; i < nf; i++)
+        if (!person_of[i]) person_of[i] = -face_id[i];
+    /* Purity: each cluster's share of its majority identity; completeness:
+     * each identity's share in its largest cluster; both face-weighted. */
+    int pure = 0, complete = 0;
+    for (int i = 0; i < nf; i++) {
+        bool seen = false;
+        for (int j = 0; j < i; j++) seen |= person_of[j] == person_of[i];
+        if (!seen) {
+            int best = 0;
+            for (int a = 0; a < nf; a++) {
+                if (person_of[a] != person_of[i]) continue;
+                int c = 0;
+                for (int b = 0; b < nf; b++) c += person_of[b] == person_of[i] && !strcmp(face_truth[b], face_truth[a]);
+                if (c > best) best = c;
+            }
+            pure += best;
+        }
+        seen = false;
+        for (int j = 0; j < i; j++) seen |= !strcmp(face_truth[j], face_truth[i]);
+        if (!seen) {
+            int best = 0;
+            for (int a = 0; a < nf; a++) {
+                if (strcmp(face_truth[a], face_truth[i])) continue;
+                int c = 0;
+                for (int b = 0; b < nf; b++) c += person_of[b] == person_of[a] && !strcmp(face_truth[b], face_truth[i]);
+                if (c > best) best = c;
+            }
+            complete += best;
+        }
+    }
+    double purity = (double)pure / nf, completeness = (double)complete / nf;
+    int obama = 0, obama_same = 0;
+    int64_t obama_person = 0;
+    for (int i = 0; i < nf; i++)
+        if (!strcmp(face_truth[i], "obama")) {
+            obama++;
+            if (!obama_person && person_of[i] > 0) obama_person = person_of[i];
+        }
+    for (int i = 0; i < nf; i++) obama_same += !strcmp(face_truth[i], "obama") && person_of[i] == obama_person;
+    print_message("  38 photos, %d labelled faces, %d people: purity %.3f, completeness %.3f; obama %d/%d in one "
+                  "person\n",
+                  nf, n_people, purity, completeness, obama_same, obama);
+    assert_true(purity >= 0.95);
+    assert_true(completeness >= 0.75);
+    assert_int_equal(obama_same, obama);
+
+    /* Incremental: a new obama photo joins the obama person. */
+    snprintf(cmd, sizeof(cmd), "%s/examples/knn_examples/test/obama1.jpg", fr_test_data_dir());
+    struct blob b = gt_read(cmd);
+    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_D, NULL, b.data, b.len), 200); /* already in the set */
+    gt_free(&r);
+    free(b.data);
+}
+
+/* ---- bad input ----------------------------------------------------------------- */
+
+static void expect_4xx(long got, struct gt_resp *r, long want, const char *code, const char *what) {
+    if (got != want || strcmp(gt_code(r), code))
+        fail_msg("%s: got %ld %s, want %ld %s", what, got, r->body ? r->body : "", want, code);
+    gt_free(r);
+}
+
+static void test_bad_input(void **state) {
+    struct gt_resp r;
+    int64_t p = add_person(KEY_B, "someone");
+    char path[128];
+    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people", NULL, NULL, NULL, 0), &r, 401, "unauthorized", "no key");
+    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people", "wrong", NULL, NULL, 0), &r, 401, "unauthorized", "bad key");
+    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people/999999", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "id");
+    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people/abc", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "text id");
+    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people/0", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "id 0");
+    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people/99999999999999999999999", KEY_B, NULL, NULL, 0), &r, 404,
+               "not_found", "huge id");
+    expect_4xx(gt_http(&g_sv, &r, "DELETE", "/v1/faces/424242", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "face");
+    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/faces/424242/thumbnail", KEY_B, NULL, NULL, 0), &r, 404, "not_found",
+               "thumbnail");
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":"), &r, 400, "invalid_json", "truncated");
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "[1,2]"), &r, 400, "invalid_request", "array");
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":\"x\"} trailing"), &r, 400, "invalid_json",
+               "trailing");
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"nom\":\"x\"}"), &r, 400, "invalid_request",
+               "unknown key");
+    assert_non_null(strstr(r.body ? r.body : "\"nom\"", "nom"));
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{}"), &r, 400, "invalid_request", "no name");
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":12}"), &r, 400, "invalid_request",
+               "number name");
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":\"\"}"), &r, 400, "invalid_request",
+               "empty name");
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":\"a\\u0001b\"}"), &r, 400,
+               "invalid_request", "control character");
+    char *big = malloc(10 * 1024 + 32);
+    strcpy(big, "{\"name\":\"");
+    memset(big + 9, 'x', 10 * 1024);
+    strcpy(big + 9 + 10 * 1024, "\"}");
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, big), &r, 400, "invalid_request", "10 KB name");
+    snprintf(path, sizeof(path), "/v1/people/%lld", (long long)p);
+    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, KEY_B, big), &r, 400, "invalid_request", "10 KB rename");
+    free(big);
+    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, KEY_B, "{\"name\":null}"), &r, 400, "invalid_request", "null name");
+    snprintf(path, sizeof(path), "/v1/people/%lld/merge", (long long)p);
+    expect_4xx(gt_json(&g_sv, &r, "POST", path, KEY_B, "{\"from\":\"1\"}"), &r, 400, "invalid_request", "from type");
+    expect_4xx(gt_json(&g_sv, &r, "POST", path, KEY_B, "{}"), &r, 400, "invalid_request", "no from");
+    expect_4xx(gt_json(&g_sv, &r, "POST", path, KEY_B, "{\"from\":987654}"), &r, 404, "not_found", "from unknown");
+    char self[64];
+    snprintf(self, sizeof(self), "{\"from\":%lld}", (long long)p);
+    expect_4xx(gt_json(&g_sv, &r, "POST", path, KEY_B, self), &r, 400, "invalid_request", "merge self");
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_B, "{\"min_faces\":0}"), &r, 400, "invalid_request",
+               "min_faces 0");
+    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_B, "{\"max_distance\":\"far\"}"), &r, 400,
+               "invalid_request", "max_distance type");
+    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people?limit=0", KEY_B, NULL, NULL, 0), &r, 400, "invalid_request",
+               "limit 0");
+    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people?after=x", KEY_B, NULL, NULL, 0), &r, 400, "invalid_request",
+               "after x");
+    expect_4xx(gt_http(&g_sv, &r, "PUT", "/v1/people", KEY_B, NULL, NULL, 0), &r, 405, "method_not_allowed", "PUT");
+    /* Images: no face is 422 for enroll and an empty list elsewhere; not an image is 400. */
+    /* A flat grey JPEG: an image without a face. */
+    struct blob noface = { 0 };
+    {
+        unsigned char px[64 * 64 * 3], *jpg = NULL;
+        unsigned long n = 0;
+        memset(px, 128, sizeof(px));
+        tjhandle tj = tjInitCompress();
+        assert_int_equal(tjCompress2(tj, px, 64, 64 * 3, 64, TJPF_RGB, &jpg, &n, TJSAMP_444, 90, 0), 0);
+        noface.data = malloc(n);
+        memcpy(noface.data, jpg, n);
+        noface.len = n;
+        tjFree(jpg);
+        tjDestroy(tj);
+    }
+    snprintf(path, sizeof(path), "/v1/people/%lld/faces", (long long)p);
+    expect_4xx(gt_http(&g_sv, &r, "POST", path, KEY_B, "image/jpeg", noface.data, noface.len), &r, 422, "no_face",
+               "enroll without a face");
+    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/recognize", KEY_B, "image/jpeg", noface.data, noface.len), 200);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "faces")), 0);
+    gt_free(&r);
+    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_B, "image/jpeg", noface.data, noface.len), 201);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "faces")), 0);
+    gt_free(&r);
+    expect_4xx(gt_http(&g_sv, &r, "POST", path, KEY_B, NULL, "not an image", 12), &r, 400, "invalid_image", "garbage");
+    expect_4xx(gt_http(&g_sv, &r, "POST", "/v1/recognize?k=0", KEY_B, "image/jpeg", noface.data, noface.len), &r, 400,
+               "invalid_request", "k 0");
+    expect_4xx(gt_http(&g_sv, &r, "POST", "/v1/people/987654/faces", KEY_B, "image/jpeg", noface.data, noface.len), &r,
+               404, "not_found", "enroll unknown person");
+    free(noface.data);
+}
+
+/* ---- /status by key -------------------------------------------------------------- */
+
+static void test_status(void **state) {
+    struct gt_resp r;
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/status", NULL, NULL, NULL, 0), 200);
+    assert_null(cJSON_GetObjectItem(r.json, "gallery"));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "queue"), "per_user")), 0);
+    gt_free(&r);
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/status", KEY_B, NULL, NULL, 0), 200);
+    cJSON *users = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "gallery"), "users");
+    assert_int_equal(cJSON_GetArraySize(users), 1);
+    assert_non_null(cJSON_GetObjectItem(users, "bob"));
+    cJSON *pu = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "queue"), "per_user"), *e;
+    cJSON_ArrayForEach(e, pu) assert_string_equal(e->string, "bob");
+    gt_free(&r);
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/status", g_admin, NULL, NULL, 0), 200);
+    users = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "gallery"), "users");
+    assert_true(cJSON_GetArraySize(users) >= 5);
+    assert_non_null(cJSON_GetObjectItem(users, "alice"));
+    gt_free(&r);
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/status", "nope", NULL, NULL, 0), 401);
+    gt_free(&r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_isolation), cmocka_unit_test(test_accuracy), cmocka_unit_test(test_cluster),
+        cmocka_unit_test(test_bad_input), cmocka_unit_test(test_status),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
