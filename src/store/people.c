@@ -61,16 +61,6 @@ static enum fr_status exec_one(struct fr_store *st, sqlite3_stmt *s, const char 
     return status;
 }
 
-/* Grows a caller-owned result array by one slot. */
-static enum fr_status grow(void **a, int32_t *cap, int32_t count, size_t size) {
-    if (count < *cap) return FR_OK;
-    int32_t ncap = *cap ? *cap * 2 : 16;
-    void *b = fr_realloc(*a, size * (size_t)ncap);
-    if (!b) return fr__store_fail(FR_ERR_NOMEM, "out of memory reading the store");
-    *a = b, *cap = ncap;
-    return FR_OK;
-}
-
 /* ---- people ---- */
 
 enum fr_status fr_store_person_add(struct fr_store *st, int64_t user, const char *name, int64_t *id) {
@@ -95,7 +85,8 @@ enum fr_status fr_store_person_add(struct fr_store *st, int64_t user, const char
     return status;
 }
 
-static void read_person(sqlite3_stmt *s, struct fr_store_person *p) {
+static void read_person(sqlite3_stmt *s, void *row) {
+    struct fr_store_person *p = row;
     memset(p, 0, sizeof(*p));
     p->id = sqlite3_column_int64(s, 0);
     const char *name = (const char *)sqlite3_column_text(s, 1);
@@ -127,29 +118,14 @@ enum fr_status fr_store_person_list(struct fr_store *st, int64_t user, int64_t a
     *out = NULL;
     *n = 0;
     if (limit <= 0) return fr__store_fail(FR_ERR_INVALID, "limit must be positive");
-    struct fr_store_person *a = NULL;
-    int32_t count = 0, cap = 0;
-    enum fr_status status = FR_OK;
     fr__store_lock(st);
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_PERSON_LIST);
     sqlite3_bind_int64(s, 1, user);
     sqlite3_bind_int64(s, 2, after_id);
     sqlite3_bind_int(s, 3, limit);
-    int rc;
-    while ((rc = fr__store_step(st, s)) == SQLITE_ROW) {
-        if ((status = grow((void **)&a, &cap, count, sizeof(*a))) != FR_OK) break;
-        read_person(s, &a[count++]);
-    }
-    if (status == FR_OK && rc != SQLITE_DONE) status = fr__store_db_fail(st, rc, "listing people");
-    sqlite3_reset(s);
+    enum fr_status status = fr__store_collect(st, s, sizeof(**out), read_person, "listing people", (void **)out, n);
     fr__store_unlock(st);
-    if (status != FR_OK) {
-        fr_free(a);
-        return status;
-    }
-    *out = a;
-    *n = count;
-    return FR_OK;
+    return status;
 }
 
 enum fr_status fr_store_person_rename(struct fr_store *st, int64_t user, int64_t id, const char *name) {
@@ -346,7 +322,8 @@ enum fr_status fr_store_faces_add(struct fr_store *st, int64_t user, int64_t per
     return status;
 }
 
-static void read_face(sqlite3_stmt *s, struct fr_store_face *f) {
+static void read_face(sqlite3_stmt *s, void *row) {
+    struct fr_store_face *f = row;
     memset(f, 0, sizeof(*f));
     f->id = sqlite3_column_int64(s, 0);
     f->person = sqlite3_column_int64(s, 1); /* NULL reads as 0 */
@@ -380,8 +357,6 @@ enum fr_status fr_store_face_list(struct fr_store *st, int64_t user, int64_t per
     *out = NULL;
     *n = 0;
     if (limit <= 0 || person < 0) return fr__store_fail(FR_ERR_INVALID, "limit must be positive");
-    struct fr_store_face *a = NULL;
-    int32_t count = 0, cap = 0;
     fr__store_lock(st);
     /* Another user's person lists as not found, not as empty. */
     enum fr_status status = person > 0 ? person_exists(st, user, person) : FR_OK;
@@ -391,22 +366,10 @@ enum fr_status fr_store_face_list(struct fr_store *st, int64_t user, int64_t per
         sqlite3_bind_int64(s, 2, person);
         sqlite3_bind_int64(s, 3, after_id);
         sqlite3_bind_int(s, 4, limit);
-        int rc;
-        while ((rc = fr__store_step(st, s)) == SQLITE_ROW) {
-            if ((status = grow((void **)&a, &cap, count, sizeof(*a))) != FR_OK) break;
-            read_face(s, &a[count++]);
-        }
-        if (status == FR_OK && rc != SQLITE_DONE) status = fr__store_db_fail(st, rc, "listing faces");
-        sqlite3_reset(s);
+        status = fr__store_collect(st, s, sizeof(**out), read_face, "listing faces", (void **)out, n);
     }
     fr__store_unlock(st);
-    if (status != FR_OK) {
-        fr_free(a);
-        return status;
-    }
-    *out = a;
-    *n = count;
-    return FR_OK;
+    return status;
 }
 
 enum fr_status fr_store_face_delete(struct fr_store *st, int64_t user, int64_t id) {
@@ -560,7 +523,8 @@ enum fr_status fr_store_job_update(struct fr_store *st, int64_t user, int64_t id
     return status;
 }
 
-static void read_job(sqlite3_stmt *s, struct fr_store_job *j) {
+static void read_job(sqlite3_stmt *s, void *row) {
+    struct fr_store_job *j = row;
     memset(j, 0, sizeof(*j));
     j->id = sqlite3_column_int64(s, 0);
     const char *kind = (const char *)sqlite3_column_text(s, 1);
@@ -582,26 +546,11 @@ enum fr_status fr_store_job_list(struct fr_store *st, int64_t user, int32_t limi
     *out = NULL;
     *n = 0;
     if (limit <= 0) return fr__store_fail(FR_ERR_INVALID, "limit must be positive");
-    struct fr_store_job *a = NULL;
-    int32_t count = 0, cap = 0;
-    enum fr_status status = FR_OK;
     fr__store_lock(st);
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_JOB_LIST);
     sqlite3_bind_int64(s, 1, user);
     sqlite3_bind_int(s, 2, limit);
-    int rc;
-    while ((rc = fr__store_step(st, s)) == SQLITE_ROW) {
-        if ((status = grow((void **)&a, &cap, count, sizeof(*a))) != FR_OK) break;
-        read_job(s, &a[count++]);
-    }
-    if (status == FR_OK && rc != SQLITE_DONE) status = fr__store_db_fail(st, rc, "listing jobs");
-    sqlite3_reset(s);
+    enum fr_status status = fr__store_collect(st, s, sizeof(**out), read_job, "listing jobs", (void **)out, n);
     fr__store_unlock(st);
-    if (status != FR_OK) {
-        fr_free(a);
-        return status;
-    }
-    *out = a;
-    *n = count;
-    return FR_OK;
+    return status;
 }

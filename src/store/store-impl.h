@@ -111,6 +111,14 @@ sqlite3_stmt *fr__store_stmt(struct fr_store *st, enum fr__store_stmt id);
 int fr__store_step(struct fr_store *st, sqlite3_stmt *s);
 /* Runs a statement that returns no rows (SQLITE_DONE), else a failure. */
 enum fr_status fr__store_exec(struct fr_store *st, sqlite3_stmt *s, const char *what);
+/* Reads a row of s into *row (a struct of the list's type). */
+typedef void (*fr__store_row_fn)(sqlite3_stmt *s, void *row);
+/* Steps the bound statement s to its end, reading every row with read into
+ * a growing fr_malloc'd array of elem-byte entries (*out, *n), and resets
+ * s. The caller holds the lock. On failure *out is NULL and the status
+ * names what (e.g. "listing people"). */
+enum fr_status fr__store_collect(struct fr_store *st, sqlite3_stmt *s, size_t elem, fr__store_row_fn read,
+                                 const char *what, void **out, int32_t *n);
 enum fr_status fr__store_begin(struct fr_store *st);
 enum fr_status fr__store_commit(struct fr_store *st);
 /* Rolls back if a transaction is open; returns status unchanged. */

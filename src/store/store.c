@@ -587,7 +587,8 @@ enum fr_status fr_store_user_remove(struct fr_store *st, const char *name) {
     return status;
 }
 
-static void read_user(sqlite3_stmt *s, struct fr_store_user *u) {
+static void read_user(sqlite3_stmt *s, void *row) {
+    struct fr_store_user *u = row;
     memset(u, 0, sizeof(*u));
     u->id = sqlite3_column_int64(s, 0);
     const char *name = (const char *)sqlite3_column_text(s, 1);
@@ -636,34 +637,41 @@ enum fr_status fr_store_user_list(struct fr_store *st, struct fr_store_user **ou
     FR_ASSERT(st && out && n);
     *out = NULL;
     *n = 0;
-    struct fr_store_user *a = NULL;
-    int32_t count = 0, cap = 0;
-    enum fr_status status = FR_OK;
     fr__store_lock(st);
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_USER_LIST);
+    enum fr_status status = fr__store_collect(st, s, sizeof(**out), read_user, "listing users", (void **)out, n);
+    fr__store_unlock(st);
+    return status;
+}
+
+enum fr_status fr__store_collect(struct fr_store *st, sqlite3_stmt *s, size_t elem, fr__store_row_fn read,
+                                 const char *what, void **out, int32_t *n) {
+    char *a = NULL;
+    int32_t count = 0, cap = 0;
+    enum fr_status status = FR_OK;
     int rc;
     while ((rc = fr__store_step(st, s)) == SQLITE_ROW) {
         if (count == cap) {
             int32_t ncap = cap ? cap * 2 : 16;
-            struct fr_store_user *b = fr_realloc(a, sizeof(*a) * (size_t)ncap);
+            char *b = fr_realloc(a, elem * (size_t)ncap);
             if (!b) {
-                status = fr__store_fail(FR_ERR_NOMEM, "out of memory listing users");
+                status = fr__store_fail(FR_ERR_NOMEM, "out of memory %s", what);
                 break;
             }
             a = b, cap = ncap;
         }
-        read_user(s, &a[count++]);
+        read(s, a + elem * (size_t)count++);
     }
-    if (status == FR_OK && rc != SQLITE_DONE) status = fr__store_db_fail(st, rc, "listing users");
+    if (status == FR_OK && rc != SQLITE_DONE) status = fr__store_db_fail(st, rc, what);
     sqlite3_reset(s);
-    fr__store_unlock(st);
     if (status != FR_OK) {
         fr_free(a);
-        return status;
+        a = NULL;
+        count = 0;
     }
     *out = a;
     *n = count;
-    return FR_OK;
+    return status;
 }
 
 enum fr_status fr_store_auth(struct fr_store *st, const char *key, struct fr_store_user *out) {
