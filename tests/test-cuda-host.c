@@ -173,9 +173,9 @@ static void test_pick_algo(void **state) {
     /* Nothing fits and no zero-workspace candidate: the caller's fallback. */
     assert_int_equal(fr__cuda_pick_algo(perfs, 3, MIB), -1);
     assert_int_equal(fr__cuda_pick_algo(perfs, 0, MIB), -1);
-    /* The workspace cap is an eighth of what is left, at most 256 MiB. */
-    assert_int_equal(fr__cuda_workspace_cap(800 * MIB), 100 * MIB);
-    assert_int_equal(fr__cuda_workspace_cap(20000 * MIB), 256 * MIB);
+    /* The workspace cap is a sixteenth of what is left, at most 64 MiB. */
+    assert_int_equal(fr__cuda_workspace_cap(800 * MIB), 50 * MIB);
+    assert_int_equal(fr__cuda_workspace_cap(20000 * MIB), 64 * MIB);
     assert_int_equal(fr__cuda_workspace_cap(0), 0);
 }
 

@@ -134,8 +134,8 @@ size_t fr__pool_largest_free(const struct fr__pool *p) {
 /* ---- algorithm choice ---- */
 
 size_t fr__cuda_workspace_cap(size_t budget_left) {
-    size_t cap = budget_left / 8;
-    return cap < 256 * MIB ? cap : 256 * MIB;
+    size_t cap = budget_left / 16;
+    return cap < 64 * MIB ? cap : 64 * MIB;
 }
 
 int32_t fr__cuda_pick_algo(const struct fr__algo_perf *perfs, int32_t n, size_t cap) {

@@ -75,9 +75,9 @@ struct fr__algo_perf {
     size_t workspace; /* bytes */
 };
 
-/* Workspace any single convolution may use: an eighth of what is left of
- * the budget, at most 256 MiB, so that workspace never crowds out batch
- * size. */
+/* Workspace any single convolution may use: a sixteenth of what is left of
+ * the budget, at most 64 MiB, so that workspace never crowds out batch
+ * size (each net's arena holds one workspace, shared by its convolutions). */
 size_t fr__cuda_workspace_cap(size_t budget_left);
 
 /* perfs are in cuDNN's ranking order (fastest first). Returns the index of

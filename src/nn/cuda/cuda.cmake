@@ -58,3 +58,8 @@ if(FR_CUDA_ENABLED)
   set_target_properties(facerec PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
   target_link_libraries(facerec PUBLIC CUDA::cudart_static CUDA::cublas ${CUDNN_LIB})
 endif()
+
+# Host-only planner report (no CUDA needed): bytes per net and batch item.
+add_executable(fr-plan-memory bench/plan-memory.c)
+target_include_directories(fr-plan-memory PRIVATE src)
+target_link_libraries(fr-plan-memory facerec)
