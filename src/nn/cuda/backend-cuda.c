@@ -490,7 +490,7 @@ static size_t cuda_exec_output_offset(struct fr_exec *ex, int32_t i) { return ex
 
 /* ---- run ---- */
 
-static enum fr_status run_conv(struct cuda_ctx *c, struct fr_exec *ex, const struct step *sp, char *base, char *err,
+static enum fr_status run_conv(struct cuda_ctx *c, struct fr_exec *ex, struct step *sp, char *base, char *err,
                                size_t errlen) {
     enum fr_status st = FR_OK;
     const struct fr_node *nd = &ex->g->nodes[sp->node];
@@ -510,10 +510,20 @@ static enum fr_status run_conv(struct cuda_ctx *c, struct fr_exec *ex, const str
         /* y = relu(conv(x) + alpha2 * z + bias); z must be a valid tensor
          * even when alpha2 is 0, so y stands in for it then. */
         const float *alpha2 = z ? &k_one : &k_zero;
-        DNN_TRY(cudnnConvolutionBiasActivationForward(c->dnn, &k_one, sp->xd, x, sp->fd, w, sp->cd, sp->algo, ws,
-                                                      sp->ws, alpha2, sp->yd, z ? z : y, sp->bd, b, sp->ad, sp->yd,
-                                                      y));
-        return FR_OK;
+        cudnnStatus_t s = cudnnConvolutionBiasActivationForward(c->dnn, &k_one, sp->xd, x, sp->fd, w, sp->cd, sp->algo,
+                                                                ws, sp->ws, alpha2, sp->yd, z ? z : y, sp->bd, b,
+                                                                sp->ad, sp->yd, y);
+        if (s == CUDNN_STATUS_SUCCESS) return FR_OK;
+        if (s != CUDNN_STATUS_NOT_SUPPORTED) {
+            fr_errf(err, errlen, "%s: cudnnConvolutionBiasActivationForward failed: %s", __func__,
+                    cudnnGetErrorString(s));
+            return FR_ERR_BACKEND;
+        }
+        /* Some algorithm/layout pairs have no fused kernel: from now on this
+         * step runs the convolution and the epilogue separately. */
+        FR_LOGW("cuda: %s: %s: no fused kernel for algorithm %d; running unfused", ex->g->name, nd->name,
+                (int)sp->algo);
+        sp->fused = false;
     }
     DNN_TRY(cudnnConvolutionForward(c->dnn, &k_one, sp->xd, x, sp->fd, w, sp->cd, sp->algo, ws, sp->ws, &k_zero,
                                     sp->yd, y));
@@ -550,7 +560,7 @@ fail:
     return st;
 }
 
-static enum fr_status run_node(struct cuda_ctx *c, struct fr_exec *ex, const struct step *sp, char *base, char *err,
+static enum fr_status run_node(struct cuda_ctx *c, struct fr_exec *ex, struct step *sp, char *base, char *err,
                                size_t errlen) {
     enum fr_status st = FR_OK;
     const struct fr_node *nd = &ex->g->nodes[sp->node];
@@ -591,6 +601,13 @@ static enum fr_status cuda_exec_run(struct fr_backend *be, struct fr_exec *ex, s
     if (arena->size < ex->plan.arena_bytes) return FR_ERR_BUDGET;
     char *base = c->base + arena->off;
     char err[512];
+    /* The device thread may not be the thread that created the backend,
+     * and the current device is per host thread. */
+    cudaError_t e = cudaSetDevice(c->device);
+    if (e != cudaSuccess) {
+        FR_LOGE("cuda: %s: cudaSetDevice: %s", __func__, cudaGetErrorString(e));
+        return cu_status(e);
+    }
     for (int32_t i = 0; i < ex->n_steps; i++) {
         enum fr_status st = run_node(c, ex, &ex->steps[i], base, err, sizeof err);
         if (st != FR_OK) {
