@@ -31,10 +31,26 @@ enum fr_device {
     FR_DEVICE_CUDA = 2,
 };
 
+enum fr_precision {
+    FR_PRECISION_FP32 = 0,
+    FR_PRECISION_FP16 = 1, /* CUDA: tensor-core math with fp16 inputs; the CPU ignores it */
+};
+
 struct fr_backend_params {
     enum fr_device device;
-    size_t memory_limit;  /* bytes the backend may allocate; 0 = default (2 GiB on CPU) */
+    size_t memory_limit;  /* bytes the backend may allocate; 0 = default (2 GiB on CPU, on CUDA
+                             80% of the card's free memory or memory_percent of it) */
+    int32_t memory_percent; /* CUDA, when memory_limit is 0: share (1..100) of the card's total memory */
     int32_t threads;      /* CPU worker threads; 0 = all cores */
+    enum fr_precision precision;
+};
+
+/* What the device is, for /status and logs. Fields the backend cannot
+ * tell are zero (the CPU reports no memory figures). */
+struct fr_backend_info {
+    char device[128];    /* "cpu", or the card's name */
+    size_t memory_total; /* bytes on the card */
+    size_t memory_free;  /* bytes free on the card now, all processes counted */
 };
 
 struct fr_backend;
@@ -47,6 +63,8 @@ FR_API void fr_backend_free(struct fr_backend *be);
 FR_API const char *fr_backend_name(const struct fr_backend *be);
 FR_API size_t fr_backend_memory_used(const struct fr_backend *be);
 FR_API size_t fr_backend_memory_limit(const struct fr_backend *be);
+/* Thread-safe: the monitor may call it while the device thread runs. */
+FR_API void fr_backend_info(struct fr_backend *be, struct fr_backend_info *out);
 /* Change the CPU thread count for subsequent runs (benchmarks use this). */
 FR_API void fr_backend_set_threads(struct fr_backend *be, int32_t threads);
 

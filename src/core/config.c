@@ -20,6 +20,7 @@
 #define NAME_MAX_LEN 64
 
 static const char *const device_choices[] = {"auto", "cpu", "cuda", NULL};
+static const char *const precision_choices[] = {"fp32", "fp16", NULL};
 static const char *const detector_choices[] = {"ssd", "tiny", NULL};
 static const char *const log_choices[] = {"error", "warn", "info", "debug", NULL};
 
@@ -80,6 +81,9 @@ static const struct fr_setting settings[] = {
     /* device and models */
     STRING("device", models, "models", "DIR", check_nonempty, "model directory (FACEREC_MODELS in the environment)"),
     ENUM("device", device, device_choices, "auto", "compute device; auto takes CUDA when a card is present"),
+    ENUM("device", precision, precision_choices, "fp32",
+         "CUDA arithmetic: fp16 runs convolutions on tensor cores (descriptors within 1e-2 of fp32); the CPU "
+         "always computes in fp32"),
     {.name = "device_memory_limit",
      .section = "device",
      .type = FR_SETTING_SIZE,
@@ -950,6 +954,7 @@ struct fr_sched_params fr_config_sched_params(const struct fr_config *cfg) {
     struct fr_sched_params p = fr_sched_default_params();
     p.models_dir = cfg->models;
     p.device = device;
+    p.precision = cfg->precision && !strcmp(cfg->precision, "fp16") ? FR_PRECISION_FP16 : FR_PRECISION_FP32;
     p.device_memory_limit = cfg->device_memory_percent > 0 ? 0 : cfg->device_memory_limit;
     p.device_memory_percent = cfg->device_memory_percent;
     p.host_memory_limit = cfg->host_memory_limit;

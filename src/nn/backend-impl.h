@@ -52,6 +52,8 @@ struct fr_backend_i {
 
     /* NULL: no-op. */
     void (*set_threads)(struct fr_backend *be, int32_t threads);
+    /* NULL: the device is named after the backend, no memory figures. */
+    void (*device_info)(struct fr_backend *be, struct fr_backend_info *info);
 };
 
 struct fr_backend {
@@ -68,6 +70,8 @@ void fr__budget_give(struct fr_backend *be, size_t bytes);
 enum fr_status fr__backend_cpu_new(const struct fr_backend_params *p, struct fr_backend **out, char *err,
                                    size_t errlen);
 #ifdef FR_HAVE_CUDA
+/* Devices the CUDA runtime sees; 0 with the reason in `why` when none. */
+int32_t fr__cuda_device_count(char *why, size_t whylen);
 enum fr_status fr__backend_cuda_new(const struct fr_backend_params *p, struct fr_backend **out, char *err,
                                     size_t errlen);
 #endif

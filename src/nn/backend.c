@@ -1,5 +1,15 @@
 /* Backend selection and budget accounting. */
+#include <stdio.h>
+#include <string.h>
+
 #include "backend-impl.h"
+#include "cuda/cuda-plan.h"
+
+#ifdef FR_HAVE_CUDA
+#define CUDA_BUILT true
+#else
+#define CUDA_BUILT false
+#endif
 
 struct fr_backend_params fr_backend_default_params(void) {
     return (struct fr_backend_params){ .device = FR_DEVICE_AUTO, .memory_limit = 0, .threads = 0 };
@@ -10,17 +20,23 @@ enum fr_status fr_backend_new(const struct fr_backend_params *params, struct fr_
     FR_ASSERT(out);
     *out = NULL;
     struct fr_backend_params p = params ? *params : fr_backend_default_params();
+    char why[256] = "this build has no CUDA backend";
+    int32_t n_devices = 0;
 #ifdef FR_HAVE_CUDA
-    if (p.device == FR_DEVICE_CUDA || p.device == FR_DEVICE_AUTO) {
-        enum fr_status st = fr__backend_cuda_new(&p, out, err, errlen);
-        if (st == FR_OK || p.device == FR_DEVICE_CUDA) return st;
-    }
-#else
-    if (p.device == FR_DEVICE_CUDA) {
-        fr_errf(err, errlen, "this build has no CUDA backend");
-        return FR_ERR_DEVICE;
-    }
+    if (p.device != FR_DEVICE_CPU) n_devices = fr__cuda_device_count(why, sizeof why);
 #endif
+    switch (fr__device_pick(p.device, CUDA_BUILT, n_devices)) {
+    case FR__PICK_FAIL: fr_errf(err, errlen, "device cuda: %s", why); return FR_ERR_DEVICE;
+#ifdef FR_HAVE_CUDA
+    case FR__PICK_CUDA: return fr__backend_cuda_new(&p, out, err, errlen);
+#else
+    case FR__PICK_CUDA: break; /* unreachable: the pick needs a CUDA build */
+#endif
+    case FR__PICK_CPU:
+        /* Only a CUDA build has something to fall back from. */
+        if (CUDA_BUILT && p.device == FR_DEVICE_AUTO) FR_LOGI("%s: %s; using the CPU", __func__, why);
+        break;
+    }
     return fr__backend_cpu_new(&p, out, err, errlen);
 }
 
@@ -31,6 +47,12 @@ void fr_backend_free(struct fr_backend *be) {
 const char *fr_backend_name(const struct fr_backend *be) { return be->iface.name; }
 size_t fr_backend_memory_used(const struct fr_backend *be) { return be->memory_used; }
 size_t fr_backend_memory_limit(const struct fr_backend *be) { return be->memory_limit; }
+
+void fr_backend_info(struct fr_backend *be, struct fr_backend_info *out) {
+    memset(out, 0, sizeof(*out));
+    if (be->iface.device_info) be->iface.device_info(be, out);
+    else snprintf(out->device, sizeof out->device, "%s", be->iface.name);
+}
 
 void fr_backend_set_threads(struct fr_backend *be, int32_t threads) {
     if (be->iface.set_threads) be->iface.set_threads(be, threads);

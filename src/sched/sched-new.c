@@ -40,6 +40,7 @@ static enum fr_status make_facenet(struct fr_sched *s, size_t limit, int32_t bde
     bp.device = s->p.device;
     bp.memory_limit = limit;
     bp.threads = s->p.threads;
+    bp.precision = s->p.precision;
     enum fr_status st = fr_backend_new(&bp, &s->be, err, errlen);
     if (st != FR_OK) return st;
     struct fr_facenet_params fp = fr_facenet_default_params();
@@ -88,6 +89,18 @@ static enum fr_status plan(struct fr_sched *s, char *err, size_t errlen) {
          * as the system we replace took a share of the GPU's. */
         double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
         L = (size_t)(ram * s->p.device_memory_percent / 100.0);
+    }
+    if (!s->p.device_memory_limit && s->p.device != FR_DEVICE_CPU) {
+        /* On a GPU the default (80% of the card's free memory, or the
+         * percent of the card) is the CUDA backend's to work out: ask a
+         * probe. It frees its block again before the real backends. */
+        struct fr_backend_params bp = fr_backend_default_params();
+        bp.device = s->p.device;
+        bp.memory_percent = s->p.device_memory_percent;
+        struct fr_backend *probe = NULL;
+        if (fr_backend_new(&bp, &probe, NULL, 0) == FR_OK && strcmp(fr_backend_name(probe), "cpu") != 0)
+            L = fr_backend_memory_limit(probe);
+        fr_backend_free(probe);
     }
     s->device_limit = L;
     char e1[512] = "";
