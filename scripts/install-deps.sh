@@ -12,6 +12,7 @@ PACKAGES=(
   libpng-dev libwebp-dev libheif-dev
   libmicrohttpd-dev libcjson-dev libsqlite3-dev libinih-dev
   libncurses-dev libcurl4-openssl-dev
+  libcairo2-dev                       # facerec bench --plot
   libcmocka-dev
   ca-certificates
 )

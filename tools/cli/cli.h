@@ -96,3 +96,5 @@ int cli_cmd_identify(const struct cli_cmd *cmd, const struct cli_opts *o, int np
 int cli_cmd_cluster(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
 int cli_cmd_config(int argc, char **argv);
 int cli_cmd_serve(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv); /* bench.c */
+int cli_cmd_tune(int argc, char **argv);  /* tune.c */

@@ -68,6 +68,12 @@ static const struct cli_cmd commands[] = {
     { "serve", "[--config FILE] [--SETTING VALUE]...",
       "Serve the HTTP API (detect, embed, verify) until SIGTERM; settings as for config.", NULL, NULL,
       cli_cmd_serve },
+    { "bench", "[--serve | --url URL] [options] [--SETTING VALUE]... [IMAGES...]",
+      "Load-test a server: concurrency sweep, latency percentiles, batch sizes, --compare static, --plot.", NULL,
+      NULL, cli_cmd_bench },
+    { "tune", "[--goal GOAL] [options] [--SETTING VALUE]... [IMAGES...]",
+      "Find batch sizes, workers and concurrency for a goal by short benchmarks; prints the config.", NULL, NULL,
+      cli_cmd_tune },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
