@@ -218,7 +218,7 @@ int bench_sweep(const struct bench_cli *c, const struct bench_images *im, const 
     p.url = url;
     p.key = c->key;
     if (c->serve) {
-        char **argv = calloc((size_t)c->nsettings + 4, sizeof(char *));
+        char **argv = calloc((size_t)c->nsettings + (size_t)nextra + 4, sizeof(char *));
         if (!argv) return snprintf(err, errlen, "out of memory"), -1;
         int32_t a = 0;
         for (int32_t i = 0; i < c->nsettings; i++) argv[a++] = c->settings[i];

@@ -162,7 +162,10 @@ int32_t tune_search(const struct tune_goal *g, const struct tune_candidate *star
                         stop = true;
                         break;
                     }
-                    if (!tune_better(g, &trials[i], &trials[best], margin)) break;
+                    /* From a candidate that did not run (too big for the
+                     * memory budget), keep stepping down until one does. */
+                    bool down_from_failed = !trials[best].m.ok && !trials[i].m.ok && dir < 0;
+                    if (!down_from_failed && !tune_better(g, &trials[i], &trials[best], margin)) break;
                     best = i;
                     moved = true;
                 }

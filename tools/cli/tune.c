@@ -146,12 +146,12 @@ int cli_cmd_tune(int argc, char **argv) {
     bench_cli_defaults(&c);
     c.concurrency = "16";
     c.duration = 5;
+    c.serve = true; /* every trial runs on its own server */
     int rc = bench_cli_parse(&c, tune_opts, "tune", argc, argv, tune_usage);
     if (rc != CLI_OK) {
         bench_cli_clear(&c);
         return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
     }
-    c.serve = true; /* every trial runs on its own server */
     char err[1024];
     struct tune_goal goal;
     char *end;
