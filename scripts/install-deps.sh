@@ -13,6 +13,7 @@ PACKAGES=(
   libmicrohttpd-dev libcjson-dev libsqlite3-dev libinih-dev
   libssl-dev                          # libcrypto: SHA-256 and randomness for API keys
   libncurses-dev libcurl4-openssl-dev
+  libcairo2-dev                       # facerec bench --plot
   libcmocka-dev
   ca-certificates
 )

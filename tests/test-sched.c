@@ -379,6 +379,50 @@ static void test_drain(void **state) {
     fr_sched_free(s);
 }
 
+/* batching = static: images go in fixed batches of the target size (here
+ * preferred_batch_size 4), one batch through all three nets before the
+ * next is admitted; a trickle still finishes after the fill timeout. */
+static void test_static_batching(void **state) {
+    (void)state;
+    struct fr_sched_params p = base_params();
+    p.batching = FR_BATCHING_STATIC;
+    p.preferred_batch_size = 4;
+    p.static_fill_timeout_ms = 200;
+    struct fr_sched *s = start(&p);
+    enum { N = 8 };
+    struct done d[N];
+    for (int i = 0; i < N; i++) done_init(&d[i], s);
+    for (int i = 0; i < N; i++) submit(s, "u", &g_obama, 1, &d[i], 0);
+    for (int i = 0; i < N; i++) wait_done(&d[i]);
+    struct fr_sched_counters c;
+    fr_sched_get_counters(s, &c);
+    /* Two full detection batches of four; every image found its face. */
+    assert_int_equal(c.batches[0], 2);
+    assert_int_equal(c.batch_items[0], N);
+    assert_true(c.max_inflight_images <= 4);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(d[i].status, FR_OK);
+        assert_int_equal(d[i].st[0], FR_OK);
+        assert_int_equal(d[i].faces[0].count, 1);
+    }
+    /* Batches do not overlap: the first four finished before any of the
+     * second batch's nets ran, i.e. every request of the first batch saw
+     * at most its own three batches. */
+    int early = 0;
+    for (int i = 0; i < N; i++) early += d[i].batches_at_end <= 3;
+    assert_int_equal(early, 4);
+    /* A lone image: the batch cannot fill, the fill timeout sends it. */
+    struct done one;
+    done_init(&one, s);
+    submit(s, "u", &g_biden, 1, &one, 0);
+    wait_done(&one);
+    assert_int_equal(one.status, FR_OK);
+    assert_int_equal(one.faces[0].count, 1);
+    done_clear(&one);
+    for (int i = 0; i < N; i++) done_clear(&d[i]);
+    fr_sched_free(s);
+}
+
 int main(void) {
     g_obama = load("tests/test_images/obama.jpg");
     g_biden = load("tests/test_images/biden.jpg");
@@ -388,6 +432,7 @@ int main(void) {
         cmocka_unit_test(test_equal_to_pipeline), cmocka_unit_test(test_fairness),
         cmocka_unit_test(test_limits),            cmocka_unit_test(test_busy_timeout_cancel_failures),
         cmocka_unit_test(test_memory_budget),     cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_static_batching),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(g_obama.data);

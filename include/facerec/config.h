@@ -72,6 +72,8 @@ struct fr_config {
     int32_t max_batch_size;       /* 128 */
     int32_t preferred_batch_size; /* 64 */
     int32_t max_queue_delay_ms;   /* 5 */
+    char *batching;               /* "dynamic" or "static" (for comparison) */
+    int32_t static_fill_timeout_ms; /* 100 */
     /* admission */
     int32_t queue_capacity;         /* 1024 */
     int32_t user_queue_capacity;    /* 256 */

@@ -17,6 +17,15 @@
  * it waits at most `max_queue_delay_ms` for more. The inputs of the next
  * batch are prepared while the device runs the current one.
  *
+ * `batching = static` turns this off, to measure what it is worth (`facerec
+ * bench --compare static`): the traditional batcher of the system we
+ * replace. Images are taken in fixed batches of preferred_batch_size (at
+ * most the detector's batch limit and max_concurrent_images); a batch
+ * waits until it is full, or static_fill_timeout_ms after its first image
+ * was ready, and the next batch is admitted only when every image of the
+ * current one has finished all three nets. Inputs are prepared only while
+ * the device is idle.
+ *
  * Memory: every net's activation arena is reserved at start for the
  * largest batch that fits `device_memory_limit` (with weights and staging
  * buffers); nothing is allocated per batch on the device. Decoded images
@@ -50,6 +59,12 @@
 extern "C" {
 #endif
 
+/* How the nets' batches are formed (see above). */
+enum fr_batching {
+    FR_BATCHING_DYNAMIC = 0, /* continuous, per net, across requests (the default) */
+    FR_BATCHING_STATIC = 1,  /* fixed batches of images, one at a time, for comparison */
+};
+
 struct fr_sched_params {
     /* Models and device. */
     const char *models_dir;
@@ -64,6 +79,8 @@ struct fr_sched_params {
     int32_t max_batch_size;       /* largest batch of any net (128); lowered per net to fit the budget */
     int32_t preferred_batch_size; /* a batcher with fewer ready items may wait for more (64) */
     int32_t max_queue_delay_ms;   /* ... but never longer than this (5) */
+    enum fr_batching batching;    /* FR_BATCHING_DYNAMIC */
+    int32_t static_fill_timeout_ms; /* static batching: longest wait for a batch to fill (100) */
     /* Admission and fairness, counted in images. */
     int32_t queue_capacity;         /* all queued images (1024); beyond it: FR_ERR_BUSY */
     int32_t user_queue_capacity;    /* one user's queued images (256) */

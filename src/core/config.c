@@ -22,6 +22,7 @@
 static const char *const device_choices[] = {"auto", "cpu", "cuda", NULL};
 static const char *const precision_choices[] = {"fp32", "fp16", NULL};
 static const char *const detector_choices[] = {"ssd", "tiny", NULL};
+static const char *const batching_choices[] = {"dynamic", "static", NULL};
 static const char *const log_choices[] = {"error", "warn", "info", "debug", NULL};
 
 static const char *check_listen(const char *v) {
@@ -108,6 +109,11 @@ static const struct fr_setting settings[] = {
         "a net with fewer items ready waits up to max_queue_delay_ms for more; at most max_batch_size"),
     INT("batching", max_queue_delay_ms, 0, 10000, "5", "processingDelay",
         "longest wait, in milliseconds, for a batch to fill up to preferred_batch_size"),
+    ENUM("batching", batching, batching_choices, "dynamic",
+         "dynamic: each net batches continuously across requests; static: the old system's fixed batches of "
+         "preferred_batch_size images, one batch through all nets at a time (for comparison, see facerec bench)"),
+    INT("batching", static_fill_timeout_ms, 0, 600000, "100", NULL,
+        "static batching: longest wait, in milliseconds, for a batch of images to fill"),
     /* admission */
     INT("admission", queue_capacity, 1, 1000000, "1024", NULL,
         "images queued from all users; beyond it requests are refused with 429"),
@@ -963,6 +969,8 @@ struct fr_sched_params fr_config_sched_params(const struct fr_config *cfg) {
     p.max_batch_size = cfg->max_batch_size;
     p.preferred_batch_size = cfg->preferred_batch_size;
     p.max_queue_delay_ms = cfg->max_queue_delay_ms;
+    p.batching = cfg->batching && !strcmp(cfg->batching, "static") ? FR_BATCHING_STATIC : FR_BATCHING_DYNAMIC;
+    p.static_fill_timeout_ms = cfg->static_fill_timeout_ms;
     p.queue_capacity = cfg->queue_capacity;
     p.user_queue_capacity = cfg->user_queue_capacity;
     p.user_concurrency_limit = cfg->user_concurrency_limit;

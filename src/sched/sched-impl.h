@@ -162,6 +162,9 @@ struct fr_sched {
     struct fr__batch *running;    /* on the device */
     struct fr__batch *collecting; /* finished, results being read */
     int32_t inflight, decoding;
+    /* Static batching only: the current batch of images has gone to the
+     * detector, so no image is admitted until all of them have finished. */
+    bool static_closed;
     size_t host_used;
     struct fr_sched_counters c;
 

@@ -21,6 +21,9 @@ static enum fr_status check_params(const struct fr_sched_params *p, char *err, s
     CHECK(p->preferred_batch_size >= 1 && p->preferred_batch_size <= p->max_batch_size,
           "preferred_batch_size %d is not in [1, max_batch_size %d]", p->preferred_batch_size, p->max_batch_size);
     CHECK(p->max_queue_delay_ms >= 0, "max_queue_delay_ms %d is negative", p->max_queue_delay_ms);
+    CHECK(p->batching == FR_BATCHING_DYNAMIC || p->batching == FR_BATCHING_STATIC, "batching %d is unknown",
+          (int)p->batching);
+    CHECK(p->static_fill_timeout_ms >= 0, "static_fill_timeout_ms %d is negative", p->static_fill_timeout_ms);
     CHECK(p->queue_capacity >= 1, "queue_capacity %d must be at least 1", p->queue_capacity);
     CHECK(p->user_queue_capacity >= 1, "user_queue_capacity %d must be at least 1", p->user_queue_capacity);
     CHECK(p->user_concurrency_limit >= 1, "user_concurrency_limit %d must be at least 1", p->user_concurrency_limit);
@@ -390,6 +393,8 @@ static void add_settings(cJSON *o, const struct fr_sched_params *p) {
     cJSON_AddNumberToObject(o, "max_batch_size", p->max_batch_size);
     cJSON_AddNumberToObject(o, "preferred_batch_size", p->preferred_batch_size);
     cJSON_AddNumberToObject(o, "max_queue_delay_ms", p->max_queue_delay_ms);
+    cJSON_AddStringToObject(o, "batching", p->batching == FR_BATCHING_STATIC ? "static" : "dynamic");
+    cJSON_AddNumberToObject(o, "static_fill_timeout_ms", p->static_fill_timeout_ms);
     cJSON_AddNumberToObject(o, "queue_capacity", p->queue_capacity);
     cJSON_AddNumberToObject(o, "user_queue_capacity", p->user_queue_capacity);
     cJSON_AddNumberToObject(o, "user_concurrency_limit", p->user_concurrency_limit);

@@ -41,6 +41,8 @@ struct fr_sched_params fr_sched_default_params(void) {
         .max_batch_size = 128,
         .preferred_batch_size = 64,
         .max_queue_delay_ms = 5,
+        .batching = FR_BATCHING_DYNAMIC,
+        .static_fill_timeout_ms = 100,
         .queue_capacity = 1024,
         .user_queue_capacity = 256,
         .user_concurrency_limit = 16,
@@ -303,6 +305,8 @@ static void maybe_free_pixels(struct fr_sched *s, struct fr__img *im, int stage)
 static void fill_stage(struct fr_sched *s, int stage) {
     struct fr__batch *b = filling(s, stage);
     if (!b) return;
+    /* Traditional batching does not overlap preparation with compute. */
+    if (s->p.batching == FR_BATCHING_STATIC && s->running) return;
     struct fr__queue *q = &s->ready[stage];
     while (q->head && b->n < s->limit[stage]) {
         if (s->running && atomic_load(&s->device_idle)) break;
@@ -352,12 +356,35 @@ static bool upstream_busy(const struct fr_sched *s, int stage) {
     return false;
 }
 
+/* Static batching: the number of images that make a full batch. */
+static int32_t static_target(const struct fr_sched *s) {
+    int32_t t = s->p.preferred_batch_size;
+    if (t > s->limit[FR__ST_DETECT]) t = s->limit[FR__ST_DETECT];
+    if (t > s->p.max_concurrent_images) t = s->p.max_concurrent_images;
+    return t;
+}
+
+/* Static batching: a detection batch runs when full or after the fill
+ * timeout; the face stages run when the whole batch's faces are in (or a
+ * full net batch is). */
+static bool eligible_static(const struct fr_sched *s, int stage, const struct fr__batch *b, double now,
+                            double *wake_at) {
+    if (stage != FR__ST_DETECT) return b->n >= s->limit[stage] || !upstream_busy(s, stage);
+    /* Stragglers of a batch already closed: nothing more can join them. */
+    if (b->n >= static_target(s) || s->static_closed) return true;
+    double due = b->t_first + s->p.static_fill_timeout_ms / 1e3;
+    if (now >= due) return true;
+    if (due < *wake_at) *wake_at = due;
+    return false;
+}
+
 static bool eligible(const struct fr_sched *s, int stage, double now, double *wake_at) {
     const struct fr__batch *b = NULL;
     for (int k = 0; k < 2; k++)
         if (&s->slots[stage][k] != s->running && &s->slots[stage][k] != s->collecting && s->slots[stage][k].n)
             b = &s->slots[stage][k];
     if (!b) return false;
+    if (s->p.batching == FR_BATCHING_STATIC) return eligible_static(s, stage, b, now, wake_at);
     int32_t pref = s->p.preferred_batch_size < s->limit[stage] ? s->p.preferred_batch_size : s->limit[stage];
     if (b->n >= pref) return true;
     double due = b->t_first + s->p.max_queue_delay_ms / 1e3;
@@ -368,6 +395,7 @@ static bool eligible(const struct fr_sched *s, int stage, double now, double *wa
 }
 
 static void dispatch(struct fr_sched *s, struct fr__batch *b) {
+    if (s->p.batching == FR_BATCHING_STATIC && b->stage == FR__ST_DETECT) s->static_closed = true;
     pthread_mutex_lock(&s->xmu);
     atomic_store(&s->device_idle, false);
     s->running = b;
@@ -438,14 +466,21 @@ static void collect(struct fr_sched *s, struct fr__batch *b) {
 
 static void admit(struct fr_sched *s) {
     size_t est = host_estimate(s);
+    /* Static batching admits one batch of images at a time: up to the
+     * target, and the next only when the last image of this one is done. */
+    int32_t cap = s->p.max_concurrent_images;
+    if (s->p.batching == FR_BATCHING_STATIC) {
+        if (s->static_closed && s->inflight == 0) s->static_closed = false;
+        cap = s->static_closed ? 0 : static_target(s);
+    }
     pthread_mutex_lock(&s->mu);
     struct fr__user *start = s->rr ? s->rr : s->users;
     bool progress = true;
-    while (progress && s->inflight < s->p.max_concurrent_images && start) {
+    while (progress && s->inflight < cap && start) {
         progress = false;
         struct fr__user *u = start;
         do {
-            if (s->inflight >= s->p.max_concurrent_images) break;
+            if (s->inflight >= cap) break;
             if (s->inflight > 0 && s->host_used + est > s->p.host_memory_limit) break;
             if (u->queue.head && u->inflight < s->p.user_concurrency_limit) {
                 struct fr__img *im = u->queue.head;

@@ -100,3 +100,5 @@ int cli_cmd_people(int argc, char **argv); /* people.c: the gallery verbs */
 int cli_cmd_index(int argc, char **argv);
 int cli_cmd_search(int argc, char **argv);
 int cli_cmd_user(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv); /* bench.c */
+int cli_cmd_tune(int argc, char **argv);  /* tune.c */

@@ -81,6 +81,12 @@ static const struct cli_cmd commands[] = {
     { "search", "IMAGE... [--k N] [--json] [--user NAME] [--data DIR]",
       "Recognize the faces of images against the gallery: the nearest people, or unknown.", NULL, NULL,
       cli_cmd_search },
+    { "bench", "[--serve | --url URL] [options] [--SETTING VALUE]... [IMAGES...]",
+      "Load-test a server: concurrency sweep, latency percentiles, batch sizes, --compare static, --plot.", NULL,
+      NULL, cli_cmd_bench },
+    { "tune", "[--goal GOAL] [options] [--SETTING VALUE]... [IMAGES...]",
+      "Find batch sizes, workers and concurrency for a goal by short benchmarks; prints the config.", NULL, NULL,
+      cli_cmd_tune },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
