@@ -154,9 +154,11 @@ static inline void gt_clean_env(void) {
     }
 }
 
-/* Starts `facerec serve` on data dir `data` with the key file `keys`; when
- * wait is true, until /readyz answers 200. */
-static inline void gt_start(struct gt_server *sv, const char *data, const char *keys, const char *log, bool wait) {
+/* Starts `facerec serve` on data dir `data` with the key file `keys` and
+ * the settings flags `extra` (NULL-terminated, may be NULL); when wait is
+ * true, until /readyz answers 200. */
+static inline void gt_start_with(struct gt_server *sv, const char *data, const char *keys, const char *log, bool wait,
+                                 const char *const *extra) {
     memset(sv, 0, sizeof(*sv));
     snprintf(sv->log, sizeof(sv->log), "%s", log);
     /* Port 0: the server binds a free port and logs it; a port picked here
@@ -165,9 +167,10 @@ static inline void gt_start(struct gt_server *sv, const char *data, const char *
      * current end counts. */
     struct stat lst;
     size_t from = stat(log, &lst) == 0 ? (size_t)lst.st_size : 0;
-    const char *argv[] = { FR_BINARY_DIR "/facerec", "serve", "--listen", "127.0.0.1:0", "--api-keys-file", keys,
-                           "--models", fr_test_models_dir(), "--data", data, "--log-level", "warn", "--no-warmup",
-                           NULL };
+    const char *argv[32] = { FR_BINARY_DIR "/facerec", "serve", "--listen", "127.0.0.1:0", "--api-keys-file", keys,
+                             "--models", fr_test_models_dir(), "--data", data, "--log-level", "warn", "--no-warmup",
+                             NULL };
+    for (int i = 13, j = 0; extra && extra[j] && i < 31; i++, j++) argv[i] = extra[j];
     sv->pid = fork();
     assert_true(sv->pid >= 0);
     if (sv->pid == 0) {
@@ -200,6 +203,10 @@ static inline void gt_start(struct gt_server *sv, const char *data, const char *
         if (gt_now() - t0 > 120) fail_msg("facerec serve not ready after 120 s");
         gt_sleep_ms(20);
     }
+}
+
+static inline void gt_start(struct gt_server *sv, const char *data, const char *keys, const char *log, bool wait) {
+    gt_start_with(sv, data, keys, log, wait, NULL);
 }
 
 static inline int gt_stop(struct gt_server *sv, int sig) {

@@ -85,7 +85,7 @@ static const char *other_value(const struct fr_setting *s) {
     case FR_SETTING_FLOAT:
         return "0.25";
     case FR_SETTING_BOOL:
-        return "false";
+        return strcmp(s->def, "false") ? "false" : "true";
     case FR_SETTING_STRING:
         return "/srv/x";
     case FR_SETTING_ENUM:
@@ -137,6 +137,12 @@ static void test_defaults(void **state) {
     assert_int_equal(cfg.max_faces, 100);
     assert_int_equal(cfg.min_face_size, 0);
     assert_float_equal(cfg.tolerance, 0.6, 1e-7);
+    assert_false(cfg.search_int8);
+    assert_int_equal(cfg.recognize_k, 3);
+    assert_int_equal(cfg.cluster_min_faces, 3);
+    assert_float_equal(cfg.cluster_max_distance, 0.5, 1e-7);
+    assert_string_equal(fr_setting_find("search_int8")->section, "gallery");
+    assert_non_null(strstr(fr_setting_find("search_int8")->help, "re-rank"));
     assert_string_equal(cfg.log_level, "info");
     assert_int_equal(fr_config_log_level(&cfg), FR_LOG_INFO);
     /* The legacy names of the system we replace. */
@@ -457,6 +463,25 @@ static void test_bools(void **state) {
     char *eq[] = {"prog", "--warmup=no", NULL};
     assert_int_equal(load(&cfg, eq, NULL), FR_OK);
     assert_false(cfg.warmup);
+    fr_config_clear(&cfg);
+    /* search_int8 from every source: flag, bare flag, environment. */
+    char *i8[] = {"prog", "--search-int8=true", NULL};
+    assert_int_equal(load(&cfg, i8, NULL), FR_OK);
+    assert_true(cfg.search_int8);
+    assert_string_equal(fr_config_source(&cfg, "search_int8"), "flag --search-int8");
+    fr_config_clear(&cfg);
+    char *i8bare[] = {"prog", "--search-int8", NULL};
+    assert_int_equal(load(&cfg, i8bare, NULL), FR_OK);
+    assert_true(cfg.search_int8);
+    fr_config_clear(&cfg);
+    char *i8env[] = {"FACEREC_SEARCH_INT8=yes", NULL};
+    char *none[] = {"prog", NULL};
+    assert_int_equal(load(&cfg, none, i8env), FR_OK);
+    assert_true(cfg.search_int8);
+    fr_config_clear(&cfg);
+    char *i8bad[] = {"prog", "--search-int8=maybe", NULL};
+    assert_int_equal(load(&cfg, i8bad, NULL), FR_ERR_INVALID);
+    assert_contains(g_err, "search_int8");
     fr_config_clear(&cfg);
     char *bad[] = {"prog", "--no-warmup=yes", NULL};
     assert_int_equal(load(&cfg, bad, NULL), FR_ERR_INVALID);

@@ -3,7 +3,8 @@
  * directory, driven over HTTP. Isolation between users on every route,
  * recognition accuracy on face_recognition's knn example (with a stranger
  * who must be "unknown"), clustering the 38-photo set (purity and
- * completeness), bad input, and /status by key. */
+ * completeness), bad input, and /status by key. The CLI on the same data
+ * directory as a running server is test-gallery-cli.c. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -159,8 +160,24 @@ static void test_isolation(void **state) {
     assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_B, NULL, two.data, two.len), 201);
     assert_false(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "skipped")));
     gt_free(&r);
+    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_A, "{\"min_faces\":5,\"max_distance\":0.01}"), 200);
+    int64_t job_a = (int64_t)gt_num(r.json, "job"); /* changes nothing: no face is that close */
+    assert_int_equal((int)gt_num(r.json, "joined") + (int)gt_num(r.json, "created"), 0);
+    gt_free(&r);
     assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_B, "{\"min_faces\":1}"), 200);
     assert_int_equal((int)gt_num(r.json, "created") + (int)gt_num(r.json, "joined") + (int)gt_num(r.json, "left"), 2);
+    int64_t job_b = (int64_t)gt_num(r.json, "job");
+    gt_free(&r);
+    /* Jobs: each user sees only its own. */
+    assert_true(job_a > 0 && job_b > 0 && job_a != job_b);
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/jobs", KEY_B, NULL, NULL, 0), 200);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "jobs")), 1);
+    assert_int_equal((int64_t)gt_num(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "jobs"), 0), "id"), job_b);
+    gt_free(&r);
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/jobs", KEY_A, NULL, NULL, 0), 200);
+    const cJSON *jb;
+    cJSON_ArrayForEach(jb, cJSON_GetObjectItem(r.json, "jobs")) assert_true((int64_t)gt_num(jb, "id") != job_b);
+    assert_int_equal((int64_t)gt_num(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "jobs"), 0), "id"), job_a);
     gt_free(&r);
 
     /* A's data is untouched. */

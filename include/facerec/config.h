@@ -89,6 +89,11 @@ struct fr_config {
     int32_t max_faces;       /* 100 */
     int32_t min_face_size;   /* 0 */
     float tolerance;         /* 0.6: verify's same-person distance, recognize's "unknown" threshold */
+    /* people gallery */
+    bool search_int8;           /* int8 scan with an exact re-rank (false) */
+    int32_t recognize_k;        /* recognize's default k (3) */
+    int32_t cluster_min_faces;  /* 3 */
+    float cluster_max_distance; /* 0.5 */
     char *log_level;         /* "error", "warn", "info", "debug" */
     /* Where each value came from, by table index: NULL = the table's
      * default (string fields then point at the table's text and are not

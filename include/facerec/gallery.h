@@ -68,7 +68,12 @@ struct fr_gallery_params {
     struct fr_store_params store;
     float threshold; /* recognize: a face farther than this from every person is unknown (0.6) */
     bool preload;    /* load every user's matrix in fr_gallery_new (false: on first use) */
-    bool int8;       /* keep an int8 copy of each matrix for faster scans (false) */
+    bool int8;       /* keep an int8 copy of each matrix for faster scans, re-ranked exactly (false) */
+    int32_t k;       /* recognize: candidates per face when the caller does not say (3) */
+    struct fr_gallery_cluster_params {
+        int32_t min_faces;  /* a face with at least this many neighbours (itself included) founds a person (3) */
+        float max_distance; /* neighbours are closer than this (0.5) */
+    } cluster;          /* clustering's defaults, for callers that are not told otherwise */
 };
 
 struct fr_gallery;
@@ -82,6 +87,9 @@ FR_API void fr_gallery_free(struct fr_gallery *g);
  * (person and face lists, thumbnails). Valid while the gallery lives. */
 FR_API struct fr_store *fr_gallery_store(struct fr_gallery *g);
 FR_API float fr_gallery_threshold(const struct fr_gallery *g);
+/* The parameters the gallery was made with (store.data_dir is NULL): the
+ * defaults of recognize's k and of clustering for routes and verbs. */
+FR_API struct fr_gallery_params fr_gallery_get_params(const struct fr_gallery *g);
 
 /* ---- people ---------------------------------------------------------------- */
 
@@ -129,16 +137,12 @@ FR_API enum fr_status fr_gallery_recognize(struct fr_gallery *g, int64_t user, c
 
 /* ---- clustering -------------------------------------------------------------------- */
 
-struct fr_gallery_cluster_params {
-    int32_t min_faces;  /* a face with at least this many neighbours (itself included) founds a person (3) */
-    float max_distance; /* neighbours are closer than this (0.5) */
-};
-
 struct fr_gallery_cluster_result {
     int32_t people_created; /* new people */
     int32_t created;        /* faces put into new people */
     int32_t joined;         /* faces that joined people that existed before */
     int32_t left;           /* faces still unassigned */
+    int64_t job;            /* the job row that records this run (0 when it could not be written) */
 };
 
 FR_API struct fr_gallery_cluster_params fr_gallery_cluster_default_params(void);
@@ -147,7 +151,10 @@ FR_API struct fr_gallery_cluster_params fr_gallery_cluster_default_params(void);
  * that has a person joins the nearest such person; one with at least
  * min_faces neighbours founds a new person (named "unnamed-<face id>"),
  * which its neighbours then join; passes repeat until nothing changes.
- * Incremental: run it again after indexing more photos. */
+ * Incremental: run it again after indexing more photos. Each run is
+ * recorded as a job of kind "cluster" (fr_store_job_list): total = the
+ * unassigned faces, done = the faces put into people; a failed run is a
+ * failed job with the error as its detail. */
 FR_API enum fr_status fr_gallery_cluster(struct fr_gallery *g, int64_t user, const struct fr_gallery_cluster_params *p,
                                          struct fr_gallery_cluster_result *res);
 

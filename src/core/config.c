@@ -62,7 +62,7 @@ static const char *check_nonempty(const char *v) { return *v ? NULL : "a non-emp
     }
 
 /* Sections appear in this order in --help and the dump. */
-static const char *const sections[] = {"server", "device", "batching", "admission", "pipeline", NULL};
+static const char *const sections[] = {"server", "device", "batching", "admission", "pipeline", "gallery", NULL};
 
 static const struct fr_setting settings[] = {
     /* server */
@@ -137,6 +137,16 @@ static const struct fr_setting settings[] = {
     INT("pipeline", min_face_size, 0, 100000, "0", NULL, "faces narrower or shorter than this many pixels are dropped"),
     FLOAT("pipeline", tolerance, 0.0, 2.0, "0.6", NULL, "verify and recognize: faces closer than this distance are the same person; recognize answers "
           "\"unknown\" beyond it"),
+    /* people gallery */
+    BOOL("gallery", search_int8, "false",
+         "keep an int8 copy of each user's embeddings and scan it first: 3-4x faster scans over large galleries "
+         "for 25% more memory; the best candidates are re-ranked exactly, so results equal the exact search"),
+    INT("gallery", recognize_k, 1, 100, "3", NULL, "recognize: candidates per face when the request does not say (k)"),
+    INT("gallery", cluster_min_faces, 1, 63, "3", NULL,
+        "cluster: a face with at least this many neighbours (itself included) founds a new person"),
+    FLOAT("gallery", cluster_max_distance, 0.01, 2.0, "0.5", NULL,
+          "cluster: faces closer than this distance are neighbours; an unassigned face this close to a person "
+          "joins it"),
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 _Static_assert(N_SETTINGS <= FR_CONFIG_MAX_SETTINGS, "raise FR_CONFIG_MAX_SETTINGS");

@@ -43,12 +43,16 @@ struct fr_gallery_params fr_gallery_default_params(void) {
         .threshold = FR_DEFAULT_TOLERANCE,
         .preload = false,
         .int8 = false,
+        .k = 3,
+        .cluster = fr_gallery_cluster_default_params(),
     };
 }
 
 struct fr_gallery_cluster_params fr_gallery_cluster_default_params(void) {
     return (struct fr_gallery_cluster_params){ .min_faces = 3, .max_distance = 0.5f };
 }
+
+struct fr_gallery_params fr_gallery_get_params(const struct fr_gallery *g) { return g->p; }
 
 struct fr_store *fr_gallery_store(struct fr_gallery *g) { return g->st; }
 float fr_gallery_threshold(const struct fr_gallery *g) { return g->p.threshold; }
@@ -599,6 +603,29 @@ out:
     return st;
 }
 
+/* The job row of a clustering run. The faces are already committed, so a
+ * job that cannot be written is only logged: the run itself succeeded. */
+static void record_job(struct fr_gallery *g, int64_t user, const struct fr_gallery_cluster_params *p,
+                       struct fr_gallery_cluster_result *res, enum fr_status result) {
+    char detail[160];
+    int32_t total = res->created + res->joined + res->left;
+    if (result == FR_OK)
+        snprintf(detail, sizeof(detail), "min_faces %d, max_distance %g: %d new people, %d faces joined, %d left",
+                 (int)p->min_faces, (double)p->max_distance, (int)res->people_created, (int)res->joined,
+                 (int)res->left);
+    else
+        snprintf(detail, sizeof(detail), "failed: %s", fr_status_str(result));
+    int64_t job = 0;
+    enum fr_status st = fr_store_job_start(g->st, user, "cluster", detail, total, &job);
+    if (st == FR_OK)
+        st = fr_store_job_update(g->st, user, job, result == FR_OK ? FR_STORE_JOB_DONE : FR_STORE_JOB_FAILED,
+                                 res->created + res->joined, 0, detail);
+    if (st != FR_OK)
+        FR_LOGW("%s: user %lld: the cluster job was not recorded: %s", __func__, (long long)user, fr_status_str(st));
+    else
+        res->job = job;
+}
+
 enum fr_status fr_gallery_cluster(struct fr_gallery *g, int64_t user, const struct fr_gallery_cluster_params *p,
                                   struct fr_gallery_cluster_result *res) {
     memset(res, 0, sizeof(*res));
@@ -612,5 +639,6 @@ enum fr_status fr_gallery_cluster(struct fr_gallery *g, int64_t user, const stru
     bool wrote = false, applied = true;
     st = plan_and_write(g, e, user, p, res, &wrote, &applied);
     write_end(g, e, dv, wrote, applied);
+    record_job(g, user, p, res, st);
     return st;
 }

@@ -1,4 +1,4 @@
-/* The gallery routes: people, faces, recognize, index and cluster, for the
+/* The gallery routes: people, faces, recognize, index, cluster and jobs, for the
  * user who owns the request's API key.
  *
  * Every id in a path or a body is looked up with the user's id, so another
@@ -518,7 +518,10 @@ enum MHD_Result fr__http_recognize(struct fr_http *h, struct MHD_Connection *c, 
     if (im->status != FR_OK) return fr__http_respond_image_error(h, c, rq, im);
     enum MHD_Result ret;
     int64_t k;
-    if (!query_int(h, c, rq, "k", 3, 1, FR_GALLERY_MAX_K, &k, &ret)) return ret;
+    if (!query_int(h, c, rq, "k", fr_gallery_get_params(h->gallery).k, 1, FR_GALLERY_MAX_K, &k, &ret)) return ret;
+    /* The 68 landmarks are a kilobyte per face that a caller naming
+     * people rarely needs: only on request. */
+    bool landmarks = query_flag(c, "landmarks");
     float threshold = fr_gallery_threshold(h->gallery);
     struct fr_gallery_match *m = fr_malloc(sizeof(*m) * (size_t)k);
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_CreateArray();
@@ -542,6 +545,7 @@ enum MHD_Result fr__http_recognize(struct fr_http *h, struct MHD_Connection *c, 
             return failed(h, c, rq, st);
         }
         cJSON *x = fr__http_json_face(f, false);
+        if (x && !landmarks) cJSON_DeleteItemFromObjectCaseSensitive(x, "landmarks");
         if (!x || !cJSON_AddItemToArray(arr, x)) {
             cJSON_Delete(x);
             continue;
@@ -582,7 +586,7 @@ enum MHD_Result fr__http_cluster(struct fr_http *h, struct MHD_Connection *c, st
     enum MHD_Result ret;
     cJSON *o = json_body(h, c, rq, keys, &ret);
     if (!o) return ret;
-    struct fr_gallery_cluster_params cp = fr_gallery_cluster_default_params();
+    struct fr_gallery_cluster_params cp = fr_gallery_get_params(h->gallery).cluster;
     int64_t mf;
     bool present;
     if (!json_int(h, c, rq, o, "min_faces", 1, 63, &mf, &present, &ret)) goto out;
@@ -609,11 +613,53 @@ enum MHD_Result fr__http_cluster(struct fr_http *h, struct MHD_Connection *c, st
         cJSON_AddNumberToObject(r, "left", res.left);
         cJSON_AddNumberToObject(r, "min_faces", cp.min_faces);
         cJSON_AddItemToObject(r, "max_distance", number(round(cp.max_distance * 1e6) / 1e6));
+        if (res.job) cJSON_AddNumberToObject(r, "job", (double)res.job);
+        else cJSON_AddNullToObject(r, "job");
     }
     ret = fr__http_respond_doc(h, c, rq, 200, r);
 out:
     cJSON_Delete(o);
     return ret;
+}
+
+/* ---- jobs ----------------------------------------------------------------------------- */
+
+static const char *job_state(enum fr_store_job_state s) {
+    return s == FR_STORE_JOB_DONE ? "done" : s == FR_STORE_JOB_FAILED ? "failed" : "running";
+}
+
+enum MHD_Result fr__http_jobs_list(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    enum MHD_Result ret;
+    int64_t limit;
+    if (!query_int(h, c, rq, "limit", 20, 1, LIST_LIMIT_MAX, &limit, &ret)) return ret;
+    struct fr_store_job *j = NULL;
+    int32_t n = 0;
+    enum fr_status st = fr_store_job_list(fr_gallery_store(h->gallery), rq->user_id, (int32_t)limit, &j, &n);
+    if (st != FR_OK) return failed(h, c, rq, st);
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "jobs");
+    for (int32_t i = 0; arr && i < n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        if (!x || !cJSON_AddItemToArray(arr, x)) {
+            cJSON_Delete(x);
+            arr = NULL;
+            break;
+        }
+        cJSON_AddNumberToObject(x, "id", (double)j[i].id);
+        cJSON_AddStringToObject(x, "kind", j[i].kind);
+        cJSON_AddStringToObject(x, "state", job_state(j[i].state));
+        cJSON_AddNumberToObject(x, "total", (double)j[i].total);
+        cJSON_AddNumberToObject(x, "done", (double)j[i].done);
+        cJSON_AddNumberToObject(x, "failed", (double)j[i].failed);
+        cJSON_AddStringToObject(x, "detail", j[i].detail);
+        cJSON_AddNumberToObject(x, "created", (double)j[i].created);
+        cJSON_AddNumberToObject(x, "updated", (double)j[i].updated);
+    }
+    fr_free(j);
+    if (!arr) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return fr__http_respond_doc(h, c, rq, 200, root);
 }
 
 /* ---- /status ------------------------------------------------------------------------- */
@@ -629,6 +675,7 @@ static void add_user(cJSON *users, const struct fr_store_user *u) {
 void fr__http_gallery_status(struct fr_http *h, cJSON *root, const struct fr__http_request *rq) {
     struct fr_store *st = fr_gallery_store(h->gallery);
     cJSON *gal = cJSON_AddObjectToObject(root, "gallery");
+    if (gal) cJSON_AddBoolToObject(gal, "search_int8", fr_gallery_get_params(h->gallery).int8);
     cJSON *users = gal ? cJSON_AddObjectToObject(gal, "users") : NULL;
     if (!users) return;
     if (rq->admin) {

@@ -111,6 +111,7 @@ enum MHD_Result fr__http_face_thumbnail(struct fr_http *h, struct MHD_Connection
 enum MHD_Result fr__http_recognize(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_index(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_cluster(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+enum MHD_Result fr__http_jobs_list(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 /* Before the scheduler runs: 404 when the route's {id} is not the user's
  * person (enrolling into nobody would waste the compute). Returns true
  * when it answered. */

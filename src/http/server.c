@@ -549,6 +549,7 @@ static const struct fr__http_route routes[] = {
     { "POST", "/v1/recognize", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_recognize },
     { "POST", "/v1/index", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_index },
     { "POST", "/v1/cluster", true, true, FR__HTTP_IN_JSON, false, fr__http_cluster },
+    { "GET", "/v1/jobs", true, true, FR__HTTP_IN_NONE, false, fr__http_jobs_list },
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 

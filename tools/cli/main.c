@@ -81,6 +81,8 @@ static const struct cli_cmd commands[] = {
     { "search", "IMAGE... [--k N] [--json] [--user NAME] [--data DIR]",
       "Recognize the faces of images against the gallery: the nearest people, or unknown.", NULL, NULL,
       cli_cmd_search },
+    { "jobs", "[--limit N] [--json] [--user NAME] [--data DIR]",
+      "The user's recent index and cluster runs, newest first.", NULL, NULL, cli_cmd_jobs },
     { "bench", "[--serve | --url URL] [options] [--SETTING VALUE]... [IMAGES...]",
       "Load-test a server: concurrency sweep, latency percentiles, batch sizes, --compare static, --plot.", NULL,
       NULL, cli_cmd_bench },

@@ -19,8 +19,8 @@
 struct gargs {
     const char *user;
     bool all, json, quiet;
-    int32_t k;
-    struct fr_gallery_cluster_params cp;
+    int32_t k, limit; /* 0: not given (k: the recognize_k setting) */
+    struct fr_gallery_cluster_params cp; /* 0: not given, the cluster_* settings */
     int npos;
     char **pos;
     struct fr_config cfg;
@@ -43,8 +43,6 @@ static bool parse_num(const char *flag, const char *v, double lo, double hi, dou
  * CLI_HELP_SHOWN. */
 static int parse_args(const char *cmd, const char *usage, int argc, char **argv, struct gargs *a) {
     memset(a, 0, sizeof(*a));
-    a->k = 3;
-    a->cp = fr_gallery_cluster_default_params();
     a->pos = calloc((size_t)argc + 1, sizeof(char *));
     char **set = calloc((size_t)argc + 1, sizeof(char *));
     if (!a->pos || !set) {
@@ -75,6 +73,9 @@ static int parse_args(const char *cmd, const char *usage, int argc, char **argv,
         else if (!strcmp(s, "--k")) {
             if (!parse_num(s, next, 1, FR_GALLERY_MAX_K, &x)) rc = CLI_USAGE;
             else a->k = (int32_t)x, i++;
+        } else if (!strcmp(s, "--limit")) {
+            if (!parse_num(s, next, 1, 1000, &x)) rc = CLI_USAGE;
+            else a->limit = (int32_t)x, i++;
         } else if (!strcmp(s, "--min-faces")) {
             if (!parse_num(s, next, 1, 63, &x)) rc = CLI_USAGE;
             else a->cp.min_faces = (int32_t)x, i++;
@@ -99,6 +100,10 @@ static int parse_args(const char *cmd, const char *usage, int argc, char **argv,
     if (rc == CLI_OK) {
         rc = cli_load_config(cmd, usage, nset, set, &a->cfg);
         if (rc == CLI_HELP_SHOWN) rc = CLI_USAGE;
+        /* The command's own flags win over the settings. */
+        if (rc == CLI_OK && !a->k) a->k = a->cfg.recognize_k;
+        if (rc == CLI_OK && !a->cp.min_faces) a->cp.min_faces = a->cfg.cluster_min_faces;
+        if (rc == CLI_OK && !(a->cp.max_distance > 0.0f)) a->cp.max_distance = a->cfg.cluster_max_distance;
     } else {
         fr_config_init(&a->cfg);
     }
@@ -112,9 +117,8 @@ static void args_free(struct gargs *a) {
 }
 
 static struct fr_gallery *open_gallery(const struct gargs *a, int64_t *user) {
-    struct fr_gallery_params gp = fr_gallery_default_params();
-    gp.store.data_dir = a->cfg.data && *a->cfg.data ? a->cfg.data : NULL;
-    gp.threshold = a->cfg.tolerance;
+    struct fr_gallery_params gp;
+    cli_gallery_params(&a->cfg, &gp);
     struct fr_gallery *g = NULL;
     char err[512];
     if (fr_gallery_new(&gp, &g, err, sizeof(err)) != FR_OK) {
@@ -405,8 +409,8 @@ int cli_cmd_people(int argc, char **argv) {
         rc = report(fr_gallery_cluster(g, user, &a.cp, &r), "cluster parameters", 0);
         if (rc == CLI_OK) {
             if (a.json)
-                printf("{\"people_created\":%d,\"created\":%d,\"joined\":%d,\"left\":%d}\n", r.people_created,
-                       r.created, r.joined, r.left);
+                printf("{\"people_created\":%d,\"created\":%d,\"joined\":%d,\"left\":%d,\"job\":%lld}\n",
+                       r.people_created, r.created, r.joined, r.left, (long long)r.job);
             else
                 printf("%d new people with %d faces; %d faces joined existing people; %d left unassigned\n",
                        r.people_created, r.created, r.joined, r.left);
@@ -596,4 +600,56 @@ int cli_cmd_search(int argc, char **argv) {
     fr_gallery_free(g);
     args_free(&a);
     return rc ? rc : c.rc;
+}
+
+/* ---- facerec jobs ---------------------------------------------------------------------- */
+
+static const char *job_state(enum fr_store_job_state s) {
+    return s == FR_STORE_JOB_DONE ? "done" : s == FR_STORE_JOB_FAILED ? "failed" : "running";
+}
+
+static const char jobs_usage[] = "[--limit N] [--json] [--user NAME] [--data DIR]";
+
+int cli_cmd_jobs(int argc, char **argv) {
+    struct gargs a;
+    int rc = parse_args("jobs", jobs_usage, argc, argv, &a);
+    if (rc == CLI_OK && a.npos > 0) {
+        fprintf(stderr, "usage: facerec jobs %s\n", jobs_usage);
+        rc = CLI_USAGE;
+    }
+    if (rc != CLI_OK) {
+        args_free(&a);
+        return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
+    }
+    fr_log_set_level(fr_config_log_level(&a.cfg));
+    int64_t user;
+    struct fr_gallery *g = open_gallery(&a, &user);
+    if (!g) {
+        args_free(&a);
+        return CLI_SOME_FAILED;
+    }
+    struct fr_store_job *j = NULL;
+    int32_t n = 0;
+    rc = report(fr_store_job_list(fr_gallery_store(g), user, a.limit ? a.limit : 20, &j, &n), "job", 0);
+    if (rc == CLI_OK && a.json) {
+        printf("{\"jobs\":[");
+        for (int32_t i = 0; i < n; i++) {
+            printf("%s{\"id\":%lld,\"kind\":", i ? "," : "", (long long)j[i].id);
+            cli_print_json_string(j[i].kind);
+            printf(",\"state\":\"%s\",\"total\":%lld,\"done\":%lld,\"failed\":%lld,\"detail\":",
+                   job_state(j[i].state), (long long)j[i].total, (long long)j[i].done, (long long)j[i].failed);
+            cli_print_json_string(j[i].detail);
+            printf(",\"created\":%lld,\"updated\":%lld}", (long long)j[i].created, (long long)j[i].updated);
+        }
+        printf("]}\n");
+    } else if (rc == CLI_OK) {
+        printf("%-6s %-8s %-8s %-7s %-7s %-7s %s\n", "ID", "KIND", "STATE", "TOTAL", "DONE", "FAILED", "DETAIL");
+        for (int32_t i = 0; i < n; i++)
+            printf("%-6lld %-8s %-8s %-7lld %-7lld %-7lld %s\n", (long long)j[i].id, j[i].kind, job_state(j[i].state),
+                   (long long)j[i].total, (long long)j[i].done, (long long)j[i].failed, j[i].detail);
+    }
+    fr_free(j);
+    fr_gallery_free(g);
+    args_free(&a);
+    return rc;
 }

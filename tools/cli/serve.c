@@ -40,9 +40,8 @@ int cli_cmd_serve(int argc, char **argv) {
     struct fr_gallery *g = NULL;
     /* The gallery before the models: a data directory that cannot be
      * opened stops start-up at once, not after the slow model load. */
-    struct fr_gallery_params gp = fr_gallery_default_params();
-    gp.store.data_dir = cfg.data && *cfg.data ? cfg.data : NULL;
-    gp.threshold = cfg.tolerance;
+    struct fr_gallery_params gp;
+    cli_gallery_params(&cfg, &gp);
     gp.preload = true;
     if (fr_gallery_new(&gp, &g, err, sizeof(err)) != FR_OK) {
         fprintf(stderr, "facerec serve: %s\n", err);
