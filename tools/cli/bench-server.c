@@ -19,15 +19,18 @@
 
 /* A port the kernel just handed out; the server binds it a moment later
  * (a race another process could win: the start then fails clearly). */
-static int32_t free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    int32_t port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
+/* The port of the server's "listening on ... (port N)" start-up line, or 0
+ * while it has not been written. */
+static int32_t logged_port(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[512];
+    int32_t port = 0;
+    while (!port && fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "(port ");
+        if (p) port = (int32_t)atoi(p + 6);
+    }
+    fclose(f);
     return port;
 }
 
@@ -92,14 +95,10 @@ int bench_server_start(struct bench_server *sv, const char *models, char *const 
         bench_server_stop(sv);
         return -1;
     }
-    if ((sv->port = free_port()) < 0) {
-        snprintf(err, errlen, "no free port on 127.0.0.1");
-        bench_server_stop(sv);
-        return -1;
-    }
-    snprintf(sv->url, sizeof sv->url, "http://127.0.0.1:%d", (int)sv->port);
-    char listen[64], exe[4096];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", (int)sv->port);
+    /* Its own data directory: the gallery store never lands in the
+     * user's $XDG_DATA_HOME. */
+    char data[128], exe[4096];
+    snprintf(data, sizeof data, "%s/data", sv->dir);
     ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (l <= 0) {
         snprintf(err, errlen, "cannot find the facerec executable");
@@ -116,8 +115,12 @@ int bench_server_start(struct bench_server *sv, const char *models, char *const 
     int a = 0;
     argv[a++] = exe;
     argv[a++] = "serve";
+    /* Port 0: the server binds a free port and logs it. A port picked
+     * here could be taken by another process before the server binds it. */
     argv[a++] = "--listen";
-    argv[a++] = listen;
+    argv[a++] = "127.0.0.1:0";
+    argv[a++] = "--data";
+    argv[a++] = data;
     argv[a++] = "--api-keys-file";
     argv[a++] = keys;
     argv[a++] = "--log-level";
@@ -159,7 +162,6 @@ int bench_server_start(struct bench_server *sv, const char *models, char *const 
     }
     free(argv);
     char ready[128];
-    snprintf(ready, sizeof ready, "%s/readyz", sv->url);
     for (;;) {
         int st;
         if (waitpid(sv->pid, &st, WNOHANG) == sv->pid) {
@@ -171,7 +173,11 @@ int bench_server_start(struct bench_server *sv, const char *models, char *const 
             bench_server_stop(sv);
             return -1;
         }
-        if (get_code(ready) == 200) return 0;
+        if (!sv->port && (sv->port = logged_port(sv->log)) > 0) {
+            snprintf(sv->url, sizeof sv->url, "http://127.0.0.1:%d", (int)sv->port);
+            snprintf(ready, sizeof ready, "%s/readyz", sv->url);
+        }
+        if (sv->port > 0 && get_code(ready) == 200) return 0;
         if (bench_stop_flag || bench_now() > deadline) {
             snprintf(err, errlen, "%s", bench_stop_flag ? "interrupted while the server was starting"
                                                         : "facerec serve was not ready before the timeout");
@@ -198,7 +204,15 @@ void bench_server_stop(struct bench_server *sv) {
         sv->pid = -1;
     }
     if (sv->dir[0]) {
+        /* The data directory holds the store's files (database, WAL). */
+        static const char *const data_files[] = { "facerec.db", "facerec.db-wal", "facerec.db-shm", NULL };
         char path[160];
+        for (int i = 0; data_files[i]; i++) {
+            snprintf(path, sizeof path, "%s/data/%s", sv->dir, data_files[i]);
+            unlink(path);
+        }
+        snprintf(path, sizeof path, "%s/data", sv->dir);
+        rmdir(path);
         snprintf(path, sizeof path, "%s/keys", sv->dir);
         unlink(path);
         unlink(sv->log);

@@ -104,7 +104,7 @@ struct bench_server {
     int32_t port;
     char url[64];
     char key[64];
-    char dir[64];  /* temporary directory: keys and the log */
+    char dir[64];  /* temporary directory: keys, the log and the data directory */
     char log[128]; /* the server's stderr */
 };
 /* Starts it and waits for /readyz (until deadline). 0, or -1 with the
