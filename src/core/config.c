@@ -124,9 +124,10 @@ static const struct fr_setting settings[] = {
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 _Static_assert(N_SETTINGS <= FR_CONFIG_MAX_SETTINGS, "raise FR_CONFIG_MAX_SETTINGS");
 
-/* FACEREC_* variables that are not settings: the config file's path, and
- * the test data directory the test scripts share with the tests. */
-static const char *const env_not_settings[] = {"CONFIG", "TESTDATA", NULL};
+/* FACEREC_* variables that are not settings: the config file's path, the
+ * test data directory the test scripts share with the tests, the NVML
+ * library to load (tests point it at a fake) and `facerec monitor`'s key. */
+static const char *const env_not_settings[] = {"CONFIG", "TESTDATA", "NVML_LIBRARY", "API_KEY", NULL};
 
 const struct fr_setting *fr_settings(size_t *count) {
     if (count) *count = N_SETTINGS;
