@@ -71,6 +71,8 @@ static const struct fr_setting settings[] = {
         "on SIGTERM, stop accepting and finish in-flight requests within this many milliseconds"),
     INT("server", http_threads, 1, 4096, "64", NULL, "connection threads of the HTTP server"),
     ENUM("server", log_level, log_choices, "info", "least severe log messages that are written"),
+    INT("server", metrics_top_users, 0, 64, "16", NULL,
+        "/metrics: this many users with the most traffic get their own series; the rest are user=\"_other\""),
     /* device and models */
     STRING("device", models, "models", "DIR", check_nonempty, "model directory (FACEREC_MODELS in the environment)"),
     ENUM("device", device, device_choices, "auto", "compute device; auto takes CUDA when a card is present"),
@@ -963,5 +965,6 @@ struct fr_sched_params fr_config_sched_params(const struct fr_config *cfg) {
     p.max_faces = cfg->max_faces;
     p.min_face_size = cfg->min_face_size;
     p.warmup = cfg->warmup;
+    p.metrics_top_users = cfg->metrics_top_users;
     return p;
 }

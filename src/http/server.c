@@ -25,8 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "facerec/nvml.h"
 #include "facerec/pipeline.h"
 #include "http/http-impl.h"
+#include "http/metrics.h"
 
 /* The status codes /status counts one by one; anything else is "other". */
 static const unsigned counted_status[] = { 200, 400, 401, 404, 405, 413, 415, 422, 429, 500, 503, 504 };
@@ -45,6 +47,8 @@ struct fr_http {
     atomic_int connections_active, requests_active, waiting;
     atomic_llong connections_total, requests_total;
     atomic_llong by_status[N_COUNTED + 1];
+    struct fr__http_route_counts *routes; /* /metrics: requests by route and status */
+    struct fr_nvml *nvml;                 /* NULL without the NVIDIA driver */
 };
 
 enum route { ROUTE_DETECT, ROUTE_EMBED, ROUTE_VERIFY };
@@ -52,6 +56,7 @@ enum route { ROUTE_DETECT, ROUTE_EMBED, ROUTE_VERIFY };
 /* Per request, from the first handler call to MHD's completion notice. */
 struct request {
     enum route route;
+    const char *route_name; /* the route template for /metrics ("/v1/detect"); "other" when unknown */
     const char *user;
     bool api;       /* a POST /v1/ route that reads a body */
     bool responded; /* a response is queued; later body bytes are dropped */
@@ -127,6 +132,7 @@ static enum MHD_Result respond(struct fr_http *h, struct MHD_Connection *c, stru
     MHD_destroy_response(r);
     if (ok == MHD_YES) {
         count_status(h, status);
+        fr__http_route_counts_add(h->routes, rq ? rq->route_name : NULL, status);
         if (rq) rq->responded = true;
     }
     return ok;
@@ -453,6 +459,24 @@ static enum MHD_Result answer_status(struct fr_http *h, struct MHD_Connection *c
         cJSON_Delete(srv);
         return respond(h, c, rq, 500, NULL, NULL, 0);
     }
+    struct fr_gpu_sample g;
+    cJSON *ut = cJSON_GetObjectItem(root, "device_utilization");
+    if (ut && h->nvml && fr_nvml_sample(h->nvml, 0, &g) == FR_OK) {
+        cJSON *gj = cJSON_CreateObject();
+        if (gj) {
+            cJSON_AddNumberToObject(gj, "index", 0);
+            cJSON_AddStringToObject(gj, "name", g.name);
+            cJSON_AddNumberToObject(gj, "utilization", g.utilization);
+            cJSON_AddNumberToObject(gj, "memory_used", (double)g.memory_used);
+            cJSON_AddNumberToObject(gj, "memory_total", (double)g.memory_total);
+            if (g.has_temperature) cJSON_AddNumberToObject(gj, "temperature_c", g.temperature_c);
+            else cJSON_AddNullToObject(gj, "temperature_c");
+            if (g.has_power) cJSON_AddNumberToObject(gj, "power_w", g.power_w);
+            else cJSON_AddNullToObject(gj, "power_w");
+            if (cJSON_GetObjectItem(ut, "gpu")) cJSON_ReplaceItemInObject(ut, "gpu", gj);
+            else cJSON_AddItemToObject(ut, "gpu", gj);
+        }
+    }
     cJSON_AddNumberToObject(srv, "uptime_s", round((fr_time_now() - h->t0) * 1000.0) / 1000.0);
     cJSON_AddStringToObject(srv, "listen", h->listen);
     cJSON_AddNumberToObject(srv, "port", h->port);
@@ -482,6 +506,58 @@ static enum MHD_Result answer_status(struct fr_http *h, struct MHD_Connection *c
     return respond_doc(h, c, rq, 200, root);
 }
 
+/* GET /metrics: gathered per scrape; nothing here runs on the scheduler
+ * loop, which only publishes its snapshot. */
+static enum MHD_Result answer_metrics(struct fr_http *h, struct MHD_Connection *c, struct request *rq) {
+    struct fr_sched_metrics *sm = fr_malloc(sizeof(*sm));
+    struct fr__http_route_count *routes = fr_malloc(sizeof(*routes) * FR__HTTP_ROUTE_SLOTS);
+    char *text = NULL;
+    size_t len = 0;
+    enum fr_status st = FR_ERR_NOMEM;
+    if (sm && routes) {
+        fr_sched_get_metrics(h->s, sm);
+        struct fr__process_stats ps;
+        fr__process_stats_read(&ps);
+        struct fr_gpu_sample gpus[8];
+        int32_t ng = h->nvml ? fr_nvml_device_count(h->nvml) : 0, n_ok = 0;
+        for (int32_t i = 0; i < ng && i < 8; i++, n_ok++)
+            if (fr_nvml_sample(h->nvml, i, &gpus[i]) != FR_OK) break;
+        struct fr__metrics_doc d = {
+            .version = FR_VERSION,
+            .backend = sm->backend,
+            .sched = sm,
+            .routes = routes,
+            .n_routes = fr__http_route_counts_copy(h->routes, routes),
+            .connections_active = atomic_load(&h->connections_active),
+            .connections_total = atomic_load(&h->connections_total),
+            .requests_active = atomic_load(&h->requests_active),
+            .waiting = atomic_load(&h->waiting),
+            .process = &ps,
+            .gpus = gpus,
+            .n_gpus = n_ok,
+        };
+        st = fr__metrics_render(&d, &text, &len);
+    }
+    fr_free(sm);
+    fr_free(routes);
+    if (st != FR_OK) return respond(h, c, rq, 500, NULL, NULL, 0);
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, text, fr_free);
+    if (!r) {
+        fr_free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    if (atomic_load(&h->quiesced)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ok = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    if (ok == MHD_YES) {
+        count_status(h, 200);
+        fr__http_route_counts_add(h->routes, rq->route_name, 200);
+        rq->responded = true;
+    }
+    return ok;
+}
+
 static enum MHD_Result answer_simple(struct fr_http *h, struct MHD_Connection *c, struct request *rq,
                                      const char *status) {
     cJSON *o = cJSON_CreateObject();
@@ -495,13 +571,17 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
                              const char *method) {
     bool get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
     bool post = !strcmp(method, MHD_HTTP_METHOD_POST);
-    enum { R_NONE, R_HEALTHZ, R_READYZ, R_STATUS, R_API } kind = R_NONE;
-    if (!strcmp(url, "/healthz")) kind = R_HEALTHZ;
-    else if (!strcmp(url, "/readyz")) kind = R_READYZ;
-    else if (!strcmp(url, "/status")) kind = R_STATUS;
-    else if (!strcmp(url, "/v1/detect")) kind = R_API, rq->route = ROUTE_DETECT;
-    else if (!strcmp(url, "/v1/embed")) kind = R_API, rq->route = ROUTE_EMBED;
-    else if (!strcmp(url, "/v1/verify")) kind = R_API, rq->route = ROUTE_VERIFY;
+    enum { R_NONE, R_HEALTHZ, R_READYZ, R_STATUS, R_METRICS, R_API } kind = R_NONE;
+    /* route_name is a template, never the raw path, so that /metrics
+     * labels stay bounded: routes with parameters set "/v1/x/{id}". */
+    rq->route_name = "other";
+    if (!strcmp(url, "/healthz")) kind = R_HEALTHZ, rq->route_name = "/healthz";
+    else if (!strcmp(url, "/readyz")) kind = R_READYZ, rq->route_name = "/readyz";
+    else if (!strcmp(url, "/status")) kind = R_STATUS, rq->route_name = "/status";
+    else if (!strcmp(url, "/metrics")) kind = R_METRICS, rq->route_name = "/metrics";
+    else if (!strcmp(url, "/v1/detect")) kind = R_API, rq->route = ROUTE_DETECT, rq->route_name = "/v1/detect";
+    else if (!strcmp(url, "/v1/embed")) kind = R_API, rq->route = ROUTE_EMBED, rq->route_name = "/v1/embed";
+    else if (!strcmp(url, "/v1/verify")) kind = R_API, rq->route = ROUTE_VERIFY, rq->route_name = "/v1/verify";
     if (kind == R_NONE) {
         char msg[160];
         snprintf(msg, sizeof(msg), "no route %.100s", url);
@@ -518,6 +598,7 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
         if (!fr_sched_ready(h->s)) return respond_error(h, c, rq, 503, "not_ready", "models are still loading");
         return answer_simple(h, c, rq, "ready");
     case R_STATUS: return answer_status(h, c, rq);
+    case R_METRICS: return answer_metrics(h, c, rq);
     default: break;
     }
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
@@ -723,7 +804,11 @@ enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched 
     if (h->p.connection_timeout_s < 1) h->p.connection_timeout_s = 60;
     h->listen = fr_strdup(params->listen ? params->listen : "127.0.0.1:5001");
     h->p.listen = h->listen;
-    if (!h->listen) goto fail;
+    h->routes = fr_malloc(sizeof(*h->routes));
+    if (!h->listen || !h->routes) goto fail;
+    fr__http_route_counts_init(h->routes);
+    char nerr[256] = "";
+    if (fr_nvml_new(NULL, &h->nvml, nerr, sizeof(nerr)) != FR_OK) FR_LOGI("%s: no GPU figures: %s", __func__, nerr);
     if (params->api_keys_file && *params->api_keys_file) {
         if ((st = fr__http_keys_load(params->api_keys_file, &h->keys, err, errlen)) != FR_OK) goto fail;
         if (fr__http_keys_count(h->keys) == 0)
@@ -755,6 +840,9 @@ enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched 
     return FR_OK;
 fail:
     if (h->listen_fd >= 0) close(h->listen_fd);
+    if (h->routes) fr__http_route_counts_destroy(h->routes);
+    fr_free(h->routes);
+    fr_nvml_free(h->nvml);
     fr__http_keys_free(h->keys);
     fr_free(h->listen);
     fr_free(h);
@@ -784,6 +872,9 @@ void fr_http_free(struct fr_http *h) {
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(h->d);
+    fr__http_route_counts_destroy(h->routes);
+    fr_free(h->routes);
+    fr_nvml_free(h->nvml);
     fr__http_keys_free(h->keys);
     fr_free(h->listen);
     fr_free(h);
