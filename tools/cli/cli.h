@@ -96,3 +96,4 @@ int cli_cmd_identify(const struct cli_cmd *cmd, const struct cli_opts *o, int np
 int cli_cmd_cluster(const struct cli_cmd *cmd, const struct cli_opts *o, int npos, char **pos);
 int cli_cmd_config(int argc, char **argv);
 int cli_cmd_serve(int argc, char **argv);
+int cli_cmd_monitor(int argc, char **argv);

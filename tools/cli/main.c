@@ -68,6 +68,9 @@ static const struct cli_cmd commands[] = {
     { "serve", "[--config FILE] [--SETTING VALUE]...",
       "Serve the HTTP API (detect, embed, verify) until SIGTERM; settings as for config.", NULL, NULL,
       cli_cmd_serve },
+    { "monitor", "[--url URL] [--key KEY] [--interval S] [--count N] [--once] [--json]",
+      "Live view of a running server (queues, faces/s, batches, memory) and of the GPUs (NVML) or CPU.", NULL,
+      NULL, cli_cmd_monitor },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
