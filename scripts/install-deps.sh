@@ -13,6 +13,7 @@ PACKAGES=(
   libmicrohttpd-dev libcjson-dev libsqlite3-dev libinih-dev
   libncurses-dev libcurl4-openssl-dev
   libcmocka-dev
+  prometheus                          # promtool: tests/test-promtool.sh checks GET /metrics
   ca-certificates
 )
 

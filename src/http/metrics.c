@@ -186,7 +186,13 @@ static void put_value(struct buf *b, double v) {
     if (isnan(v)) puts_(b, "NaN");
     else if (isinf(v)) puts_(b, v > 0 ? "+Inf" : "-Inf");
     else if (v == floor(v) && fabs(v) < 9e15) putf(b, "%.0f", v);
-    else putf(b, "%.17g", v);
+    else {
+        /* The shortest of %.15g and %.17g that reads back as v. */
+        char t[32];
+        snprintf(t, sizeof(t), "%.15g", v);
+        if (strtod(t, NULL) != v) snprintf(t, sizeof(t), "%.17g", v);
+        puts_(b, t);
+    }
 }
 
 static void family(struct buf *b, const char *name, const char *type, const char *help) {
