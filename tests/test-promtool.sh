@@ -73,6 +73,13 @@ check "/status reports the (fake) GPU" grep -qF '"gpu":{"index":0,"name":"Fake G
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/metrics")
 check "POST /metrics is 405 ($code)" test "$code" = 405
 
+# SIGTERM: a clean exit (under ASan this is where leaks would show).
+kill -TERM "$pid"
+wait "$pid"
+code=$?
+pid=
+check "server exits 0 on SIGTERM ($code)" test "$code" = 0
+
 if [ "$fail" != 0 ]; then
     echo "--- metrics"; head -c 4000 "$tmp/metrics"; echo "--- server log"; cat "$tmp/log"
 fi
