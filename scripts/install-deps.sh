@@ -15,6 +15,7 @@ PACKAGES=(
   libncurses-dev libcurl4-openssl-dev
   libcairo2-dev                       # facerec bench --plot
   libcmocka-dev
+  prometheus                          # promtool: tests/test-promtool.sh checks GET /metrics
   ca-certificates
 )
 

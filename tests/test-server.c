@@ -443,6 +443,143 @@ static void test_health(void **state) {
     resp_free(&r);
 }
 
+/* ---- facerec monitor ------------------------------------------------------------------ */
+
+/* Runs `facerec monitor ARGS` (stderr into *err_out when not NULL); returns
+ * its exit status and stdout. */
+static int run_monitor(const char *env, const char *args, char **out, char **err_out) {
+    char cmd[2048], errf[300];
+    snprintf(errf, sizeof(errf), "%s/monitor.err", g_dir);
+    snprintf(cmd, sizeof(cmd), "env -u FACEREC_NVML_LIBRARY -u FACEREC_API_KEY %s %s/facerec monitor %s 2>%s",
+             env ? env : "", FR_BINARY_DIR, args, errf);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t k;
+    while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) n += k;
+    buf[n] = 0;
+    int st = pclose(p);
+    *out = buf;
+    if (err_out) *err_out = fr_test_read_file(errf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static const cJSON *jget(const cJSON *o, const char *a, const char *b) {
+    const cJSON *x = cJSON_GetObjectItem(o, a);
+    return b ? cJSON_GetObjectItem(x, b) : x;
+}
+
+static void test_monitor(void **state) {
+    (void)state;
+    char args[512], *out, *err;
+    struct resp before;
+    get(&g_main, &before, "/status");
+    snprintf(args, sizeof(args), "--url http://127.0.0.1:%d --once --json --key key-u0", g_main.port);
+    assert_int_equal(run_monitor(NULL, args, &out, NULL), 0);
+    struct resp after;
+    get(&g_main, &after, "/status");
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_non_null(strchr(out, '\n'));
+    assert_true(strchr(out, '\n') == out + strlen(out) - 1); /* one line */
+    const cJSON *sv = cJSON_GetObjectItem(j, "server");
+    assert_true(cJSON_IsObject(sv));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sv, "ready")));
+    assert_string_equal(cJSON_GetObjectItem(sv, "backend")->valuestring,
+                        jget(before.json, "device", "backend")->valuestring);
+    /* Settings and plan: equal to the server's. */
+    assert_true(jget(sv, "device_memory_limit", NULL)->valuedouble ==
+                jget(before.json, "memory", "device_limit")->valuedouble);
+    assert_true(jget(sv, "host_memory_limit", NULL)->valuedouble ==
+                jget(before.json, "memory", "host_limit")->valuedouble);
+    assert_true(jget(sv, "queue_capacity", NULL)->valuedouble == jget(before.json, "queue", "capacity")->valuedouble);
+    const cJSON *bl = cJSON_GetObjectItem(sv, "batch_limit");
+    static const char *const st[3] = { "detect", "landmark", "recognize" };
+    for (int k = 0; k < 3; k++)
+        assert_true(cJSON_GetObjectItem(bl, st[k])->valuedouble ==
+                    jget(cJSON_GetObjectItem(before.json, "batches"), st[k], "limit")->valuedouble);
+    /* Counters: between the two /status reads around it. */
+    double faces = jget(sv, "faces_total", NULL)->valuedouble;
+    assert_true(faces >= jget(before.json, "throughput", "faces_total")->valuedouble);
+    assert_true(faces <= jget(after.json, "throughput", "faces_total")->valuedouble);
+    assert_true(faces > 0); /* earlier tests ran images */
+    assert_true(jget(sv, "device_memory_used", NULL)->valuedouble > 0);
+    assert_true(jget(sv, "device_memory_used", NULL)->valuedouble <= jget(sv, "device_memory_limit", NULL)->valuedouble);
+    assert_true(cJSON_IsNumber(jget(sv, "queue_depth", NULL)));
+    assert_true(cJSON_IsNumber(jget(sv, "in_flight_images", NULL)));
+    assert_true(cJSON_IsNumber(jget(sv, "faces_per_s", NULL)));
+    assert_true(cJSON_IsObject(jget(sv, "queue_per_stage", NULL)));
+    /* This machine: no driver means gpu null with the reason, and the CPU
+     * figure instead; with a driver, a list of GPUs. */
+    const cJSON *gpu = cJSON_GetObjectItem(j, "gpu");
+    if (cJSON_IsNull(gpu)) {
+        assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "gpu_absent")));
+        const cJSON *cpu = cJSON_GetObjectItem(j, "cpu_utilization");
+        assert_true(cJSON_IsNumber(cpu) && cpu->valuedouble >= 0 && cpu->valuedouble <= 1);
+    } else {
+        assert_true(cJSON_IsArray(gpu));
+    }
+    cJSON_Delete(j);
+    free(out);
+    resp_free(&before);
+    resp_free(&after);
+
+    /* The fake NVML: two GPUs with its canned figures. */
+    char env[512];
+    snprintf(env, sizeof(env), "FACEREC_NVML_LIBRARY=%s", FAKE_NVML_PATH);
+    assert_int_equal(run_monitor(env, args, &out, NULL), 0);
+    j = cJSON_Parse(out);
+    gpu = cJSON_GetObjectItem(j, "gpu");
+    assert_int_equal(cJSON_GetArraySize(gpu), 2);
+    assert_string_equal(jget(cJSON_GetArrayItem(gpu, 1), "name", NULL)->valuestring, "Fake GPU B");
+    assert_true(fabs(jget(cJSON_GetArrayItem(gpu, 0), "utilization", NULL)->valuedouble - 0.42) < 1e-9);
+    assert_true(cJSON_IsNull(jget(cJSON_GetArrayItem(gpu, 1), "power_w", NULL)));
+    assert_null(cJSON_GetObjectItem(j, "gpu_absent"));
+    cJSON_Delete(j);
+    free(out);
+
+    /* Not a terminal: plain lines, one per sample. */
+    snprintf(args, sizeof(args), "--url http://127.0.0.1:%d --interval 0.2 --count 2", g_main.port);
+    assert_int_equal(run_monitor(NULL, args, &out, NULL), 0);
+    int lines = 0;
+    for (char *l = out, *e; (e = strchr(l, '\n')); l = e + 1, lines++) {
+        *e = 0;
+        assert_non_null(strstr(l, "faces/s "));
+        assert_non_null(strstr(l, "device-mem "));
+        assert_null(strchr(l, '\033')); /* no terminal control */
+    }
+    assert_int_equal(lines, 2);
+    free(out);
+
+    /* Unreachable: non-zero, and the message names the URL. The port is
+     * bound but not listening for as long as the check runs, so nothing
+     * else can take it and a connection to it is refused. */
+    int dead_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in da = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t dl = sizeof(da);
+    assert_int_equal(bind(dead_fd, (struct sockaddr *)&da, sizeof(da)), 0);
+    assert_int_equal(getsockname(dead_fd, (struct sockaddr *)&da, &dl), 0);
+    int dead = ntohs(da.sin_port);
+    snprintf(args, sizeof(args), "--url http://127.0.0.1:%d --once --json", dead);
+    assert_int_not_equal(run_monitor(NULL, args, &out, &err), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", dead);
+    assert_non_null(err);
+    assert_non_null(strstr(err, url));
+    close(dead_fd);
+    free(out);
+    free(err);
+
+    /* Bad options: usage errors, not crashes. */
+    assert_int_equal(run_monitor(NULL, "--interval -1", &out, NULL), 2);
+    free(out);
+    assert_int_equal(run_monitor(NULL, "--url ftp://x --once", &out, NULL), 2);
+    free(out);
+    assert_int_equal(run_monitor(NULL, "--count", &out, NULL), 2);
+    free(out);
+}
+
 static void test_errors(void **state) {
     (void)state;
     const struct blob *img = &g_blob[0];
@@ -884,8 +1021,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health),     cmocka_unit_test(test_errors),     cmocka_unit_test(test_raw),
         cmocka_unit_test(test_multipart),  cmocka_unit_test(test_base64),     cmocka_unit_test(test_verify),
-        cmocka_unit_test(test_many_users), cmocka_unit_test(test_hang_ups),   cmocka_unit_test(test_busy),
-        cmocka_unit_test(test_timeout),    cmocka_unit_test(test_sigterm),
+        cmocka_unit_test(test_many_users), cmocka_unit_test(test_monitor),    cmocka_unit_test(test_hang_ups),
+        cmocka_unit_test(test_busy),       cmocka_unit_test(test_timeout),    cmocka_unit_test(test_sigterm),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -58,6 +58,7 @@ struct fr_config {
     int32_t drain_timeout_ms; /* SIGTERM: finish in-flight work within this (10000) */
     int32_t http_threads;     /* connection threads of the HTTP server (64) */
     char *data;               /* gallery data directory; empty = $XDG_DATA_HOME/facerec */
+    int32_t metrics_top_users; /* users with their own /metrics series (16) */
     /* device and models */
     char *models;              /* model directory ("models") */
     char *device;              /* "auto", "cpu", "cuda" */

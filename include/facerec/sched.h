@@ -94,6 +94,8 @@ struct fr_sched_params {
     int32_t max_faces;
     int32_t min_face_size;
     bool warmup; /* run every net once at start (readiness waits for it) */
+    /* Observability. */
+    int32_t metrics_top_users; /* users with their own /metrics series, by traffic (16; 0..64) */
 };
 
 /* One encoded image of a request. */

@@ -79,6 +79,8 @@ static const struct fr_setting settings[] = {
            "data directory of the people gallery (SQLite: users, API keys, people, faces); empty means "
            "$XDG_DATA_HOME/facerec, else ~/.local/share/facerec"),
     ENUM("server", log_level, log_choices, "info", "least severe log messages that are written"),
+    INT("server", metrics_top_users, 0, 64, "16", NULL,
+        "/metrics: this many users with the most traffic get their own series; the rest are user=\"_other\""),
     /* device and models */
     STRING("device", models, "models", "DIR", check_nonempty, "model directory (FACEREC_MODELS in the environment)"),
     ENUM("device", device, device_choices, "auto", "compute device; auto takes CUDA when a card is present"),
@@ -151,9 +153,10 @@ static const struct fr_setting settings[] = {
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 _Static_assert(N_SETTINGS <= FR_CONFIG_MAX_SETTINGS, "raise FR_CONFIG_MAX_SETTINGS");
 
-/* FACEREC_* variables that are not settings: the config file's path, and
- * the test data directory the test scripts share with the tests. */
-static const char *const env_not_settings[] = {"CONFIG", "TESTDATA", NULL};
+/* FACEREC_* variables that are not settings: the config file's path, the
+ * test data directory the test scripts share with the tests, the NVML
+ * library to load (tests point it at a fake) and `facerec monitor`'s key. */
+static const char *const env_not_settings[] = {"CONFIG", "TESTDATA", "NVML_LIBRARY", "API_KEY", NULL};
 
 const struct fr_setting *fr_settings(size_t *count) {
     if (count) *count = N_SETTINGS;
@@ -992,5 +995,6 @@ struct fr_sched_params fr_config_sched_params(const struct fr_config *cfg) {
     p.max_faces = cfg->max_faces;
     p.min_face_size = cfg->min_face_size;
     p.warmup = cfg->warmup;
+    p.metrics_top_users = cfg->metrics_top_users;
     return p;
 }

@@ -28,6 +28,8 @@ struct fr_http {
     atomic_int connections_active, requests_active, waiting;
     atomic_llong connections_total, requests_total;
     atomic_llong by_status[FR__HTTP_N_COUNTED + 1];
+    struct fr__http_route_counts *routes; /* /metrics: requests by route template and status */
+    struct fr_nvml *nvml;                 /* NULL without the NVIDIA driver */
 };
 
 /* One image's result, copied out of the scheduler's callback. */
@@ -64,7 +66,7 @@ struct fr__http_route {
 /* Per request, from the first handler call to MHD's completion notice. */
 struct fr__http_request {
     const struct fr__http_route *route;
-    const char *route_name; /* route->path, or "unmatched": a label with few values, for metrics */
+    const char *route_name; /* route->path, or "other": a label with few values, for metrics */
     int64_t id;             /* the path's {id} */
     char user[FR_STORE_NAME_MAX + 1];
     int64_t user_id;        /* 0 without a gallery */

@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "facerec/pipeline.h"
+#include "facerec/nvml.h"
+#include "http/metrics.h"
 #include "http/server-impl.h"
 
 static const unsigned counted_status[FR__HTTP_N_COUNTED] = { 200, 201, 400, 401, 404, 405, 413,
@@ -91,6 +93,7 @@ enum MHD_Result fr__http_respond(struct fr_http *h, struct MHD_Connection *c, st
     MHD_destroy_response(r);
     if (ok == MHD_YES) {
         count_status(h, status);
+        fr__http_route_counts_add(h->routes, rq ? rq->route_name : NULL, status);
         if (rq) rq->responded = true;
     }
     return ok;
@@ -118,6 +121,7 @@ enum MHD_Result fr__http_respond_bytes(struct fr_http *h, struct MHD_Connection 
     MHD_destroy_response(r);
     if (ok == MHD_YES) {
         count_status(h, status);
+        fr__http_route_counts_add(h->routes, rq ? rq->route_name : NULL, status);
         if (rq) rq->responded = true;
     }
     return ok;
@@ -480,6 +484,25 @@ static enum MHD_Result answer_status(struct fr_http *h, struct MHD_Connection *c
         cJSON_Delete(srv);
         return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
     }
+    /* The GPU's own figures through NVML, when the driver is there. */
+    struct fr_gpu_sample g;
+    cJSON *ut = cJSON_GetObjectItem(root, "device_utilization");
+    if (ut && h->nvml && fr_nvml_sample(h->nvml, 0, &g) == FR_OK) {
+        cJSON *gj = cJSON_CreateObject();
+        if (gj) {
+            cJSON_AddNumberToObject(gj, "index", 0);
+            cJSON_AddStringToObject(gj, "name", g.name);
+            cJSON_AddNumberToObject(gj, "utilization", g.utilization);
+            cJSON_AddNumberToObject(gj, "memory_used", (double)g.memory_used);
+            cJSON_AddNumberToObject(gj, "memory_total", (double)g.memory_total);
+            if (g.has_temperature) cJSON_AddNumberToObject(gj, "temperature_c", g.temperature_c);
+            else cJSON_AddNullToObject(gj, "temperature_c");
+            if (g.has_power) cJSON_AddNumberToObject(gj, "power_w", g.power_w);
+            else cJSON_AddNullToObject(gj, "power_w");
+            if (cJSON_GetObjectItem(ut, "gpu")) cJSON_ReplaceItemInObject(ut, "gpu", gj);
+            else cJSON_AddItemToObject(ut, "gpu", gj);
+        }
+    }
     cJSON_AddNumberToObject(srv, "uptime_s", round((fr_time_now() - h->t0) * 1000.0) / 1000.0);
     cJSON_AddStringToObject(srv, "listen", h->listen);
     cJSON_AddNumberToObject(srv, "port", h->port);
@@ -509,6 +532,47 @@ static enum MHD_Result answer_status(struct fr_http *h, struct MHD_Connection *c
     return fr__http_respond_doc(h, c, rq, 200, root);
 }
 
+/* GET /metrics: gathered per scrape; nothing here runs on the scheduler
+ * loop, which only publishes its snapshot. */
+static enum MHD_Result answer_metrics(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    struct fr_sched_metrics *sm = fr_malloc(sizeof(*sm));
+    struct fr__http_route_count *routes = fr_malloc(sizeof(*routes) * FR__HTTP_ROUTE_SLOTS);
+    char *text = NULL;
+    size_t len = 0;
+    enum fr_status st = FR_ERR_NOMEM;
+    if (sm && routes) {
+        fr_sched_get_metrics(h->s, sm);
+        struct fr__process_stats ps;
+        fr__process_stats_read(&ps);
+        struct fr_gpu_sample gpus[8];
+        int32_t ng = h->nvml ? fr_nvml_device_count(h->nvml) : 0, n_ok = 0;
+        for (int32_t i = 0; i < ng && i < 8; i++, n_ok++)
+            if (fr_nvml_sample(h->nvml, i, &gpus[i]) != FR_OK) break;
+        struct fr__metrics_doc d = {
+            .version = FR_VERSION,
+            .backend = sm->backend,
+            .sched = sm,
+            .routes = routes,
+            .n_routes = fr__http_route_counts_copy(h->routes, routes),
+            .connections_active = atomic_load(&h->connections_active),
+            .connections_total = atomic_load(&h->connections_total),
+            .requests_active = atomic_load(&h->requests_active),
+            .waiting = atomic_load(&h->waiting),
+            .process = &ps,
+            .gpus = gpus,
+            .n_gpus = n_ok,
+        };
+        st = fr__metrics_render(&d, &text, &len);
+    }
+    fr_free(sm);
+    fr_free(routes);
+    if (st != FR_OK) return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
+    enum MHD_Result ok =
+        fr__http_respond_bytes(h, c, rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    fr_free(text);
+    return ok;
+}
+
 static enum MHD_Result answer_simple(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
                                      const char *status) {
     cJSON *o = cJSON_CreateObject();
@@ -533,6 +597,7 @@ static const struct fr__http_route routes[] = {
     { "GET", "/healthz", false, false, FR__HTTP_IN_NONE, false, answer_healthz },
     { "GET", "/readyz", false, false, FR__HTTP_IN_NONE, false, answer_readyz },
     { "GET", "/status", false, false, FR__HTTP_IN_NONE, false, answer_status },
+    { "GET", "/metrics", false, false, FR__HTTP_IN_NONE, false, answer_metrics },
     { "POST", "/v1/detect", true, false, FR__HTTP_IN_IMAGES, false, answer_detect },
     { "POST", "/v1/embed", true, false, FR__HTTP_IN_IMAGES, true, answer_embed },
     { "POST", "/v1/verify", true, false, FR__HTTP_IN_PAIR, true, answer_verify },
@@ -610,13 +675,13 @@ static bool authenticate(struct fr_http *h, struct MHD_Connection *c, struct fr_
  * be refused without the body is refused here, before it is read. */
 static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, const char *url,
                              const char *method) {
-    rq->route_name = "unmatched";
+    rq->route_name = "other";
     const struct fr__http_route *r = NULL;
     char allow[64] = "";
     for (size_t i = 0; i < N_ROUTES; i++) {
         int64_t id = 0;
         if (!path_match(routes[i].path, url, &id)) continue;
-        if (!rq->route_name || !strcmp(rq->route_name, "unmatched")) rq->route_name = routes[i].path;
+        if (!strcmp(rq->route_name, "other")) rq->route_name = routes[i].path;
         size_t l = strlen(allow);
         snprintf(allow + l, sizeof(allow) - l, "%s%s%s", l ? ", " : "", routes[i].method,
                  !strcmp(routes[i].method, "GET") ? ", HEAD" : "");
@@ -868,7 +933,11 @@ enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched 
     if (h->p.connection_timeout_s < 1) h->p.connection_timeout_s = 60;
     h->listen = fr_strdup(params->listen ? params->listen : "127.0.0.1:5001");
     h->p.listen = h->listen;
-    if (!h->listen) goto fail;
+    h->routes = fr_malloc(sizeof(*h->routes));
+    if (!h->listen || !h->routes) goto fail;
+    fr__http_route_counts_init(h->routes);
+    char nerr[256] = "";
+    if (fr_nvml_new(NULL, &h->nvml, nerr, sizeof(nerr)) != FR_OK) FR_LOGI("%s: no GPU figures: %s", __func__, nerr);
     h->gallery = params->gallery;
     if (params->api_keys_file && *params->api_keys_file) {
         if ((st = fr__http_keys_load(params->api_keys_file, &h->keys, err, errlen)) != FR_OK) goto fail;
@@ -904,6 +973,9 @@ enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched 
     return FR_OK;
 fail:
     if (h->listen_fd >= 0) close(h->listen_fd);
+    if (h->routes) fr__http_route_counts_destroy(h->routes);
+    fr_free(h->routes);
+    fr_nvml_free(h->nvml);
     fr__http_keys_free(h->keys);
     fr_free(h->listen);
     fr_free(h);
@@ -933,6 +1005,9 @@ void fr_http_free(struct fr_http *h) {
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(h->d);
+    fr__http_route_counts_destroy(h->routes);
+    fr_free(h->routes);
+    fr_nvml_free(h->nvml);
     fr__http_keys_free(h->keys);
     fr_free(h->listen);
     fr_free(h);

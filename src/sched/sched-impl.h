@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "facerec/sched.h"
+#include "sched-metrics.h"
 #include "sched-stats.h"
 
 enum { FR__ST_DETECT = 0, FR__ST_LANDMARK = 1, FR__ST_RECOGNIZE = 2 };
@@ -62,6 +63,7 @@ struct fr__user {
     int32_t inflight;   /* loop only */
     struct fr__queue queue; /* loop only */
     int32_t snap_queued, snap_inflight; /* copies for status, under snap_mu */
+    struct fr__user_metrics m;
     char name[];
 };
 
@@ -172,6 +174,7 @@ struct fr_sched {
     pthread_mutex_t snap_mu;
     struct fr__snapshot snap;
     struct fr_sched_stats stats;
+    struct fr__metrics metrics;
     double t_start;
 };
 

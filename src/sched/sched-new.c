@@ -32,6 +32,8 @@ static enum fr_status check_params(const struct fr_sched_params *p, char *err, s
     CHECK(p->device_memory_percent >= 0 && p->device_memory_percent <= 100,
           "device_memory_percent %d is not in [0, 100]", p->device_memory_percent);
     CHECK(p->max_workers >= 1 && p->max_workers <= 256, "max_workers %d is not in [1, 256]", p->max_workers);
+    CHECK(p->metrics_top_users >= 0 && p->metrics_top_users <= 64, "metrics_top_users %d is not in [0, 64]",
+          p->metrics_top_users);
     CHECK(p->host_memory_limit >= ((size_t)16 << 20), "host_memory_limit %zu is below 16 MiB", p->host_memory_limit);
 #undef CHECK
     return FR_OK;
@@ -228,6 +230,7 @@ enum fr_status fr_sched_new(const struct fr_sched_params *params, struct fr_sche
     atomic_init(&s->device_idle, true);
     atomic_init(&s->ready_flag, false);
     fr__stats_init(&s->stats);
+    fr__metrics_init(&s->metrics);
     if ((st = plan(s, err, errlen)) != FR_OK) goto fail;
     if ((st = alloc_slots(s)) != FR_OK) {
         fr_errf(err, errlen, "out of memory for the staging buffers");
@@ -375,6 +378,7 @@ void fr__sched_publish(struct fr_sched *s) {
         u->snap_queued = atomic_load(&u->queued);
         u->snap_inflight = u->inflight;
     }
+    fr__metrics_publish(s);
     pthread_mutex_unlock(&s->snap_mu);
     pthread_mutex_unlock(&s->mu);
 }

@@ -54,6 +54,7 @@ struct fr_sched_params fr_sched_default_params(void) {
         .max_faces = 100,
         .min_face_size = 0,
         .warmup = true,
+        .metrics_top_users = 16,
     };
 }
 
@@ -214,6 +215,7 @@ static void img_end(struct fr_sched *s, struct fr__img *im) {
     if (im->state == FR__IMG_FAILED || !im->rq->embeddings) lat[4] = -1;
     if (im->state == FR__IMG_FAILED && !im->image_seen) lat[1] = lat[2] = -1;
     fr__stats_image(&s->stats, lat, im->faces.count, im->state == FR__IMG_FAILED);
+    fr__metrics_image(s, im);
     leave_flight(s, im);
     s->c.images_done++;
     s->c.faces_done += im->faces.count;
@@ -423,6 +425,7 @@ static void collect(struct fr_sched *s, struct fr__batch *b) {
     s->c.batches[b->stage]++;
     s->c.batch_items[b->stage] += b->n;
     fr__stats_batch(&s->stats, b->stage, b->n, b->t0, b->t1);
+    fr__metrics_batch(s, b);
     for (int32_t k = 0; k < b->n; k++) {
         struct fr__img *im = b->items[k].im;
         im->refs--;
@@ -498,6 +501,7 @@ static void admit(struct fr_sched *s) {
                 im->refs++;
                 im->t_dec0 = fr_time_now();
                 im->tm.queued = (im->t_dec0 - im->t_admit) * 1e3;
+                fr__metrics_admitted(s, im, im->t_dec0);
                 s->decoding++;
                 pthread_mutex_lock(&s->dmu);
                 q_push(&s->decode_q, im);
@@ -774,6 +778,7 @@ enum fr_status fr_sched_submit(struct fr_sched *s, const struct fr_sched_request
     else if (atomic_load(&s->queued) + r->n > s->p.queue_capacity ||
              atomic_load(&u->queued) + r->n > s->p.user_queue_capacity)
         st = FR_ERR_BUSY;
+    if (u && (st == FR_OK || st == FR_ERR_BUSY)) fr__metrics_submitted(s, u, r->n, st == FR_ERR_BUSY);
     if (st == FR_OK) {
         r->user = u;
         r->id = ++s->next_id;

@@ -110,3 +110,4 @@ void cli_gallery_params(const struct fr_config *cfg, struct fr_gallery_params *g
 int cli_cmd_user(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv); /* bench.c */
 int cli_cmd_tune(int argc, char **argv);  /* tune.c */
+int cli_cmd_monitor(int argc, char **argv);

@@ -89,6 +89,9 @@ static const struct cli_cmd commands[] = {
     { "tune", "[--goal GOAL] [options] [--SETTING VALUE]... [IMAGES...]",
       "Find batch sizes, workers and concurrency for a goal by short benchmarks; prints the config.", NULL, NULL,
       cli_cmd_tune },
+    { "monitor", "[--url URL] [--key KEY] [--interval S] [--count N] [--once] [--json]",
+      "Live view of a running server (queues, faces/s, batches, memory) and of the GPUs (NVML) or CPU.", NULL,
+      NULL, cli_cmd_monitor },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
