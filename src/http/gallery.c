@@ -151,7 +151,8 @@ static bool json_int(struct fr_http *h, struct MHD_Connection *c, struct fr__htt
     return true;
 }
 
-static cJSON *person_json(const struct fr_store_person *p) {
+static cJSON *person_json(const void *row) {
+    const struct fr_store_person *p = row;
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     cJSON_AddNumberToObject(o, "id", (double)p->id);
@@ -162,7 +163,8 @@ static cJSON *person_json(const struct fr_store_person *p) {
     return o;
 }
 
-static cJSON *face_json(const struct fr_store_face *f) {
+static cJSON *face_json(const void *row) {
+    const struct fr_store_face *f = row;
     cJSON *o = cJSON_CreateObject(), *box = cJSON_CreateArray();
     if (!o || !box || !cJSON_AddItemToObject(o, "box", box)) {
         cJSON_Delete(o);
@@ -211,6 +213,29 @@ enum MHD_Result fr__http_people_add(struct fr_http *h, struct MHD_Connection *c,
     return ret;
 }
 
+/* Adds one page of a list to root: "<key>": the n rows (elem bytes each)
+ * through to_json, and "next_after": last_id when the page is full (there
+ * may be more), else null. On OOM root is freed and NULL returned, which
+ * the responder turns into a 500. */
+static cJSON *add_page(cJSON *root, const char *key, const void *rows, int32_t n, size_t elem,
+                       cJSON *(*to_json)(const void *row), int64_t limit, int64_t last_id) {
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, key) : NULL;
+    for (int32_t i = 0; arr && i < n; i++) {
+        cJSON *x = to_json((const char *)rows + elem * (size_t)i);
+        if (!x || !cJSON_AddItemToArray(arr, x)) {
+            cJSON_Delete(x);
+            arr = NULL;
+        }
+    }
+    if (!arr) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    if (n == limit) cJSON_AddNumberToObject(root, "next_after", (double)last_id);
+    else cJSON_AddNullToObject(root, "next_after");
+    return root;
+}
+
 enum MHD_Result fr__http_people_list(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     enum MHD_Result ret;
     int64_t after, limit;
@@ -221,22 +246,8 @@ enum MHD_Result fr__http_people_list(struct fr_http *h, struct MHD_Connection *c
     int32_t n = 0;
     enum fr_status st = fr_store_person_list(fr_gallery_store(h->gallery), rq->user_id, after, (int32_t)limit, &p, &n);
     if (st != FR_OK) return failed(h, c, rq, st);
-    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "people");
-    for (int32_t i = 0; arr && i < n; i++) {
-        cJSON *x = person_json(&p[i]);
-        if (!x || !cJSON_AddItemToArray(arr, x)) {
-            cJSON_Delete(x);
-            arr = NULL;
-        }
-    }
-    if (!arr) {
-        cJSON_Delete(root);
-        root = NULL;
-    } else if (n == limit) {
-        cJSON_AddNumberToObject(root, "next_after", (double)p[n - 1].id);
-    } else {
-        cJSON_AddNullToObject(root, "next_after");
-    }
+    int64_t last = n ? p[n - 1].id : 0;
+    cJSON *root = add_page(cJSON_CreateObject(), "people", p, n, sizeof(*p), person_json, limit, last);
     fr_free(p);
     return fr__http_respond_doc(h, c, rq, 200, root);
 }
@@ -322,23 +333,9 @@ enum MHD_Result fr__http_person_faces(struct fr_http *h, struct MHD_Connection *
     int32_t n = 0;
     if ((s = fr_store_face_list(st, rq->user_id, rq->id, after, (int32_t)limit, &f, &n)) != FR_OK)
         return failed(h, c, rq, s);
-    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "faces");
-    cJSON_AddNumberToObject(root, "person", (double)rq->id);
-    for (int32_t i = 0; arr && i < n; i++) {
-        cJSON *x = face_json(&f[i]);
-        if (!x || !cJSON_AddItemToArray(arr, x)) {
-            cJSON_Delete(x);
-            arr = NULL;
-        }
-    }
-    if (!arr) {
-        cJSON_Delete(root);
-        root = NULL;
-    } else if (n == limit) {
-        cJSON_AddNumberToObject(root, "next_after", (double)f[n - 1].id);
-    } else {
-        cJSON_AddNullToObject(root, "next_after");
-    }
+    cJSON *root = cJSON_CreateObject();
+    if (root) cJSON_AddNumberToObject(root, "person", (double)rq->id);
+    root = add_page(root, "faces", f, n, sizeof(*f), face_json, limit, n ? f[n - 1].id : 0);
     fr_free(f);
     return fr__http_respond_doc(h, c, rq, 200, root);
 }
