@@ -33,8 +33,11 @@ enum fr_status fr_backend_new(const struct fr_backend_params *params, struct fr_
     case FR__PICK_CUDA: break; /* unreachable: the pick needs a CUDA build */
 #endif
     case FR__PICK_CPU:
-        /* Only a CUDA build has something to fall back from. */
-        if (CUDA_BUILT && p.device == FR_DEVICE_AUTO) FR_LOGI("%s: %s; using the CPU", __func__, why);
+        /* Only a CUDA build has something to fall back from. A debug line:
+         * machines without a card are the common case, and every CLI run
+         * would repeat it; /status and the scheduler's start-up line name
+         * the backend in use. */
+        if (CUDA_BUILT && p.device == FR_DEVICE_AUTO) FR_LOGD("%s: %s; using the CPU", __func__, why);
         break;
     }
     return fr__backend_cpu_new(&p, out, err, errlen);

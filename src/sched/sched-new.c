@@ -261,8 +261,9 @@ enum fr_status fr_sched_new(const struct fr_sched_params *params, struct fr_sche
         goto fail;
     }
     s->loop_started = true;
-    FR_LOGI("sched: batches detect %d, landmark %d, recognize %d; device memory %.1f of %.1f MiB", s->limit[0],
-            s->limit[1], s->limit[2], s->c.device_memory_used / 1048576.0, s->device_limit / 1048576.0);
+    FR_LOGI("sched: backend %s; batches detect %d, landmark %d, recognize %d; device memory %.1f of %.1f MiB",
+            fr_backend_name(s->be), s->limit[0], s->limit[1], s->limit[2], s->c.device_memory_used / 1048576.0,
+            s->device_limit / 1048576.0);
     *out = s;
     return FR_OK;
 fail:
