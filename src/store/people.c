@@ -102,12 +102,9 @@ enum fr_status fr_store_person_get(struct fr_store *st, int64_t user, int64_t id
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_PERSON_GET);
     sqlite3_bind_int64(s, 1, user);
     sqlite3_bind_int64(s, 2, id);
-    int rc = fr__store_step(st, s);
-    enum fr_status status = FR_OK;
-    if (rc == SQLITE_ROW) read_person(s, out);
-    else if (rc == SQLITE_DONE) status = fr__store_fail(FR_ERR_NOT_FOUND, "no person %lld", (long long)id);
-    else status = fr__store_db_fail(st, rc, "reading a person");
-    sqlite3_reset(s);
+    char missing[48];
+    snprintf(missing, sizeof(missing), "no person %lld", (long long)id);
+    enum fr_status status = fr__store_read_one(st, s, read_person, out, missing, "reading a person");
     fr__store_unlock(st);
     return status;
 }
@@ -215,7 +212,8 @@ enum fr_status fr_store_person_merge(struct fr_store *st, int64_t user, int64_t 
 
 /* ---- images ---- */
 
-static void read_image(sqlite3_stmt *s, struct fr_store_image *im) {
+static void read_image(sqlite3_stmt *s, void *row) {
+    struct fr_store_image *im = row;
     memset(im, 0, sizeof(*im));
     im->id = sqlite3_column_int64(s, 0);
     const void *h = sqlite3_column_blob(s, 1);
@@ -234,13 +232,7 @@ static enum fr_status find_image(struct fr_store *st, int64_t user, const uint8_
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_IMAGE_FIND);
     sqlite3_bind_int64(s, 1, user);
     sqlite3_bind_blob(s, 2, sha256, FR_STORE_HASH_LEN, SQLITE_STATIC);
-    int rc = fr__store_step(st, s);
-    enum fr_status status = FR_OK;
-    if (rc == SQLITE_ROW) read_image(s, out);
-    else if (rc == SQLITE_DONE) status = fr__store_fail(FR_ERR_NOT_FOUND, "no image with that hash");
-    else status = fr__store_db_fail(st, rc, "looking up an image");
-    sqlite3_reset(s);
-    return status;
+    return fr__store_read_one(st, s, read_image, out, "no image with that hash", "looking up an image");
 }
 
 enum fr_status fr_store_image_find(struct fr_store *st, int64_t user, const uint8_t sha256[FR_STORE_HASH_LEN],
@@ -341,12 +333,9 @@ enum fr_status fr_store_face_get(struct fr_store *st, int64_t user, int64_t id, 
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_FACE_GET);
     sqlite3_bind_int64(s, 1, user);
     sqlite3_bind_int64(s, 2, id);
-    int rc = fr__store_step(st, s);
-    enum fr_status status = FR_OK;
-    if (rc == SQLITE_ROW) read_face(s, out);
-    else if (rc == SQLITE_DONE) status = fr__store_fail(FR_ERR_NOT_FOUND, "no face %lld", (long long)id);
-    else status = fr__store_db_fail(st, rc, "reading a face");
-    sqlite3_reset(s);
+    char missing[48];
+    snprintf(missing, sizeof(missing), "no face %lld", (long long)id);
+    enum fr_status status = fr__store_read_one(st, s, read_face, out, missing, "reading a face");
     fr__store_unlock(st);
     return status;
 }

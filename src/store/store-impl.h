@@ -119,6 +119,11 @@ typedef void (*fr__store_row_fn)(sqlite3_stmt *s, void *row);
  * names what (e.g. "listing people"). */
 enum fr_status fr__store_collect(struct fr_store *st, sqlite3_stmt *s, size_t elem, fr__store_row_fn read,
                                  const char *what, void **out, int32_t *n);
+/* Steps the bound statement s once: a row is read into *row with read; no
+ * row is FR_ERR_NOT_FOUND with the message `missing`; a failure names
+ * `what`. Resets s. The caller holds the lock. */
+enum fr_status fr__store_read_one(struct fr_store *st, sqlite3_stmt *s, fr__store_row_fn read, void *row,
+                                  const char *missing, const char *what);
 enum fr_status fr__store_begin(struct fr_store *st);
 enum fr_status fr__store_commit(struct fr_store *st);
 /* Rolls back if a transaction is open; returns status unchanged. */

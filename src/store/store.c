@@ -603,11 +603,16 @@ static void read_user(sqlite3_stmt *s, void *row) {
 
 /* One user row from a prepared, bound statement. */
 static enum fr_status get_user(struct fr_store *st, sqlite3_stmt *s, struct fr_store_user *out) {
+    return fr__store_read_one(st, s, read_user, out, "no such user", "reading a user");
+}
+
+enum fr_status fr__store_read_one(struct fr_store *st, sqlite3_stmt *s, fr__store_row_fn read, void *row,
+                                  const char *missing, const char *what) {
     int rc = fr__store_step(st, s);
     enum fr_status status = FR_OK;
-    if (rc == SQLITE_ROW) read_user(s, out);
-    else if (rc == SQLITE_DONE) status = fr__store_fail(FR_ERR_NOT_FOUND, "no such user");
-    else status = fr__store_db_fail(st, rc, "reading a user");
+    if (rc == SQLITE_ROW) read(s, row);
+    else if (rc == SQLITE_DONE) status = fr__store_fail(FR_ERR_NOT_FOUND, "%s", missing);
+    else status = fr__store_db_fail(st, rc, what);
     sqlite3_reset(s);
     return status;
 }
