@@ -435,28 +435,41 @@ int cli_cmd_people(int argc, char **argv) {
     return rc;
 }
 
+/* The common start of index, search and jobs: the arguments (with between
+ * min_pos and max_pos positionals; max_pos -1 = no limit), the log level,
+ * the gallery and the user. NULL when the command ends here, with the exit
+ * status in *rc (CLI_OK after --help) and a released. */
+static struct fr_gallery *begin_command(const char *cmd, const char *usage, int min_pos, int max_pos, int argc,
+                                        char **argv, struct gargs *a, int64_t *user, int *rc) {
+    *rc = parse_args(cmd, usage, argc, argv, a);
+    if (*rc == CLI_OK && (a->npos < min_pos || (max_pos >= 0 && a->npos > max_pos))) {
+        fprintf(stderr, "usage: facerec %s %s\n", cmd, usage);
+        *rc = CLI_USAGE;
+    }
+    if (*rc != CLI_OK) {
+        args_free(a);
+        if (*rc == CLI_HELP_SHOWN) *rc = CLI_OK;
+        return NULL;
+    }
+    fr_log_set_level(fr_config_log_level(&a->cfg));
+    struct fr_gallery *g = open_gallery(a, user);
+    if (!g) {
+        args_free(a);
+        *rc = CLI_SOME_FAILED;
+    }
+    return g;
+}
+
 /* ---- facerec index ------------------------------------------------------------------- */
 
 static const char index_usage[] = "DIR... [--user NAME] [--quiet] [--data DIR]";
 
 int cli_cmd_index(int argc, char **argv) {
     struct gargs a;
-    int rc = parse_args("index", index_usage, argc, argv, &a);
-    if (rc == CLI_OK && a.npos < 1) {
-        fprintf(stderr, "usage: facerec index %s\n", index_usage);
-        rc = CLI_USAGE;
-    }
-    if (rc != CLI_OK) {
-        args_free(&a);
-        return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
-    }
-    fr_log_set_level(fr_config_log_level(&a.cfg));
     int64_t user;
-    struct fr_gallery *g = open_gallery(&a, &user);
-    if (!g) {
-        args_free(&a);
-        return CLI_SOME_FAILED;
-    }
+    int rc;
+    struct fr_gallery *g = begin_command("index", index_usage, 1, -1, argc, argv, &a, &user, &rc);
+    if (!g) return rc;
     struct fr_store *st = fr_gallery_store(g);
     struct cli_files fl = { 0 };
     rc = cli_collect(a.pos, a.npos, &fl);
@@ -563,22 +576,10 @@ static const char search_usage[] = "IMAGE... [--k N] [--json] [--user NAME] [--d
 
 int cli_cmd_search(int argc, char **argv) {
     struct gargs a;
-    int rc = parse_args("search", search_usage, argc, argv, &a);
-    if (rc == CLI_OK && a.npos < 1) {
-        fprintf(stderr, "usage: facerec search %s\n", search_usage);
-        rc = CLI_USAGE;
-    }
-    if (rc != CLI_OK) {
-        args_free(&a);
-        return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
-    }
-    fr_log_set_level(fr_config_log_level(&a.cfg));
     int64_t user;
-    struct fr_gallery *g = open_gallery(&a, &user);
-    if (!g) {
-        args_free(&a);
-        return CLI_SOME_FAILED;
-    }
+    int rc;
+    struct fr_gallery *g = begin_command("search", search_usage, 1, -1, argc, argv, &a, &user, &rc);
+    if (!g) return rc;
     struct cli_files fl = { 0 };
     rc = cli_collect(a.pos, a.npos, &fl);
     struct search_ctx c = { .g = g, .user = user, .k = a.k, .json = a.json, .rc = CLI_OK,
@@ -612,22 +613,10 @@ static const char jobs_usage[] = "[--limit N] [--json] [--user NAME] [--data DIR
 
 int cli_cmd_jobs(int argc, char **argv) {
     struct gargs a;
-    int rc = parse_args("jobs", jobs_usage, argc, argv, &a);
-    if (rc == CLI_OK && a.npos > 0) {
-        fprintf(stderr, "usage: facerec jobs %s\n", jobs_usage);
-        rc = CLI_USAGE;
-    }
-    if (rc != CLI_OK) {
-        args_free(&a);
-        return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
-    }
-    fr_log_set_level(fr_config_log_level(&a.cfg));
     int64_t user;
-    struct fr_gallery *g = open_gallery(&a, &user);
-    if (!g) {
-        args_free(&a);
-        return CLI_SOME_FAILED;
-    }
+    int rc;
+    struct fr_gallery *g = begin_command("jobs", jobs_usage, 0, 0, argc, argv, &a, &user, &rc);
+    if (!g) return rc;
     struct fr_store_job *j = NULL;
     int32_t n = 0;
     rc = report(fr_store_job_list(fr_gallery_store(g), user, a.limit ? a.limit : 20, &j, &n), "job", 0);
