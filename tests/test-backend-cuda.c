@@ -16,6 +16,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "face/face-impl.h"
+#include "facerec/face.h"
+#include "facerec/image.h"
 #include "facerec/nn.h"
 #include "nn/backend-impl.h"
 #include "nn/nets.h"
@@ -264,6 +267,94 @@ static void test_budget(void **state) {
     fr_backend_free(be);
 }
 
+/* ---- device-side input preparation ---- */
+
+/* The detector input prepared on the device from uint8 (prep_image) equals
+ * the host's fr__facenet_det_prepare within 1e-5, and the SSD run on
+ * device-prepared inputs matches the CPU backend run on host-prepared ones. */
+static void test_prep_image(void **state) {
+    (void)state;
+    char err[512];
+    struct fr_backend *cpu = make_backend(FR_DEVICE_CPU, FR_PRECISION_FP32);
+    struct fr_backend *gpu = make_backend(FR_DEVICE_CUDA, FR_PRECISION_FP32);
+    assert_non_null(gpu->iface.prep_image);
+    assert_null(cpu->iface.prep_image);
+    struct fr_facenet_params fp = fr_facenet_default_params();
+    fp.models_dir = fr_test_models_dir();
+    fp.landmarks = fp.descriptors = false;
+    fp.staging = false;
+    fp.max_batch_images = 1;
+    struct fr_facenet *fn = NULL;
+    if (fr_facenet_new(cpu, &fp, &fn, err, sizeof err) != FR_OK) fail_msg("facenet: %s", err);
+    const char *files[] = { "tests/test_images/obama.jpg", "tests/test_images/obama3.jpg",
+                            "tests/test_images/32bit.png" };
+    enum { N = sizeof files / sizeof *files };
+    struct fr_image *img[N + 1];
+    for (int i = 0; i < N; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", fr_test_data_dir(), files[i]);
+        if (fr_image_load(path, NULL, &img[i], err, sizeof err) != FR_OK) fail_msg("%s: %s", path, err);
+    }
+    /* A landscape image, letterboxed at the bottom. */
+    img[N] = fr_image_new(641, 479);
+    for (int32_t y = 0; y < 479; y++)
+        for (int32_t x = 0; x < 641 * 3; x++) img[N]->data[(size_t)y * img[N]->stride + x] = (uint8_t)(x * 7 + y * 3);
+    size_t item = fr__facenet_det_item_floats(fn), bytes = item * sizeof(float);
+    float *host = malloc(bytes * (N + 1)), *dev = malloc(bytes);
+    struct fr_prep_image pi[N + 1];
+    struct fr_buffer *buf;
+    assert_int_equal(gpu->iface.buffer_alloc(gpu, bytes + 4096, &buf), FR_OK);
+    for (int i = 0; i <= N; i++) {
+        fr__facenet_det_prepare(fn, img[i], host + item * (size_t)i);
+        fr__facenet_det_prep_params(fn, img[i], &pi[i]);
+        /* At an offset, as an item of a batch is. */
+        assert_int_equal(gpu->iface.prep_image(gpu, buf, 4096, &pi[i]), FR_OK);
+        assert_int_equal(gpu->iface.download(gpu, dev, buf, 4096, bytes), FR_OK);
+        double worst = 0;
+        for (size_t j = 0; j < item; j++) worst = fmax(worst, fabs((double)dev[j] - host[item * (size_t)i + j]));
+        printf("prep %d (%dx%d): max |device - host| = %g\n", i, img[i]->width, img[i]->height, worst);
+        assert_true(worst <= 1e-5);
+    }
+    gpu->iface.buffer_free(gpu, buf);
+    /* The SSD on a batch of device-prepared inputs against the CPU. */
+    struct fr_net_params np = fr_net_default_params(FR_NET_SSD);
+    np.models_dir = fr_test_models_dir();
+    np.max_batch = N + 1;
+    struct fr_net *nc, *ng;
+    if (fr_net_new(cpu, &np, &nc, err, sizeof err) != FR_OK) fail_msg("fr_net_new: %s", err);
+    if (fr_net_new(gpu, &np, &ng, err, sizeof err) != FR_OK) fail_msg("fr_net_new: %s", err);
+    assert_true(fr__net_can_prep(ng));
+    assert_false(fr__net_can_prep(nc));
+    int32_t no = fr_net_output_count(nc);
+    float *oc[8], *og[8];
+    size_t sz[8];
+    for (int32_t o = 0; o < no; o++) {
+        int32_t oh, ow, ocn;
+        fr_net_output_shape(nc, o, &oh, &ow, &ocn);
+        sz[o] = (size_t)(N + 1) * oh * ow * ocn;
+        oc[o] = calloc(sz[o], sizeof(float));
+        og[o] = calloc(sz[o], sizeof(float));
+    }
+    assert_int_equal(fr_net_forward(nc, host, N + 1, oc), FR_OK);
+    assert_int_equal(fr__net_forward_prep(ng, pi, N + 1, og), FR_OK);
+    assert_int_equal(fr__net_forward_prep(nc, pi, N + 1, og), FR_ERR_UNSUPPORTED);
+    for (int32_t o = 0; o < no; o++) {
+        double d = rel_diff(og[o], oc[o], sz[o]);
+        printf("ssd output %d on device-prepared inputs: %.3g relative to cpu\n", o, d);
+        assert_true(d <= 1e-4);
+        free(oc[o]);
+        free(og[o]);
+    }
+    fr_net_free(nc);
+    fr_net_free(ng);
+    for (int i = 0; i <= N; i++) fr_image_free(img[i]);
+    free(host);
+    free(dev);
+    fr_facenet_free(fn);
+    fr_backend_free(gpu);
+    fr_backend_free(cpu);
+}
+
 int main(void) {
     char why[256] = "this build has no CUDA backend";
     int32_t n = 0;
@@ -283,6 +374,7 @@ int main(void) {
         cmocka_unit_test(test_tiny),
         cmocka_unit_test(test_ssd),
         cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_prep_image),
     };
     return cmocka_run_group_tests_name("backend-cuda", tests, NULL, NULL);
 }

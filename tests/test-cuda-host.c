@@ -5,7 +5,10 @@
  * nets' graphs the way backend-cuda.c does (one arena, the plan's offsets,
  * explicit padding into the plan's temporaries) with naive loops and
  * comparing with the reference interpreter: an aliasing bug in the plan
- * shows up here, without a device. */
+ * shows up here, without a device. The device-side input preparation is
+ * checked the same way: the kernel's per-pixel function, run on the host
+ * over the packed crop the backend uploads, must give the detector input
+ * fr__facenet_det_prepare makes for real photos. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +18,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "face/face-impl.h"
+#include "facerec/face.h"
+#include "facerec/image.h"
 #include "facerec/nn.h"
 #include "nn/cuda/cuda-plan.h"
 #include "nn/nets.h"
@@ -477,6 +483,122 @@ static void test_plan_landmark(void **state) { (void)state; plan_net(FR_NET_LAND
 static void test_plan_recognition(void **state) { (void)state; plan_net(FR_NET_RECOGNITION, 1); }
 static void test_plan_tiny(void **state) { (void)state; plan_net(FR_NET_TINY, 2); }
 
+/* ---- device-side input preparation, emulated ---- */
+
+/* The detector input fr__facenet_det_prepare makes and the one the kernel
+ * would make from fr__facenet_det_prep_params, for one image; returns the
+ * largest absolute difference. The crop is packed in two chunks, as the
+ * backend does when it spans several staging slots. */
+static double prep_diff(const struct fr_facenet *fn, const struct fr_image *img) {
+    size_t n = fr__facenet_det_item_floats(fn);
+    float *host = malloc(sizeof(float) * n), *dev = malloc(sizeof(float) * n);
+    assert_non_null(host);
+    assert_non_null(dev);
+    fr__facenet_det_prepare(fn, img, host);
+    struct fr_prep_image pi;
+    fr__facenet_det_prep_params(fn, img, &pi);
+    struct fr__k_prep k;
+    size_t src_bytes;
+    assert_int_equal(fr__cuda_prep_plan(&pi, &k, &src_bytes), FR_OK);
+    assert_int_equal(src_bytes, (size_t)img->width * img->height * 3);
+    assert_int_equal((size_t)k.out_w * k.out_h * 3, n);
+    uint8_t *crop = malloc(src_bytes);
+    assert_non_null(crop);
+    int32_t half = pi.p.h / 2;
+    fr__cuda_prep_pack(&pi, 0, half, crop);
+    fr__cuda_prep_pack(&pi, half, pi.p.h - half, crop + (size_t)half * pi.p.w * 3);
+    fr__cuda_prep_emulate(&k, crop, dev);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)host[i] - dev[i]));
+    free(crop);
+    free(host);
+    free(dev);
+    return worst;
+}
+
+static void prep_detector(enum fr_detector det) {
+    char err[256] = "";
+    struct fr_backend_params bp = fr_backend_default_params();
+    bp.device = FR_DEVICE_CPU;
+    struct fr_backend *be = NULL;
+    assert_int_equal(fr_backend_new(&bp, &be, err, sizeof err), FR_OK);
+    struct fr_facenet_params fp = fr_facenet_default_params();
+    fp.models_dir = fr_test_models_dir();
+    fp.detector = det;
+    fp.landmarks = fp.descriptors = false;
+    fp.staging = false;
+    fp.max_batch_images = 1;
+    struct fr_facenet *fn = NULL;
+    if (fr_facenet_new(be, &fp, &fn, err, sizeof err) != FR_OK) fail_msg("facenet: %s", err);
+    /* Portrait photos (letterboxed on the right), then synthetic images of
+     * odd, landscape (letterboxed at the bottom) and square sizes. */
+    const char *files[] = { "tests/test_images/obama.jpg", "tests/test_images/obama3.jpg",
+                            "tests/test_images/biden.jpg", "tests/test_images/32bit.png" };
+    for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", fr_test_data_dir(), files[f]);
+        struct fr_image *img = NULL;
+        if (fr_image_load(path, NULL, &img, err, sizeof err) != FR_OK) fail_msg("%s: %s", path, err);
+        double d = prep_diff(fn, img);
+        printf("%s %s (%dx%d): max |host - emulated kernel| = %g\n", det == FR_DETECTOR_SSD ? "ssd" : "tiny",
+               files[f], img->width, img->height, d);
+        assert_true(d <= 1e-5);
+        fr_image_free(img);
+    }
+    const int32_t sizes[][2] = { { 1, 1 }, { 7, 3 }, { 3, 7 }, { 641, 479 }, { 500, 500 }, { 13, 1000 } };
+    for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+        struct fr_image *img = fr_image_new(sizes[t][0], sizes[t][1]);
+        assert_non_null(img);
+        for (int32_t y = 0; y < img->height; y++)
+            for (int32_t x = 0; x < img->width * 3; x++)
+                img->data[(size_t)y * img->stride + x] = (uint8_t)((x * 31 + y * 17 + (x * y) % 7) & 255);
+        double d = prep_diff(fn, img);
+        if (d > 1e-5) fail_msg("%dx%d: max difference %g", img->width, img->height, d);
+        fr_image_free(img);
+    }
+    fr_facenet_free(fn);
+    fr_backend_free(be);
+}
+
+static void test_prep_ssd(void **state) { (void)state; prep_detector(FR_DETECTOR_SSD); }
+static void test_prep_tiny(void **state) { (void)state; prep_detector(FR_DETECTOR_TINY); }
+
+static void test_prep_plan(void **state) {
+    (void)state;
+    uint8_t px[4 * 3 * 5] = { 0 };
+    struct fr_prep_image pi = { .data = px, .width = 4, .height = 3, .stride = 15,
+                                .p = { .x = 1, .y = 0, .w = 3, .h = 3, .canvas_w = 3, .canvas_h = 3,
+                                       .out_w = 2, .out_h = 2, .div = 1.0f } };
+    struct fr__k_prep k;
+    size_t bytes;
+    assert_int_equal(fr__cuda_prep_plan(&pi, &k, &bytes), FR_OK);
+    assert_int_equal(bytes, 27);
+    assert_true(k.rx == 1.5 && k.ry == 1.5);
+    /* Rows per staging slot: whole rows only, at most the crop's. */
+    assert_int_equal(fr__cuda_prep_rows_per_slot(&pi, 20), 2);
+    assert_int_equal(fr__cuda_prep_rows_per_slot(&pi, 1000), 3);
+    assert_int_equal(fr__cuda_prep_rows_per_slot(&pi, 8), 0);
+    /* Crops outside the image, empty sizes, a short stride, div 0. */
+    struct fr_prep_image bad = pi;
+    bad.p.w = 4;
+    assert_int_equal(fr__cuda_prep_plan(&bad, &k, &bytes), FR_ERR_INVALID);
+    bad = pi, bad.p.y = -1;
+    assert_int_equal(fr__cuda_prep_plan(&bad, &k, &bytes), FR_ERR_INVALID);
+    bad = pi, bad.p.out_w = 0;
+    assert_int_equal(fr__cuda_prep_plan(&bad, &k, &bytes), FR_ERR_INVALID);
+    bad = pi, bad.stride = 11;
+    assert_int_equal(fr__cuda_prep_plan(&bad, &k, &bytes), FR_ERR_INVALID);
+    bad = pi, bad.p.div = 0.0f;
+    assert_int_equal(fr__cuda_prep_plan(&bad, &k, &bytes), FR_ERR_INVALID);
+    /* The source positions of TF's legacy bilinear: 3 -> 2 samples 0 and 1.5. */
+    int32_t lo, hi;
+    double fr;
+    fr__k_src_pos(1.5, 1, 3, &lo, &hi, &fr);
+    assert_true(lo == 1 && hi == 2 && fr == 0.5);
+    fr__k_src_pos(1.5, 2, 3, &lo, &hi, &fr); /* past the end: ceil clamps */
+    assert_true(lo == 3 && hi == 2 && fr == 0.0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_pick),
@@ -490,6 +612,9 @@ int main(void) {
         cmocka_unit_test(test_plan_landmark),
         cmocka_unit_test(test_plan_recognition),
         cmocka_unit_test(test_plan_tiny),
+        cmocka_unit_test(test_prep_plan),
+        cmocka_unit_test(test_prep_ssd),
+        cmocka_unit_test(test_prep_tiny),
     };
     return cmocka_run_group_tests_name("cuda-host", tests, NULL, NULL);
 }

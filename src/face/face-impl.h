@@ -42,6 +42,12 @@ void fr__face_job_free(struct fr_face_job *j);
 int32_t fr__face_job_count(const struct fr_face_job *j);
 size_t fr__facenet_det_item_floats(const struct fr_facenet *fn);
 void fr__facenet_det_prepare(const struct fr_facenet *fn, const struct fr_image *img, float *dst);
+/* The same detector input as det_prepare, as parameters for a backend
+ * that prepares it on the device (src/nn/prep.h); det_on_device says
+ * whether the detector's backend does. */
+struct fr_prep_image;
+void fr__facenet_det_prep_params(const struct fr_facenet *fn, const struct fr_image *img, struct fr_prep_image *out);
+bool fr__facenet_det_on_device(const struct fr_facenet *fn);
 enum fr_status fr__facenet_det_collect(struct fr_facenet *fn, const struct fr_image *img, float *const *outs,
                                        int32_t item, struct fr_face_job *j);
 bool fr__face_job_prepare(struct fr_face_job *j, int32_t face, bool landmarks, const struct fr_image *img,

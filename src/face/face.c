@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../image/resize.h"
+#include "../nn/nets.h"
 #include "face-impl.h"
 
 #define SSD_SIZE 512
@@ -190,8 +191,10 @@ fail:
 
 /* ---- pre-processing ---- */
 
-void fr__face_to_input(const struct fr_image *img, int32_t x, int32_t y, int32_t w, int32_t h, bool center,
-                       int32_t size, float *dst) {
+/* The canvas of face-api's padToSquare for the crop [x, y, w, h]: the one
+ * geometry both the host path and the device path (prep_params) use. */
+static struct fr_canvas square_canvas(const struct fr_image *img, int32_t x, int32_t y, int32_t w, int32_t h,
+                                      bool center) {
     /* padToSquare: round(diff * (center ? 0.5 : 1)) zeros are appended after
      * the image along the short axis, the remainder prepended. */
     struct fr_canvas cv = { .img = img, .x = x, .y = y, .w = w, .h = h };
@@ -201,6 +204,12 @@ void fr__face_to_input(const struct fr_image *img, int32_t x, int32_t y, int32_t
     cv.canvas_w = cv.canvas_h = w > h ? w : h;
     if (h > w) cv.off_x = prepend;
     else if (w > h) cv.off_y = prepend;
+    return cv;
+}
+
+void fr__face_to_input(const struct fr_image *img, int32_t x, int32_t y, int32_t w, int32_t h, bool center,
+                       int32_t size, float *dst) {
+    struct fr_canvas cv = square_canvas(img, x, y, w, h, center);
     fr__resize_bilinear_tf(&cv, size, size, dst);
 }
 
@@ -505,6 +514,24 @@ void fr__facenet_det_prepare(const struct fr_facenet *fn, const struct fr_image 
     else fr__norm_mean(dst, item / 3, fr__mean_rgb_tiny);
 }
 
+void fr__facenet_det_prep_params(const struct fr_facenet *fn, const struct fr_image *img, struct fr_prep_image *out) {
+    struct fr_canvas cv = square_canvas(img, 0, 0, img->width, img->height, false);
+    *out = (struct fr_prep_image){
+        .data = img->data, .width = img->width, .height = img->height, .stride = img->stride,
+        .p = { .x = cv.x, .y = cv.y, .w = cv.w, .h = cv.h, .off_x = cv.off_x, .off_y = cv.off_y,
+               .canvas_w = cv.canvas_w, .canvas_h = cv.canvas_h, .out_w = fn->det_size, .out_h = fn->det_size },
+    };
+    /* The two normalisations of det_prepare, as (v - sub) / div - post. */
+    if (fn->p.detector == FR_DETECTOR_SSD) {
+        out->p.div = 127.5f, out->p.post = 1.0f;
+    } else {
+        memcpy(out->p.sub, fr__mean_rgb_tiny, sizeof(out->p.sub));
+        out->p.div = 255.0f;
+    }
+}
+
+bool fr__facenet_det_on_device(const struct fr_facenet *fn) { return fr__net_can_prep(fn->det); }
+
 enum fr_status fr__facenet_det_collect(struct fr_facenet *fn, const struct fr_image *img, float *const *outs,
                                        int32_t item, struct fr_face_job *j) {
     j->n = 0;
@@ -644,8 +671,21 @@ enum fr_status fr_facenet_process(struct fr_facenet *fn, const struct fr_image *
     const size_t item = fr__facenet_det_item_floats(fn);
     for (int32_t i = 0; i < n && st == FR_OK; i += fn->p.max_batch_images) {
         int32_t b = n - i < fn->p.max_batch_images ? n - i : fn->p.max_batch_images;
-        for (int32_t k = 0; k < b; k++) fr__facenet_det_prepare(fn, imgs[i + k], fn->det_in + item * (size_t)k);
-        if ((st = fr_net_forward(fn->det, fn->det_in, b, fn->det_out)) != FR_OK) {
+        if (fr__facenet_det_on_device(fn)) {
+            /* The backend resizes and normalises on the device from uint8. */
+            struct fr_prep_image *pi = fr_malloc(sizeof(*pi) * (size_t)b);
+            if (!pi) {
+                st = FR_ERR_NOMEM;
+                break;
+            }
+            for (int32_t k = 0; k < b; k++) fr__facenet_det_prep_params(fn, imgs[i + k], &pi[k]);
+            st = fr__net_forward_prep(fn->det, pi, b, fn->det_out);
+            fr_free(pi);
+        } else {
+            for (int32_t k = 0; k < b; k++) fr__facenet_det_prepare(fn, imgs[i + k], fn->det_in + item * (size_t)k);
+            st = fr_net_forward(fn->det, fn->det_in, b, fn->det_out);
+        }
+        if (st != FR_OK) {
             fr_errf(err, errlen, "detector failed: %s", fr_status_str(st));
             break;
         }

@@ -13,6 +13,7 @@
 
 #include "facerec/backend.h"
 #include "graph.h"
+#include "prep.h"
 
 #define FR_BACKEND_API_VERSION 1
 
@@ -49,6 +50,16 @@ struct fr_backend_i {
     enum fr_status (*exec_run)(struct fr_backend *be, struct fr_exec *ex, struct fr_buffer *arena);
     /* Wait for all enqueued work. */
     enum fr_status (*synchronize)(struct fr_backend *be);
+
+    /* Prepares one net-input item on the device (src/nn/prep.h): enqueues the
+     * upload of the image's uint8 crop and the resize and normalisation
+     * that write out_h * out_w * 3 floats at `off` in `dst`, ordered like
+     * upload. The result equals the host path's within float rounding of
+     * the same operations (tests/test-backend-cuda.c). NULL: the caller
+     * prepares the input on the host and uploads floats, which is what the
+     * CPU backend wants (its "upload" is a memcpy). */
+    enum fr_status (*prep_image)(struct fr_backend *be, struct fr_buffer *dst, size_t off,
+                                 const struct fr_prep_image *im);
 
     /* NULL: no-op. */
     void (*set_threads)(struct fr_backend *be, int32_t threads);

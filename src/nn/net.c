@@ -135,7 +135,11 @@ size_t fr_net_plan_bytes(struct fr_net *net, int32_t batch) {
 
 static size_t item_floats(const struct fr_tshape *s) { return (size_t)s->h * s->w * s->c; }
 
-enum fr_status fr_net_forward(struct fr_net *net, const float *input, int32_t n, float *const *outputs) {
+/* The forward pass behind fr_net_forward and fr__net_forward_prep: the
+ * input items come either as host floats (`input`) or as images that the
+ * backend prepares on the device (`imgs`). */
+static enum fr_status forward(struct fr_net *net, const float *input, const struct fr_prep_image *imgs, int32_t n,
+                              float *const *outputs) {
     if (n < 1 || n > net->max_batch) return FR_ERR_INVALID;
     const struct fr_backend_i *b = &net->be->iface;
     enum fr_status st;
@@ -150,7 +154,16 @@ enum fr_status fr_net_forward(struct fr_net *net, const float *input, int32_t n,
     const struct fr_graph *g = net->g;
     size_t in_item = item_floats(&g->shapes[g->input]) * sizeof(float);
     size_t in_off = b->exec_input_offset(ex);
-    if ((st = b->upload(net->be, net->arena, in_off, input, in_item * (size_t)n)) != FR_OK) return st;
+    if (imgs) {
+        const struct fr_tshape *is = &g->shapes[g->input];
+        for (int32_t i = 0; i < n; i++) {
+            if (imgs[i].p.out_w != is->w || imgs[i].p.out_h != is->h || is->c != 3) return FR_ERR_INVALID;
+            if ((st = b->prep_image(net->be, net->arena, in_off + in_item * (size_t)i, &imgs[i])) != FR_OK)
+                return st;
+        }
+    } else if ((st = b->upload(net->be, net->arena, in_off, input, in_item * (size_t)n)) != FR_OK) {
+        return st;
+    }
     if (ex == net->execs[net->max_batch] && n < net->max_batch) {
         size_t pad = in_item * (size_t)(net->max_batch - n);
         char *zeros = fr_calloc(1, pad); /* rare path; see above */
@@ -166,6 +179,18 @@ enum fr_status fr_net_forward(struct fr_net *net, const float *input, int32_t n,
             return st;
     }
     return b->synchronize(net->be);
+}
+
+enum fr_status fr_net_forward(struct fr_net *net, const float *input, int32_t n, float *const *outputs) {
+    return forward(net, input, NULL, n, outputs);
+}
+
+bool fr__net_can_prep(const struct fr_net *net) { return net->be->iface.prep_image != NULL; }
+
+enum fr_status fr__net_forward_prep(struct fr_net *net, const struct fr_prep_image *imgs, int32_t n,
+                                    float *const *outputs) {
+    if (!fr__net_can_prep(net)) return FR_ERR_UNSUPPORTED;
+    return forward(net, NULL, imgs, n, outputs);
 }
 
 const struct fr_graph *fr__net_graph(const struct fr_net *net) { return net->g; }

@@ -91,6 +91,10 @@ struct fr__batch {
     int32_t n;
     struct fr__batch_item *items;
     float *in;
+    /* Detector batches when the backend prepares inputs on the device
+     * (sched->det_on_device): each item's image and parameters instead of
+     * its floats in `in`. NULL otherwise. */
+    struct fr_prep_image *prep;
     float *outs[8];
     double t_first; /* when its oldest item became ready */
     double t0, t1;  /* device run */
@@ -112,6 +116,7 @@ struct fr_sched {
     struct fr_backend *be;
     struct fr_facenet *fn;
     struct fr_net *nets[FR_STAGES];
+    bool det_on_device; /* the detector input is made on the device from uint8 */
     int32_t limit[FR_STAGES];  /* largest batch per stage */
     size_t in_item[FR_STAGES]; /* floats per input item */
     size_t out_item[FR_STAGES]; /* floats per output item (face stages) */

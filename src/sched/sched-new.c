@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../face/face-impl.h"
+#include "../nn/prep.h"
 #include "sched-impl.h"
 
 #define FR_CPU_DEFAULT_LIMIT ((size_t)2 << 30)
@@ -174,6 +175,7 @@ static enum fr_status plan(struct fr_sched *s, char *err, size_t errlen) {
     s->nets[0] = fr_facenet_net(s->fn, s->p.detector == FR_DETECTOR_SSD ? FR_NET_SSD : FR_NET_TINY);
     s->nets[1] = fr_facenet_net(s->fn, FR_NET_LANDMARK);
     s->nets[2] = fr_facenet_net(s->fn, FR_NET_RECOGNITION);
+    s->det_on_device = fr__facenet_det_on_device(s->fn);
     return FR_OK;
 }
 
@@ -185,6 +187,9 @@ static enum fr_status alloc_slots(struct fr_sched *s) {
             b->items = fr_calloc((size_t)s->limit[st], sizeof(*b->items));
             b->in = fr_malloc(sizeof(float) * s->in_item[st] * (size_t)s->limit[st]);
             if (!b->items || !b->in) return FR_ERR_NOMEM;
+            if (st == FR__ST_DETECT && s->det_on_device &&
+                !(b->prep = fr_calloc((size_t)s->limit[st], sizeof(*b->prep))))
+                return FR_ERR_NOMEM;
             if (st == FR__ST_DETECT) {
                 for (int32_t i = 0; i < fr_net_output_count(s->nets[st]); i++) {
                     int32_t h, w, c;
@@ -319,6 +324,7 @@ void fr_sched_free(struct fr_sched *s) {
             struct fr__batch *b = &s->slots[st][k];
             fr_free(b->items);
             fr_free(b->in);
+            fr_free(b->prep);
             for (int i = 0; i < 8; i++) fr_free(b->outs[i]);
         }
     while (s->users) {

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../face/face-impl.h"
+#include "../nn/nets.h"
 #include "sched-impl.h"
 
 /* ---- parameters ---- */
@@ -315,10 +316,16 @@ static void fill_stage(struct fr_sched *s, int stage) {
         struct fr__img *im = q->head;
         if (!b->n) b->t_first = im->t_ready;
         if (stage == FR__ST_DETECT) {
-            /* The worker prepared the input when it decoded the image. */
-            memcpy(b->in + s->in_item[stage] * (size_t)b->n, im->det_in, sizeof(float) * s->in_item[stage]);
-            fr_free(im->det_in);
-            im->det_in = NULL;
+            /* The worker prepared the input when it decoded the image, or
+             * the device will, from the image's pixels (alive until the
+             * batch is collected). */
+            if (s->det_on_device) {
+                fr__facenet_det_prep_params(s->fn, im->image, &b->prep[b->n]);
+            } else {
+                memcpy(b->in + s->in_item[stage] * (size_t)b->n, im->det_in, sizeof(float) * s->in_item[stage]);
+                fr_free(im->det_in);
+                im->det_in = NULL;
+            }
             b->items[b->n].im = im, b->items[b->n].face = -1;
             b->n++;
             im->refs++;
@@ -535,7 +542,7 @@ void *fr__sched_decode_main(void *arg) {
         /* The detector's input (pad, resize, normalise) is made here, in
          * parallel and off the loop thread, so that a lone request does
          * not wait for it and the loop only copies it into a batch. */
-        if (im->st == FR_OK) {
+        if (im->st == FR_OK && !s->det_on_device) {
             im->det_in = fr_malloc(sizeof(float) * s->in_item[FR__ST_DETECT]);
             if (im->det_in) fr__facenet_det_prepare(s->fn, im->image, im->det_in);
             else {
@@ -566,7 +573,8 @@ void *fr__sched_device_main(void *arg) {
         s->device_todo = NULL;
         pthread_mutex_unlock(&s->xmu);
         b->t0 = fr_time_now();
-        b->status = fr_net_forward(s->nets[b->stage], b->in, b->n, b->outs);
+        if (b->prep) b->status = fr__net_forward_prep(s->nets[b->stage], b->prep, b->n, b->outs);
+        else b->status = fr_net_forward(s->nets[b->stage], b->in, b->n, b->outs);
         b->t1 = fr_time_now();
         pthread_mutex_lock(&s->mu);
         s->device_done = b;
@@ -626,7 +634,7 @@ static void on_decoded(struct fr_sched *s, struct fr__img *im) {
     }
     im->image_seen = true;
     size_t actual = im->image->stride * (size_t)im->image->height + sizeof(*im->image) +
-                    sizeof(float) * s->in_item[FR__ST_DETECT];
+                    (s->det_on_device ? 0 : sizeof(float) * s->in_item[FR__ST_DETECT]);
     s->host_used += actual;
     s->host_used -= im->host_bytes;
     im->host_bytes = actual;

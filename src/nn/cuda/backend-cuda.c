@@ -272,6 +272,77 @@ static enum fr_status cuda_download(struct fr_backend *be, void *dst, struct fr_
     return st;
 }
 
+/* ---- net-input preparation ---- */
+
+/* Uploads the image's crop as uint8 (a quarter of the bytes of the float
+ * input) through the pinned ring, whole rows per slot, into a device
+ * scratch block from the pool, and enqueues the resize + normalisation
+ * kernel. The scratch block goes back to the pool as soon as the kernel is
+ * enqueued: every device operation of the backend is on its one stream, so
+ * whatever reuses the block is ordered after the kernel. When the budget
+ * has no room for the crop (or a row does not fit a slot), the same
+ * arithmetic runs on the host (fr__cuda_prep_emulate) and the floats are
+ * uploaded: slower, never a failure. */
+static enum fr_status prep_on_host(struct cuda_ctx *c, char *dst, const struct fr_prep_image *im,
+                                   const struct fr__k_prep *k, size_t src_bytes, char *err, size_t errlen) {
+    size_t out_bytes = (size_t)k->out_w * k->out_h * 3 * sizeof(float);
+    uint8_t *crop = fr_malloc(src_bytes);
+    float *tmp = fr_malloc(out_bytes);
+    enum fr_status st = FR_ERR_NOMEM;
+    if (crop && tmp) {
+        fr__cuda_prep_pack(im, 0, im->p.h, crop);
+        fr__cuda_prep_emulate(k, crop, tmp);
+        st = copy_in(c, dst, tmp, out_bytes, err, errlen);
+    } else {
+        fr_errf(err, errlen, "%s: out of host memory", __func__);
+    }
+    fr_free(crop);
+    fr_free(tmp);
+    return st;
+}
+
+static enum fr_status cuda_prep_image(struct fr_backend *be, struct fr_buffer *dst, size_t off,
+                                      const struct fr_prep_image *im) {
+    struct cuda_ctx *c = be->ctx;
+    char err[256];
+    size_t errlen = sizeof err;
+    struct fr__k_prep k;
+    size_t src_bytes, soff = 0, charged = 0;
+    enum fr_status st = fr__cuda_prep_plan(im, &k, &src_bytes);
+    if (st != FR_OK) {
+        FR_LOGE("cuda: %s: invalid preparation parameters", __func__);
+        return st;
+    }
+    size_t out_bytes = (size_t)k.out_w * k.out_h * 3 * sizeof(float);
+    if (off > dst->size || out_bytes > dst->size - off) return FR_ERR_INVALID;
+    char *out = c->base + dst->off + off;
+    int32_t per_slot = fr__cuda_prep_rows_per_slot(im, c->ring.slot_bytes);
+    if (per_slot < 1 || dev_alloc(be, src_bytes, &soff, &charged) != FR_OK) {
+        st = prep_on_host(c, out, im, &k, src_bytes, err, errlen);
+        goto done;
+    }
+    size_t row_bytes = (size_t)k.src_w * 3;
+    for (int32_t row = 0; row < k.src_h; row += per_slot) {
+        int32_t rows = k.src_h - row < per_slot ? k.src_h - row : per_slot;
+        bool wait;
+        int32_t slot = fr__ring_acquire(&c->ring, &wait);
+        if (wait && (st = slot_wait(c, slot, err, errlen)) != FR_OK) goto release;
+        uint8_t *pin = (uint8_t *)c->pinned + (size_t)slot * c->ring.slot_bytes;
+        fr__cuda_prep_pack(im, row, rows, pin);
+        CU_TRY(cudaMemcpyAsync(c->base + soff + (size_t)row * row_bytes, pin, (size_t)rows * row_bytes,
+                               cudaMemcpyHostToDevice, c->stream));
+        CU_TRY(cudaEventRecord(c->ev[slot], c->stream));
+        fr__ring_submitted(&c->ring, slot);
+    }
+    K_TRY(fr__cuk_prep(c->stream, (float *)out, (const uint8_t *)(c->base + soff), &k));
+fail:
+release:
+    dev_release(be, soff, charged);
+done:
+    if (st != FR_OK) FR_LOGE("cuda: %s", err);
+    return st;
+}
+
 /* ---- weights ---- */
 
 /* Device copy of `n` floats that the host array `host` holds (already in the
@@ -684,6 +755,7 @@ enum fr_status fr__backend_cuda_new(const struct fr_backend_params *p, struct fr
         .exec_output_offset = cuda_exec_output_offset,
         .exec_run = cuda_exec_run,
         .synchronize = cuda_synchronize,
+        .prep_image = cuda_prep_image,
         .set_threads = NULL,
         .device_info = cuda_device_info,
     };

@@ -275,3 +275,45 @@ size_t fr__cuda_weight_bytes(const struct fr_graph *g) {
     }
     return n;
 }
+
+/* ---- net-input preparation on the device ---- */
+
+enum fr_status fr__cuda_prep_plan(const struct fr_prep_image *im, struct fr__k_prep *k, size_t *src_bytes) {
+    const struct fr_prep_params *p = &im->p;
+    memset(k, 0, sizeof(*k));
+    *src_bytes = 0;
+    if (!im->data || p->w <= 0 || p->h <= 0 || p->x < 0 || p->y < 0 || p->x > im->width - p->w ||
+        p->y > im->height - p->h || im->stride < (size_t)im->width * 3 || p->canvas_w <= 0 || p->canvas_h <= 0 ||
+        p->out_w <= 0 || p->out_h <= 0 || !(p->div != 0.0f))
+        return FR_ERR_INVALID;
+    *k = (struct fr__k_prep){
+        .src_w = p->w, .src_h = p->h,
+        .off_x = p->off_x, .off_y = p->off_y,
+        .canvas_w = p->canvas_w, .canvas_h = p->canvas_h,
+        .out_w = p->out_w, .out_h = p->out_h,
+        /* The ratios of fr__resize_bilinear_tf, computed the same way. */
+        .rx = (double)p->canvas_w / p->out_w, .ry = (double)p->canvas_h / p->out_h,
+        .sub = { p->sub[0], p->sub[1], p->sub[2] },
+        .div = p->div, .post = p->post,
+    };
+    *src_bytes = (size_t)p->w * 3 * (size_t)p->h;
+    return FR_OK;
+}
+
+void fr__cuda_prep_pack(const struct fr_prep_image *im, int32_t row0, int32_t rows, uint8_t *dst) {
+    size_t row_bytes = (size_t)im->p.w * 3;
+    for (int32_t r = 0; r < rows; r++)
+        memcpy(dst + (size_t)r * row_bytes,
+               im->data + (size_t)(im->p.y + row0 + r) * im->stride + (size_t)im->p.x * 3, row_bytes);
+}
+
+int32_t fr__cuda_prep_rows_per_slot(const struct fr_prep_image *im, size_t slot_bytes) {
+    size_t row_bytes = (size_t)im->p.w * 3, n = row_bytes ? slot_bytes / row_bytes : 0;
+    return n > (size_t)im->p.h ? im->p.h : (int32_t)n;
+}
+
+void fr__cuda_prep_emulate(const struct fr__k_prep *k, const uint8_t *src, float *dst) {
+    for (int32_t row = 0; row < k->out_h; row++)
+        for (int32_t col = 0; col < k->out_w; col++)
+            fr__k_prep_pixel(k, src, col, row, dst + ((size_t)row * k->out_w + col) * 3);
+}

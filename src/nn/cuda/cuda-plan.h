@@ -19,6 +19,8 @@
 
 #include "facerec/backend.h"
 #include "../graph.h"
+#include "../prep.h"
+#include "kernels.h"
 
 /* ---- device selection ---- */
 
@@ -136,3 +138,25 @@ enum fr_status fr__cuda_plan_arena(const struct fr_graph *g, int32_t batch, size
 void fr__cuda_plan_free(struct fr__cuda_plan *p);
 /* Bytes of weights and biases the backend uploads for g (float32). */
 size_t fr__cuda_weight_bytes(const struct fr_graph *g);
+
+/* ---- net-input preparation on the device ---- */
+
+/* The kernel parameters for one image (src/nn/prep.h) and the bytes of its
+ * packed crop, the part of the image that is uploaded (uint8: a quarter of
+ * the bytes of the float input it becomes, before the resize). FR_ERR_INVALID
+ * when the crop is empty or not inside the image, or a size is not positive. */
+enum fr_status fr__cuda_prep_plan(const struct fr_prep_image *im, struct fr__k_prep *k, size_t *src_bytes);
+
+/* Copies rows [row0, row0 + rows) of the crop, packed (w * 3 bytes a row),
+ * to dst: how the backend fills its pinned staging slots. */
+void fr__cuda_prep_pack(const struct fr_prep_image *im, int32_t row0, int32_t rows, uint8_t *dst);
+
+/* Rows of the crop one staging slot of slot_bytes holds (0: a row does not
+ * fit, which the backend treats as "prepare on the host"). */
+int32_t fr__cuda_prep_rows_per_slot(const struct fr_prep_image *im, size_t slot_bytes);
+
+/* What the kernel computes, on the host with the same per-pixel function:
+ * dst [out_h][out_w][3] from the packed crop src. The backend's fallback
+ * when the device budget has no room for the crop, and the tests' model of
+ * the kernel. */
+void fr__cuda_prep_emulate(const struct fr__k_prep *k, const uint8_t *src, float *dst);

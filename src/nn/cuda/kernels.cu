@@ -1,5 +1,6 @@
 /* The CUDA kernels of the backend (see kernels.h): elementwise epilogue,
- * explicit padding, pooling and the padded shortcut add. Each thread
+ * explicit padding, pooling, the padded shortcut add and the net-input
+ * preparation (uint8 crop -> resized, normalised float). Each thread
  * computes one output element; the ops are memory-bound and small next to
  * the convolutions, so plain grid-stride loops are enough. */
 #include <cuda_runtime.h>
@@ -121,5 +122,18 @@ extern "C" int fr__cuk_pad_add(void *stream, float *out, const float *a, const f
                                int32_t bc, int32_t act, float alpha) {
     k_pad_add<<<grid_for((int64_t)n * oh * ow * oc), FR_BLOCK, 0, (cudaStream_t)stream>>>(
         out, a, b, n, oh, ow, oc, ah, aw, ac, bh, bw, bc, act, alpha);
+    return (int)cudaGetLastError();
+}
+
+/* One thread per output pixel (three channels): a pixel's four taps are
+ * neighbours in the crop, so the reads of a warp stay in a few rows. */
+__global__ static void k_prep(float *dst, const uint8_t *src, struct fr__k_prep k) {
+    int64_t total = (int64_t)k.out_w * k.out_h;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
+        fr__k_prep_pixel(&k, src, (int32_t)(i % k.out_w), (int32_t)(i / k.out_w), dst + i * 3);
+}
+
+extern "C" int fr__cuk_prep(void *stream, float *dst, const uint8_t *src, const struct fr__k_prep *k) {
+    k_prep<<<grid_for((int64_t)k->out_w * k->out_h), FR_BLOCK, 0, (cudaStream_t)stream>>>(dst, src, *k);
     return (int)cudaGetLastError();
 }
