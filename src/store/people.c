@@ -78,8 +78,7 @@ enum fr_status fr_store_person_add(struct fr_store *st, int64_t user, const char
         if (status == FR_ERR_IO && sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
             status = fr__store_fail(FR_ERR_NOT_FOUND, "no user %lld", (long long)user);
         if (status == FR_OK && id) *id = sqlite3_last_insert_rowid(st->db);
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     return status;
@@ -137,8 +136,7 @@ enum fr_status fr_store_person_rename(struct fr_store *st, int64_t user, int64_t
         sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 4, fr__store_now());
         status = exec_one(st, s, "renaming a person");
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     return status;
@@ -167,8 +165,7 @@ enum fr_status fr_store_person_delete(struct fr_store *st, int64_t user, int64_t
             sqlite3_bind_int64(s, 2, id);
             status = exec_one(st, s, "deleting a person");
         }
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     if (status == FR_OK && n_faces_out) *n_faces_out = nf;
@@ -203,8 +200,7 @@ enum fr_status fr_store_person_merge(struct fr_store *st, int64_t user, int64_t 
             sqlite3_bind_int64(s, 3, fr__store_now());
             status = fr__store_exec(st, s, "updating a person");
         }
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     return status;
@@ -306,8 +302,7 @@ enum fr_status fr_store_faces_add(struct fr_store *st, int64_t user, int64_t per
         if (status == FR_OK && img) status = upsert_image(st, user, img, &img_id);
         for (int32_t i = 0; status == FR_OK && i < n; i++)
             status = insert_face(st, user, person, img_id, &faces[i], now, ids_out ? &ids_out[i] : NULL);
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     if (status == FR_OK && image_id) *image_id = img_id;
@@ -370,8 +365,7 @@ enum fr_status fr_store_face_delete(struct fr_store *st, int64_t user, int64_t i
         sqlite3_bind_int64(s, 1, user);
         sqlite3_bind_int64(s, 2, id);
         status = exec_one(st, s, "deleting a face");
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     return status;
@@ -398,8 +392,7 @@ enum fr_status fr_store_face_assign(struct fr_store *st, int64_t user, const int
             sqlite3_bind_int64(s, 3, fr__store_now());
             status = fr__store_exec(st, s, "updating a person");
         }
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     return status;
@@ -481,8 +474,7 @@ enum fr_status fr_store_job_start(struct fr_store *st, int64_t user, const char 
         if (status == FR_ERR_IO && sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
             status = fr__store_fail(FR_ERR_NOT_FOUND, "no user %lld", (long long)user);
         if (status == FR_OK && id) *id = sqlite3_last_insert_rowid(st->db);
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     return status;
@@ -505,8 +497,7 @@ enum fr_status fr_store_job_update(struct fr_store *st, int64_t user, int64_t id
         if (detail) bind_cut(s, 6, detail, DETAIL_MAX);
         sqlite3_bind_int64(s, 7, fr__store_now());
         status = exec_one(st, s, "updating a job");
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     return status;

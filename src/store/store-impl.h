@@ -125,9 +125,10 @@ enum fr_status fr__store_collect(struct fr_store *st, sqlite3_stmt *s, size_t el
 enum fr_status fr__store_read_one(struct fr_store *st, sqlite3_stmt *s, fr__store_row_fn read, void *row,
                                   const char *missing, const char *what);
 enum fr_status fr__store_begin(struct fr_store *st);
-enum fr_status fr__store_commit(struct fr_store *st);
-/* Rolls back if a transaction is open; returns status unchanged. */
-enum fr_status fr__store_rollback(struct fr_store *st, enum fr_status status);
+/* Ends the transaction fr__store_begin opened: commits it when status is
+ * FR_OK, else (or when the commit fails) rolls it back. Returns the final
+ * status, so that every write ends with `status = fr__store_end(st, status)`. */
+enum fr_status fr__store_end(struct fr_store *st, enum fr_status status);
 /* Names: 1..FR_STORE_NAME_MAX bytes of valid UTF-8 without controls. */
 bool fr__store_valid_name(const char *name);
 int64_t fr__store_now(void);

@@ -85,11 +85,8 @@ enum fr_status fr__store_begin(struct fr_store *st) {
     return fr__store_exec(st, fr__store_stmt(st, FR__STMT_BEGIN), "beginning a transaction");
 }
 
-enum fr_status fr__store_commit(struct fr_store *st) {
-    return fr__store_exec(st, fr__store_stmt(st, FR__STMT_COMMIT), "committing");
-}
-
-enum fr_status fr__store_rollback(struct fr_store *st, enum fr_status status) {
+/* Rolls back if a transaction is open; returns status unchanged. */
+static enum fr_status rollback(struct fr_store *st, enum fr_status status) {
     if (!sqlite3_get_autocommit(st->db)) {
         /* Statements still stepping would make ROLLBACK fail with BUSY. */
         for (int i = 0; i < FR__STMT_COUNT; i++) sqlite3_reset(st->stmt[i]);
@@ -97,6 +94,11 @@ enum fr_status fr__store_rollback(struct fr_store *st, enum fr_status status) {
         sqlite3_reset(st->stmt[FR__STMT_ROLLBACK]);
     }
     return status;
+}
+
+enum fr_status fr__store_end(struct fr_store *st, enum fr_status status) {
+    if (status == FR_OK) status = fr__store_exec(st, fr__store_stmt(st, FR__STMT_COMMIT), "committing");
+    return rollback(st, status);
 }
 
 int64_t fr__store_now(void) { return (int64_t)time(NULL); }
@@ -461,8 +463,7 @@ enum fr_status fr_store_user_add(struct fr_store *st, const char *name, bool adm
     if (status == FR_OK) {
         status = insert_user(st, name, admin, &uid);
         if (status == FR_OK) status = insert_key(st, uid, key);
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     if (status == FR_OK) {
@@ -485,8 +486,7 @@ enum fr_status fr_store_key_add(struct fr_store *st, const char *user_name, char
         int64_t uid = 0;
         status = user_id(st, user_name, &uid);
         if (status == FR_OK) status = insert_key(st, uid, key);
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     if (status == FR_OK) memcpy(key_out, key, sizeof(key));
@@ -540,34 +540,16 @@ enum fr_status fr_store_key_import(struct fr_store *st, const char *user_name, c
             status = fr__store_fail(FR_ERR_INVALID, "the key given for user '%s' already belongs to another user",
                                     user_name);
         if (status == FR_OK && !present) status = insert_key(st, uid, key);
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     if (status != FR_OK) fr_store_last_error(err, errlen);
     return status;
 }
 
-enum fr_status fr_store_key_revoke_all(struct fr_store *st, const char *user_name) {
-    FR_ASSERT(st);
-    fr__store_lock(st);
-    enum fr_status status = fr__store_begin(st);
-    if (status == FR_OK) {
-        int64_t uid = 0;
-        status = user_id(st, user_name, &uid);
-        if (status == FR_OK) {
-            sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_KEY_DELETE_USER);
-            sqlite3_bind_int64(s, 1, uid);
-            status = fr__store_exec(st, s, "revoking keys");
-        }
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
-    }
-    fr__store_unlock(st);
-    return status;
-}
-
-enum fr_status fr_store_user_remove(struct fr_store *st, const char *name) {
+/* Runs one statement bound to the id of the user called name, in a
+ * transaction: the body of revoking keys and removing a user. */
+static enum fr_status exec_on_user(struct fr_store *st, const char *name, enum fr__store_stmt id, const char *what) {
     FR_ASSERT(st);
     fr__store_lock(st);
     enum fr_status status = fr__store_begin(st);
@@ -575,16 +557,23 @@ enum fr_status fr_store_user_remove(struct fr_store *st, const char *name) {
         int64_t uid = 0;
         status = user_id(st, name, &uid);
         if (status == FR_OK) {
-            /* The foreign keys cascade to keys, people, faces, images, jobs. */
-            sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_USER_DELETE);
+            sqlite3_stmt *s = fr__store_stmt(st, id);
             sqlite3_bind_int64(s, 1, uid);
-            status = fr__store_exec(st, s, "removing a user");
+            status = fr__store_exec(st, s, what);
         }
-        if (status == FR_OK) status = fr__store_commit(st);
-        fr__store_rollback(st, status);
+        status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
     return status;
+}
+
+enum fr_status fr_store_key_revoke_all(struct fr_store *st, const char *user_name) {
+    return exec_on_user(st, user_name, FR__STMT_KEY_DELETE_USER, "revoking keys");
+}
+
+enum fr_status fr_store_user_remove(struct fr_store *st, const char *name) {
+    /* The foreign keys cascade to keys, people, faces, images, jobs. */
+    return exec_on_user(st, name, FR__STMT_USER_DELETE, "removing a user");
 }
 
 static void read_user(sqlite3_stmt *s, void *row) {
