@@ -65,6 +65,22 @@ static void count_status(struct fr_http *h, unsigned status) {
 
 static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
 
+/* The end every response shares: while draining, ask the client not to
+ * come back on this connection; queue r (released here); count the status
+ * by itself and by route; mark the request answered. */
+static enum MHD_Result queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                             unsigned status, struct MHD_Response *r) {
+    if (atomic_load(&h->quiesced)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    if (ok == MHD_YES) {
+        count_status(h, status);
+        fr__http_route_counts_add(h->routes, rq ? rq->route_name : NULL, status);
+        if (rq) rq->responded = true;
+    }
+    return ok;
+}
+
 /* Queues json (a cJSON-allocated string, which the response takes over;
  * NULL means building it ran out of memory) with status. */
 enum MHD_Result fr__http_respond(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, unsigned status,
@@ -87,16 +103,7 @@ enum MHD_Result fr__http_respond(struct fr_http *h, struct MHD_Connection *c, st
         snprintf(v, sizeof(v), "%d", retry_after_s);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
     }
-    /* Draining: the client should not come back on this connection. */
-    if (atomic_load(&h->quiesced)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ok = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    if (ok == MHD_YES) {
-        count_status(h, status);
-        fr__http_route_counts_add(h->routes, rq ? rq->route_name : NULL, status);
-        if (rq) rq->responded = true;
-    }
-    return ok;
+    return queue(h, c, rq, status, r);
 }
 
 enum MHD_Result fr__http_respond_error(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, unsigned status,
@@ -116,15 +123,7 @@ enum MHD_Result fr__http_respond_bytes(struct fr_http *h, struct MHD_Connection 
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
     if (!r) return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    if (atomic_load(&h->quiesced)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ok = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    if (ok == MHD_YES) {
-        count_status(h, status);
-        fr__http_route_counts_add(h->routes, rq ? rq->route_name : NULL, status);
-        if (rq) rq->responded = true;
-    }
-    return ok;
+    return queue(h, c, rq, status, r);
 }
 
 /* ---- scheduler round trip ------------------------------------------------ */
