@@ -204,22 +204,6 @@ out:
 
 /* ---- requests ---- */
 
-struct body {
-    char *data;
-    size_t len;
-};
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
-    struct body *r = ud;
-    char *d = realloc(r->data, r->len + sz * n + 1);
-    if (!d) return 0;
-    memcpy(d + r->len, p, sz * n);
-    r->data = d;
-    r->len += sz * n;
-    r->data[r->len] = 0;
-    return sz * n;
-}
-
 /* Stops a transfer in flight when the run is interrupted or past the hard
  * deadline. */
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
@@ -256,7 +240,7 @@ static int conn_init(struct client_conn *cc, const struct bench_params *p, const
     cc->headers = curl_slist_append(cc->headers, "Expect:");
     curl_easy_setopt(cc->c, CURLOPT_URL, cc->url);
     curl_easy_setopt(cc->c, CURLOPT_HTTPHEADER, cc->headers);
-    curl_easy_setopt(cc->c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(cc->c, CURLOPT_WRITEFUNCTION, cli_body_write);
     curl_easy_setopt(cc->c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(cc->c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(cc->c, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -284,7 +268,7 @@ static int count_faces(const char *json) {
 /* One POST of one image. Returns the HTTP status (0 when there was no
  * answer); *faces and *ms are set; *body (if not NULL) gets the answer. */
 static long post(struct client_conn *cc, const struct bench_blob *b, int *faces, double *ms, char **body) {
-    struct body r = { 0, 0 };
+    struct cli_body r = { 0 };
     curl_easy_setopt(cc->c, CURLOPT_POSTFIELDS, b->data);
     curl_easy_setopt(cc->c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
     curl_easy_setopt(cc->c, CURLOPT_WRITEDATA, &r);
@@ -338,9 +322,9 @@ static cJSON *get_status(const struct bench_params *p) {
     if (!c) return NULL;
     char url[512];
     join_url(url, sizeof url, p->url, "/status");
-    struct body r = { 0, 0 };
+    struct cli_body r = { 0 };
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

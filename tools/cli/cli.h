@@ -111,3 +111,13 @@ int cli_cmd_user(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv); /* bench.c */
 int cli_cmd_tune(int argc, char **argv);  /* tune.c */
 int cli_cmd_monitor(int argc, char **argv);
+
+/* A response body collected by libcurl (bench, monitor): pass
+ * cli_body_write as CURLOPT_WRITEFUNCTION and the body as CURLOPT_WRITEDATA.
+ * data is malloc'd and NUL-terminated (free it); a body would grow past
+ * max bytes (0 = no limit) or memory runs out: the transfer is aborted. */
+struct cli_body {
+    char *data;
+    size_t len, max;
+};
+size_t cli_body_write(char *p, size_t size, size_t n, void *body);

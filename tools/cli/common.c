@@ -324,3 +324,16 @@ void cli_gallery_params(const struct fr_config *cfg, struct fr_gallery_params *g
     gp->cluster.min_faces = cfg->cluster_min_faces;
     gp->cluster.max_distance = cfg->cluster_max_distance;
 }
+
+size_t cli_body_write(char *p, size_t size, size_t n, void *body) {
+    struct cli_body *b = body;
+    size_t add = size * n;
+    if (b->max && b->len + add > b->max) return 0;
+    char *d = realloc(b->data, b->len + add + 1);
+    if (!d) return 0;
+    memcpy(d + b->len, p, add);
+    b->data = d;
+    b->len += add;
+    b->data[b->len] = 0;
+    return add;
+}

@@ -106,24 +106,6 @@ static double cpu_meter_read(struct cpu_meter *m) {
 
 /* ---- the server ----------------------------------------------------------- */
 
-struct body {
-    char *p;
-    size_t len;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *u) {
-    struct body *b = u;
-    size_t add = sz * n;
-    if (b->len + add > ((size_t)16 << 20)) return 0; /* not a /status document */
-    char *q = realloc(b->p, b->len + add + 1);
-    if (!q) return 0;
-    memcpy(q + b->len, p, add);
-    b->p = q;
-    b->len += add;
-    b->p[b->len] = 0;
-    return add;
-}
-
 static double num(const cJSON *o, const char *a, const char *b, const char *c) {
     const cJSON *x = cJSON_GetObjectItem(o, a);
     if (b) x = cJSON_GetObjectItem(x, b);
@@ -161,7 +143,7 @@ static void fetch_status(CURL *c, const struct monitor_opts *o, struct sample *s
     char url[2048];
     size_t ul = strlen(o->url);
     snprintf(url, sizeof(url), "%.*s/status", (int)(ul && o->url[ul - 1] == '/' ? ul - 1 : ul), o->url);
-    struct body b = { 0 };
+    struct cli_body b = { .max = (size_t)16 << 20 }; /* more is not a /status document */
     struct curl_slist *hdr = NULL;
     char kh[1100];
     if (o->key && *o->key) {
@@ -174,7 +156,7 @@ static void fetch_status(CURL *c, const struct monitor_opts *o, struct sample *s
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     CURLcode rc = curl_easy_perform(c);
     long code = 0;
@@ -186,7 +168,7 @@ static void fetch_status(CURL *c, const struct monitor_opts *o, struct sample *s
     } else if (code != 200) {
         snprintf(s->error, sizeof(s->error), "%.300s answered HTTP %ld", url, code);
     } else {
-        cJSON *j = cJSON_Parse(b.p ? b.p : "");
+        cJSON *j = cJSON_Parse(b.data ? b.data : "");
         if (!cJSON_IsObject(j)) {
             snprintf(s->error, sizeof(s->error), "%.300s did not answer a JSON object (is it facerec?)", url);
         } else {
@@ -195,7 +177,7 @@ static void fetch_status(CURL *c, const struct monitor_opts *o, struct sample *s
         }
         cJSON_Delete(j);
     }
-    free(b.p);
+    free(b.data);
 }
 
 static void take_sample(CURL *c, const struct monitor_opts *o, struct fr_nvml *nv, struct cpu_meter *cm,
