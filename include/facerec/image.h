@@ -1,10 +1,16 @@
 /* facerec images: decoding photos into upright, right-sized RGB8 buffers.
  *
  * Formats are detected by magic bytes, never by file name: JPEG
- * (libturbojpeg), PNG (libpng), WebP (libwebp; animated: first frame) and
- * HEIC/HEIF/AVIF (libheif). Alpha is dropped. EXIF orientation (JPEG APP1,
- * PNG eXIf, WebP EXIF chunk) and HEIF transforms are applied, so the pixels
- * are upright.
+ * (libturbojpeg), PNG (libpng), WebP (libwebp; animated: first frame),
+ * HEIC/HEIF/AVIF (libheif), JPEG XL (libjxl), TIFF (libtiff; first page),
+ * GIF (giflib; first frame, transparent pixels white), BMP (our own
+ * decoder) and camera RAW (libraw: CR2, CR3, NEF, ARW, DNG, ORF, RW2, RAF
+ * and others; the embedded preview when it is large enough, else a
+ * half-size demosaic). Alpha is dropped. EXIF orientation (JPEG APP1, PNG
+ * eXIf, WebP EXIF chunk), the TIFF, JPEG XL and RAW orientation and HEIF
+ * transforms are applied, so the pixels are upright. 16-bit and float
+ * samples come out as 8-bit; an embedded ICC profile (JPEG, PNG, TIFF,
+ * JPEG XL, HEIF) and CMYK are converted to sRGB with lcms2.
  *
  * Size: with `max_image_size` > 0 an image whose longer side exceeds it is
  * scaled down to fit: other formats by an area resize to exactly
@@ -13,6 +19,14 @@
  * or, when no factor does, the smallest factor not below it followed by the
  * area resize. `orig_width`/`orig_height` keep the upright original size,
  * so coordinates map back as x_orig = x * orig_width / width.
+ *
+ * Camera RAW: the embedded preview (usually a JPEG) is used when its longer
+ * side reaches max_image_size or FR_RAW_PREVIEW_MIN pixels, which is ample
+ * for the face detectors; otherwise the sensor data is demosaiced, at half
+ * size when that still reaches the same bound, else at full size (also
+ * with max_image_size 0, unless the preview is full size). orig_* is the
+ * RAW's size when the preview has its aspect ratio, so coordinates still
+ * map back to the sensor image.
  *
  * Limits (bytes, pixels, side) are checked from the header before any pixel
  * buffer is allocated. Every failure is a status plus a message; decoding
@@ -45,15 +59,17 @@ enum fr_image_format {
     FR_FORMAT_WEBP,
     FR_FORMAT_HEIF, /* HEIC / HEIF */
     FR_FORMAT_AVIF,
-    /* Recognised so the error can name them, but not decoded: */
     FR_FORMAT_GIF,
     FR_FORMAT_BMP,
     FR_FORMAT_TIFF,
     FR_FORMAT_JXL,
+    /* Recognised so the error can name them, but not decoded: */
     FR_FORMAT_PDF,
     FR_FORMAT_SVG,
     FR_FORMAT_ICO,
     FR_FORMAT_PSD,
+    /* Decoded; last so that the values above keep their numbers. */
+    FR_FORMAT_RAW, /* camera RAW (libraw) */
 };
 
 struct fr_image {
@@ -66,6 +82,9 @@ struct fr_image {
     enum fr_image_format format; /* what the bytes were */
     int32_t orientation;  /* EXIF orientation found (1-8; 1 when absent), already applied */
 };
+
+/* RAW previews at least this long (pixels, longer side) are used. */
+#define FR_RAW_PREVIEW_MIN 1024
 
 struct fr_decode_params {
     size_t max_bytes;       /* refuse encoded inputs larger than this (default 50 MiB) */
@@ -84,6 +103,10 @@ FR_API void fr_image_free(struct fr_image *img);
 
 /* The format of an encoded buffer by its magic bytes. */
 FR_API enum fr_image_format fr_image_sniff(const void *buf, size_t len);
+/* The formats fr_image_decode reads, for messages and help texts. */
+#define FR_IMAGE_FORMATS_READ "JPEG, PNG, WebP, HEIF/HEIC, AVIF, JPEG XL, TIFF, GIF, BMP or camera RAW"
+/* True for the formats fr_image_decode reads (JPEG ... JXL, RAW). */
+FR_API bool fr_image_format_decodable(enum fr_image_format f);
 FR_API const char *fr_image_format_name(enum fr_image_format f);
 
 /* Decode an encoded image from memory. params may be NULL for defaults. On

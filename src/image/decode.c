@@ -1,6 +1,6 @@
-/* Image decoding front end: format sniffing, limits, downscaling and
- * orientation around the per-format decoders (jpeg.c, png.c, webp.c,
- * heif.c). */
+/* Image decoding front end: format sniffing, limits, downscaling,
+ * colour management and orientation around the per-format decoders
+ * (jpeg.c, png.c, webp.c, heif.c, jxl.c, tiff.c, gif.c, bmp.c, raw.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +46,12 @@ static const char *const format_names[] = {
     [FR_FORMAT_WEBP] = "WebP",       [FR_FORMAT_HEIF] = "HEIF", [FR_FORMAT_AVIF] = "AVIF",
     [FR_FORMAT_GIF] = "GIF",         [FR_FORMAT_BMP] = "BMP",   [FR_FORMAT_TIFF] = "TIFF",
     [FR_FORMAT_JXL] = "JPEG XL",     [FR_FORMAT_PDF] = "PDF",   [FR_FORMAT_SVG] = "SVG",
-    [FR_FORMAT_ICO] = "ICO",         [FR_FORMAT_PSD] = "PSD",
+    [FR_FORMAT_ICO] = "ICO",         [FR_FORMAT_PSD] = "PSD",   [FR_FORMAT_RAW] = "camera RAW",
 };
+
+bool fr_image_format_decodable(enum fr_image_format f) {
+    return (f >= FR_FORMAT_JPEG && f <= FR_FORMAT_JXL) || f == FR_FORMAT_RAW;
+}
 
 const char *fr_image_format_name(enum fr_image_format f) {
     if ((int)f < 0 || (size_t)f >= sizeof(format_names) / sizeof(format_names[0])) return "unknown";
@@ -80,11 +84,20 @@ enum fr_image_format fr_image_sniff(const void *buf, size_t n) {
     if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return FR_FORMAT_JPEG;
     if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return FR_FORMAT_PNG;
     if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return FR_FORMAT_WEBP;
+    /* Camera RAW containers with a signature of their own: Canon CR3 (ISO
+     * BMFF brand 'crx '), Fujifilm RAF, Olympus ORF, Panasonic RW2, Minolta
+     * MRW, Sigma X3F. The TIFF-based ones (DNG, CR2, NEF, ARW, PEF...) are
+     * told from plain TIFF by their tags, below. */
+    if ((n >= 12 && !memcmp(b + 4, "ftypcrx ", 8)) || (n >= 16 && !memcmp(b, "FUJIFILMCCD-RAW ", 16)) ||
+        (n >= 4 && (!memcmp(b, "IIRO", 4) || !memcmp(b, "IIRS", 4) || !memcmp(b, "MMOR", 4) ||
+                    !memcmp(b, "IIU\0", 4) || !memcmp(b, "\0MRM", 4) || !memcmp(b, "FOVb", 4))))
+        return FR_FORMAT_RAW;
     enum fr_image_format f = sniff_ftyp(b, n);
     if (f != FR_FORMAT_UNKNOWN) return f;
     if (n >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) return FR_FORMAT_GIF;
     if (n >= 2 && b[0] == 'B' && b[1] == 'M') return FR_FORMAT_BMP;
-    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4))) return FR_FORMAT_TIFF;
+    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4)))
+        return fr__tiff_is_raw(b, n) ? FR_FORMAT_RAW : FR_FORMAT_TIFF;
     if ((n >= 2 && b[0] == 0xFF && b[1] == 0x0A) || (n >= 12 && !memcmp(b, "\0\0\0\x0cJXL \r\n\x87\n", 12)))
         return FR_FORMAT_JXL;
     if (n >= 5 && !memcmp(b, "%PDF-", 5)) return FR_FORMAT_PDF;
@@ -142,15 +155,23 @@ enum fr_status fr_image_decode(const void *buf, size_t len, const struct fr_deco
     case FR_FORMAT_WEBP: st = fr__decode_webp(b, len, &p, &raw, err, errlen); break;
     case FR_FORMAT_HEIF:
     case FR_FORMAT_AVIF: st = fr__decode_heif(b, len, &p, &raw, err, errlen); break;
+    case FR_FORMAT_JXL: st = fr__decode_jxl(b, len, &p, &raw, err, errlen); break;
+    case FR_FORMAT_TIFF: st = fr__decode_tiff(b, len, &p, &raw, err, errlen); break;
+    case FR_FORMAT_GIF: st = fr__decode_gif(b, len, &p, &raw, err, errlen); break;
+    case FR_FORMAT_BMP: st = fr__decode_bmp(b, len, &p, &raw, err, errlen); break;
+    case FR_FORMAT_RAW: st = fr__decode_raw(b, len, &p, &raw, err, errlen); break;
     case FR_FORMAT_UNKNOWN:
-        fr_errf(err, errlen, "unsupported image format (not JPEG, PNG, WebP, HEIF or AVIF)");
+        fr_errf(err, errlen, "unsupported image format (not " FR_IMAGE_FORMATS_READ ")");
         return FR_ERR_UNSUPPORTED;
     default:
-        fr_errf(err, errlen, "unsupported image format: %s (facerec reads JPEG, PNG, WebP, HEIF and AVIF)",
+        fr_errf(err, errlen, "unsupported image format: %s (facerec reads " FR_IMAGE_FORMATS_READ ")",
                 fr_image_format_name(f));
         return FR_ERR_UNSUPPORTED;
     }
-    if (st != FR_OK) return st;
+    if (st != FR_OK) {
+        fr_free(raw.icc);
+        return st;
+    }
     struct fr_image *img = raw.img;
     int32_t tw, th;
     target_size(raw.full_width, raw.full_height, p.max_image_size, &tw, &th);
@@ -160,10 +181,15 @@ enum fr_status fr_image_decode(const void *buf, size_t len, const struct fr_deco
         struct fr_image *r = fr_image_resize_area(img, tw, th);
         fr_image_free(img);
         if (!r) {
+            fr_free(raw.icc);
             fr_errf(err, errlen, "out of memory resizing to %dx%d", tw, th);
             return FR_ERR_NOMEM;
         }
         img = r;
+    }
+    if (raw.icc) {
+        fr__icc_rgb_to_srgb(img, raw.icc, raw.icc_len);
+        fr_free(raw.icc);
     }
     int32_t o = p.apply_orientation ? raw.orientation : 1;
     struct fr_image *u = fr__image_orient(img, o);

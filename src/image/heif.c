@@ -187,6 +187,17 @@ enum fr_status fr__decode_heif(const uint8_t *buf, size_t len, const struct fr_d
         goto done;
     }
     for (int y = 0; y < ih; y++) memcpy(img->data + (size_t)y * img->stride, px + (size_t)y * stride, (size_t)iw * 3);
+    /* An embedded ICC profile ('prof' or 'rICC'); nclx colour (the usual
+     * case) is what libheif's YCbCr to RGB conversion already used. */
+    enum heif_color_profile_type pt = heif_image_handle_get_color_profile_type(h);
+    size_t plen = heif_image_handle_get_raw_color_profile_size(h);
+    if ((pt == heif_color_profile_type_prof || pt == heif_color_profile_type_rICC) && plen >= 132 &&
+        plen <= ((size_t)16 << 20)) {
+        uint8_t *prof = fr_malloc(plen);
+        if (prof && heif_image_handle_get_raw_color_profile(h, prof).code == heif_error_Ok)
+            out->icc = fr__icc_keep_rgb(prof, plen, &out->icc_len);
+        fr_free(prof);
+    }
     out->img = img;
     img = NULL;
     out->full_width = iw;

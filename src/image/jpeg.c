@@ -1,4 +1,5 @@
-/* JPEG via libturbojpeg: DCT-domain downscaling, CMYK/YCCK, EXIF orientation. */
+/* JPEG via libturbojpeg: DCT-domain downscaling, CMYK/YCCK, EXIF
+ * orientation, ICC profiles (APP2) converted to sRGB with lcms2. */
 #include <stdbool.h>
 #include <string.h>
 #include <turbojpeg.h>
@@ -43,6 +44,52 @@ static bool harmless(const char *msg) {
     return false;
 }
 
+/* The ICC profile of a JPEG: the payloads of its APP2 "ICC_PROFILE"
+ * segments (before the first scan), joined in sequence order. NULL when
+ * there is none or the chunks are inconsistent; fr_malloc'd. */
+static uint8_t *jpeg_icc(const uint8_t *b, size_t n, size_t *out_len) {
+    const uint8_t *chunk[256] = { 0 };
+    size_t clen[256] = { 0 }, total = 0;
+    int count = 0;
+    *out_len = 0;
+    for (size_t i = 2; i + 4 <= n;) {
+        if (b[i] != 0xFF) break;
+        uint8_t m = b[i + 1];
+        if (m == 0xFF) {
+            i++;
+            continue;
+        }
+        if (m == 0xDA || m == 0xD9) break;
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+            i += 2;
+            continue;
+        }
+        size_t seg = (size_t)(b[i + 2] << 8 | b[i + 3]);
+        if (seg < 2 || i + 2 + seg > n) break;
+        if (m == 0xE2 && seg >= 16 && !memcmp(b + i + 4, "ICC_PROFILE\0", 12)) {
+            int seq = b[i + 16], cnt = b[i + 17];
+            if (seq < 1 || seq > cnt || (count && cnt != count) || chunk[seq]) return NULL;
+            count = cnt;
+            chunk[seq] = b + i + 18;
+            clen[seq] = seg - 16;
+            total += seg - 16;
+        }
+        i += 2 + seg;
+    }
+    if (!count || total == 0) return NULL;
+    for (int k = 1; k <= count; k++)
+        if (!chunk[k]) return NULL;
+    uint8_t *icc = fr_malloc(total);
+    if (!icc) return NULL;
+    size_t at = 0;
+    for (int k = 1; k <= count; k++) {
+        memcpy(icc + at, chunk[k], clen[k]);
+        at += clen[k];
+    }
+    *out_len = total;
+    return icc;
+}
+
 enum fr_status fr__decode_jpeg(const uint8_t *buf, size_t len, const struct fr_decode_params *p,
                                struct fr_raw_image *out, char *err, size_t errlen) {
     tjhandle tj = tjInitDecompress();
@@ -51,7 +98,7 @@ enum fr_status fr__decode_jpeg(const uint8_t *buf, size_t len, const struct fr_d
         return FR_ERR_NOMEM;
     }
     enum fr_status st = FR_OK;
-    uint8_t *cmyk = NULL;
+    uint8_t *cmyk = NULL, *icc = NULL;
     struct fr_image *img = NULL;
     int w = 0, h = 0, subsamp = 0, cs = 0;
     /* A harmless warning while reading the header still fills in the
@@ -92,10 +139,18 @@ enum fr_status fr__decode_jpeg(const uint8_t *buf, size_t len, const struct fr_d
             goto done;
         }
     }
+    size_t icc_len = 0;
+    icc = jpeg_icc(buf, len, &icc_len);
+    /* Photoshop and almost every other CMYK JPEG writer store inverted
+     * CMYK (Adobe APP14): with a CMYK profile lcms2 reads it as such. */
+    if (is_cmyk && icc && fr__icc_cmyk_to_srgb(cmyk, true, img, icc, icc_len)) {
+        is_cmyk = false;
+    } else if (!is_cmyk && icc) {
+        out->icc = fr__icc_keep_rgb(icc, icc_len, &out->icc_len);
+    }
     if (is_cmyk) {
-        /* Photoshop and almost every other CMYK JPEG writer store inverted
-         * CMYK (Adobe APP14); libjpeg hands it back as stored, so
-         * R = C * K / 255 and likewise for G and B. */
+        /* Without a usable profile: libjpeg hands the inverted CMYK back
+         * as stored, so R = C * K / 255 and likewise for G and B. */
         for (int y = 0; y < sh; y++)
             for (int x = 0; x < sw; x++) {
                 const uint8_t *s = cmyk + ((size_t)y * sw + x) * 4;
@@ -109,6 +164,7 @@ enum fr_status fr__decode_jpeg(const uint8_t *buf, size_t len, const struct fr_d
     out->full_height = h;
     out->orientation = fr__jpeg_orientation(buf, len);
 done:
+    fr_free(icc);
     fr_free(cmyk);
     fr_image_free(img);
     tjDestroy(tj);

@@ -1,5 +1,6 @@
-/* PNG via libpng: every colour type and bit depth, palette, tRNS, Adam7;
- * alpha dropped; EXIF orientation from eXIf. */
+/* PNG via libpng: every colour type and bit depth (16-bit samples are
+ * reduced to their high byte), palette, tRNS, Adam7; alpha dropped; EXIF
+ * orientation from eXIf; an RGB iCCP profile converted to sRGB. */
 #include <png.h>
 #include <setjmp.h>
 #include <string.h>
@@ -94,6 +95,14 @@ enum fr_status fr__decode_png(const uint8_t *buf, size_t len, const struct fr_de
     /* eXIf may also follow the image data. */
     png_read_end(png, info);
     if (o == 1) o = exif_of(png, info);
+#ifdef PNG_iCCP_SUPPORTED
+    png_charp icc_name = NULL;
+    png_bytep icc = NULL;
+    png_uint_32 icc_len = 0;
+    int icc_comp = 0;
+    if (png_get_iCCP(png, info, &icc_name, &icc_comp, &icc, &icc_len) && icc && icc_len)
+        out->icc = fr__icc_keep_rgb(icc, icc_len, &out->icc_len);
+#endif
     out->img = img;
     img = NULL;
     out->full_width = (int32_t)w;
