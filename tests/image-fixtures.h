@@ -114,3 +114,95 @@ bool fr_fx_heif(const uint8_t *rgb, int w, int h, enum fr_fx_heif_codec codec, i
 /* Rewrites every 'ispe' box of an encoded HEIF to claim w x h; false if
  * none was found. */
 bool fr_fx_heif_set_ispe(struct fr_fx_blob *heif, uint32_t w, uint32_t h);
+
+/* ---- formats of issue 17 (image-fixtures-formats.c) ---------------------- */
+
+/* sRGB-encoded 8-bit value to linear light in [0, 1]. */
+double fr_fx_srgb_to_linear(uint8_t v);
+
+/* JPEG XL via libjxl's encoder (effort 3). LOSSY8 uses XYB at distance
+ * 0.5; the others are lossless: 8-bit, 16-bit (v * 257), float (v / 255),
+ * 16-bit linear-light sRGB (the decoder must convert it to the sRGB curve)
+ * and 8-bit gray (the luma). orientation 1-8 is the codestream's. */
+enum fr_fx_jxl_kind {
+    FR_FX_JXL_LOSSY8,
+    FR_FX_JXL_LOSSLESS8,
+    FR_FX_JXL_LOSSLESS16,
+    FR_FX_JXL_FLOAT,
+    FR_FX_JXL_LINEAR16,
+    FR_FX_JXL_GRAY8,
+};
+bool fr_fx_jxl(const uint8_t *rgb, int w, int h, enum fr_fx_jxl_kind kind, int orientation, struct fr_fx_blob *out);
+/* A bare JPEG XL codestream header claiming w x h (no image data). */
+bool fr_fx_jxl_claim(uint32_t w, uint32_t h, struct fr_fx_blob *out);
+
+/* TIFF via libtiff's writer, in memory. photometric: PHOTOMETRIC_RGB (0
+ * too), MINISBLACK (luma), PALETTE (the 6x6x6 cube), SEPARATED (CMYK with
+ * K = 0); compression a COMPRESSION_* (JPEG stores YCbCr); bits 8 or 16
+ * (v * 257). *expected (malloc'd, may be NULL) gets what a reader returns
+ * (lossless compressions: exactly). */
+struct fr_fx_tiff_opts {
+    int photometric;
+    int bits;
+    int compression;
+    bool tiled;                    /* 16x16 tiles instead of strips */
+    int orientation;               /* Orientation tag, 1-8 (0: 1) */
+    int extra_pages;               /* pages after the first, holding the inverted picture */
+    bool big_endian;               /* "MM" */
+    bool alpha;                    /* an associated alpha sample, opaque */
+    const struct fr_fx_blob *icc;  /* ICCProfile tag, or NULL */
+};
+bool fr_fx_tiff(const uint8_t *rgb, int w, int h, const struct fr_fx_tiff_opts *o, struct fr_fx_blob *out,
+                uint8_t **expected);
+/* Rewrites ImageWidth/ImageLength in every IFD (and SubIFD) of a TIFF. */
+bool fr_fx_tiff_set_size(struct fr_fx_blob *tiff, uint32_t w, uint32_t h);
+
+/* A DNG made with libtiff: IFD0 holds a pw x ph RGB8 preview (as DNG
+ * writers store it) and the DNG tags (ColorMatrix1 = XYZ to linear sRGB,
+ * so the "camera" sees linear sRGB, neutral white balance); its SubIFD a
+ * w x h 16-bit RGGB Bayer mosaic of rgb in linear light. orientation is
+ * the IFD0 Orientation tag. Both of libraw's paths can read it: the
+ * preview and the demosaic. */
+bool fr_fx_dng(const uint8_t *rgb, int w, int h, const uint8_t *preview, int pw, int ph, int orientation,
+               struct fr_fx_blob *out);
+
+/* GIF via giflib's encoder: the picture quantised to the 6x6x6 cube. The
+ * frame may start at (left, top) on the screen; transparent makes every
+ * pixel with (x + y) % 7 == 0 of the frame transparent; extra_frames add
+ * frames of another picture. *expected: what a reader shows (uncovered
+ * and transparent pixels white). */
+struct fr_fx_gif_opts {
+    bool interlace;
+    bool transparent;
+    int extra_frames;
+    int left, top;
+};
+bool fr_fx_gif(const uint8_t *rgb, int w, int h, const struct fr_fx_gif_opts *o, struct fr_fx_blob *out,
+               uint8_t **expected);
+/* Rewrites the logical screen and first frame sizes of a GIF. */
+bool fr_fx_gif_set_size(struct fr_fx_blob *gif, uint32_t w, uint32_t h);
+
+/* BMP, written here: bpp 1 (black/white), 4 (16 grays), 8 (the cube), 16
+ * (5-5-5, or 5-6-5 bit fields), 24, 32 (BGRX, or bit fields). */
+struct fr_fx_bmp_opts {
+    int bpp;
+    bool top_down;  /* negative height */
+    bool rle;       /* RLE8 / RLE4 (bpp 8 / 4) */
+    bool bitfields; /* BI_BITFIELDS (bpp 16 / 32) */
+    bool core;      /* OS/2 1.x 12-byte header (bpp 1, 4, 8, 24) */
+    bool v5;        /* BITMAPV5HEADER */
+};
+bool fr_fx_bmp(const uint8_t *rgb, int w, int h, const struct fr_fx_bmp_opts *o, struct fr_fx_blob *out,
+               uint8_t **expected);
+
+/* ICC profiles made with lcms2: sRGB, and Display P3 (a wide gamut one a
+ * reader must convert). */
+enum fr_fx_icc_kind {
+    FR_FX_ICC_SRGB,
+    FR_FX_ICC_P3,
+};
+bool fr_fx_icc(enum fr_fx_icc_kind kind, struct fr_fx_blob *out);
+/* lcms2's own conversion of npx RGB8 pixels in the profile to sRGB. */
+bool fr_fx_icc_reference(const struct fr_fx_blob *icc, const uint8_t *in, size_t npx, uint8_t *srgb);
+/* jpeg with one APP2 ICC_PROFILE segment inserted after SOI. */
+bool fr_fx_jpeg_add_icc(const struct fr_fx_blob *jpeg, const struct fr_fx_blob *icc, struct fr_fx_blob *out);

@@ -153,8 +153,9 @@ enum fr_status fr__decode_tiff(const uint8_t *buf, size_t len, const struct fr_d
     TIFFOpenOptionsSetMaxSingleMemAlloc(opts, TIFF_MAX_ALLOC);
     TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &src);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, &src);
-    /* "rm": read only, and memory-mapped through src_map. */
-    TIFF *tif = TIFFClientOpenExt("image.tif", "rm", (thandle_t)&src, src_read, src_write, src_seek, src_close,
+    /* "r": read only; libtiff maps the file through src_map, so strips are
+     * read straight out of the caller's buffer. */
+    TIFF *tif = TIFFClientOpenExt("image.tif", "r", (thandle_t)&src, src_read, src_write, src_seek, src_close,
                                   src_size, src_map, src_unmap, opts);
     TIFFOpenOptionsFree(opts);
     enum fr_status st = FR_ERR_IMAGE;
