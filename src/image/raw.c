@@ -54,9 +54,12 @@ static bool decode_preview(libraw_data_t *lr, const struct fr_decode_params *p, 
 static enum fr_status lr_fail(int rc, const char *what, char *err, size_t errlen) {
     enum fr_status st = FR_ERR_IMAGE;
     if (rc == LIBRAW_UNSUFFICIENT_MEMORY) st = FR_ERR_NOMEM;
-    else if (rc == LIBRAW_FILE_UNSUPPORTED || rc == LIBRAW_NOT_IMPLEMENTED) st = FR_ERR_UNSUPPORTED;
+    else if (rc == LIBRAW_NOT_IMPLEMENTED) st = FR_ERR_UNSUPPORTED;
     else if (rc == LIBRAW_TOO_BIG) st = FR_ERR_TOO_LARGE;
-    fr_errf(err, errlen, "%s camera RAW (%s): %s", st == FR_ERR_UNSUPPORTED ? "unsupported" : "corrupt", what,
+    /* LIBRAW_FILE_UNSUPPORTED covers both damage and cameras libraw does
+     * not know; the file did look like a RAW, so it is reported as a bad
+     * image, with both causes named. */
+    fr_errf(err, errlen, "%s camera RAW (%s): %s", st == FR_ERR_UNSUPPORTED ? "unsupported" : rc == LIBRAW_FILE_UNSUPPORTED ? "damaged or unknown" : "corrupt", what,
             libraw_strerror(rc));
     return st;
 }

@@ -127,12 +127,17 @@ static int on_error(TIFF *tif, void *user, const char *module, const char *fmt, 
     return 1;
 }
 
+/* Warnings are harmless oddities, except one: libtiff skips a tag whose
+ * data lies past the end of the file ("IO error during reading of ...;
+ * tag ignored"), which in a cut-off file can turn a palette image into a
+ * gray one. That is truncation, and fails the decode. */
 static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) {
     (void)tif;
-    (void)user;
     (void)module;
-    (void)fmt;
-    (void)ap;
+    struct tiff_src *s = user;
+    char msg[sizeof s->msg];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (!s->msg[0] && strstr(msg, "IO error")) memcpy(s->msg, msg, sizeof msg);
     return 1;
 }
 
@@ -169,6 +174,10 @@ enum fr_status fr__decode_tiff(const uint8_t *buf, size_t len, const struct fr_d
     }
     uint32_t w = 0, h = 0;
     uint16_t spp = 1, bps = 1, orientation = ORIENTATION_TOPLEFT;
+    if (src.msg[0]) {
+        fr_errf(err, errlen, "corrupt TIFF: %s", src.msg);
+        goto done;
+    }
     TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
     TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
     TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
@@ -202,7 +211,10 @@ enum fr_status fr__decode_tiff(const uint8_t *buf, size_t len, const struct fr_d
         st = FR_ERR_NOMEM;
         goto done;
     }
-    src.msg[0] = 0; /* only errors while reading pixels count from here */
+    /* Any error libtiff reported, even while reading the directory (it
+     * carries on past a tag it could not read, such as a cut-off colour
+     * map), fails the decode: libtiff reports what it can live with as
+     * warnings. */
     if (!TIFFRGBAImageGet(&ri, raster, w, h) || src.msg[0]) {
         fr_errf(err, errlen, "corrupt or truncated TIFF data: %s", src.msg[0] ? src.msg : "read failed");
         goto done;
