@@ -14,7 +14,8 @@ help:
 	@echo "make demo     install deps, fetch models, build, run facerec on the sample photos"
 	@echo "make test     install deps, fetch models, build, run every test (Release and ASan+UBSan)"
 	@echo "make bench    per-net throughput at batch 1/8/32/64 with 1 and 2 threads, decoding, end to end,"
-	@echo "              and the server's concurrency sweep against static batching (facerec bench)"
+	@echo "              and the server's concurrency sweep against static batching (facerec bench);"
+	@echo "              bench/lowprec.sh: each net and end to end in fp32, bf16, int8 and auto"
 	@echo "make golden   regenerate tests/golden/ with face-api under node (needs npm)"
 
 deps:
@@ -50,6 +51,7 @@ demo: deps models build
 
 bench: deps models build
 	$(BUILD)/fr-bench
+	bench/lowprec.sh $(BUILD)
 	$(BUILD)/fr-bench-image
 	$(BUILD)/fr-bench-search
 	bench/e2e.sh $(BUILD)

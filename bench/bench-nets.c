@@ -2,7 +2,12 @@
  *
  * For every thread count and batch size it prints items/s, achieved
  * GFLOP/s and the share of this machine's fp32 peak, which it measures
- * itself with an FMA loop (so the percentage is honest on any CPU). */
+ * itself with an FMA loop (so the percentage is honest on any CPU).
+ * --precisions runs each net in each precision (fp32, bf16, int8, auto)
+ * in the same run; the column shows what the net actually ran in (a net
+ * without an int8 path runs fp32 when int8 is asked for), and the last
+ * column the speed-up over the fp32 row of the same net, threads and
+ * batch. GFLOP/s counts the same multiply-adds in every precision. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdbool.h>
@@ -73,11 +78,25 @@ int main(int argc, char **argv) {
     int threads[8] = { 1, 2 }, nt = 2;
     double seconds = 2.0;
     bool want[FR_NET_COUNT] = { true, true, true, true };
+    enum fr_precision precs[8] = { FR_PRECISION_FP32 };
+    int np_ = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
         else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], batches, 16);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nt = parse_list(argv[++i], threads, 8);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--precisions") && i + 1 < argc) {
+            char buf[128];
+            snprintf(buf, sizeof buf, "%s", argv[++i]);
+            np_ = 0;
+            for (char *tok = strtok(buf, ","); tok && np_ < 8; tok = strtok(NULL, ",")) {
+                if (!fr_precision_parse(tok, &precs[np_])) {
+                    fprintf(stderr, "fr-bench: unknown precision %s\n", tok);
+                    return 2;
+                }
+                np_++;
+            }
+        }
         else if (!strcmp(argv[i], "--nets") && i + 1 < argc) {
             const char *s = argv[++i];
             for (int k = 0; k < FR_NET_COUNT; k++) want[k] = false;
@@ -88,7 +107,7 @@ int main(int argc, char **argv) {
         } else {
             fprintf(stderr,
                     "usage: fr-bench [--models DIR] [--nets ssd,tiny,landmark,recognition] [--batches 1,8,32,64]\n"
-                    "                [--threads 1,2] [--seconds S]\n");
+                    "                [--threads 1,2] [--seconds S] [--precisions fp32,bf16,int8,auto]\n");
             return 2;
         }
     }
@@ -96,20 +115,23 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nb; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
     static const char *names[FR_NET_COUNT] = { "ssd_mobilenetv1", "tiny_face_detector", "face_landmark_68",
                                                "face_recognition" };
-    printf("%-20s %7s %5s %10s %9s %8s %7s %10s\n", "net", "threads", "batch", "items/s", "ms/batch", "GFLOP/s",
-           "%peak", "arena MiB");
+    printf("%-20s %5s %7s %5s %10s %9s %8s %7s %10s %8s\n", "net", "prec", "threads", "batch", "items/s", "ms/batch",
+           "GFLOP/s", "%peak", "arena MiB", "vs fp32");
+    double base_ips[16] = { 0 };
     for (int ti = 0; ti < nt; ti++) {
         int t = threads[ti];
         double peak = measure_peak(t);
         printf("# fp32 peak with %d thread(s), measured: %.1f GFLOP/s\n", t, peak);
         fflush(stdout);
-        for (int k = 0; k < FR_NET_COUNT; k++) {
+        for (int k = 0; k < FR_NET_COUNT; k++)
+        for (int pi = 0; pi < np_; pi++) {
             if (!want[k]) continue;
             char err[512];
             struct fr_backend_params bp = fr_backend_default_params();
             bp.device = FR_DEVICE_CPU;
             bp.threads = t;
             bp.memory_limit = (size_t)16 << 30;
+            bp.precision = precs[pi];
             struct fr_backend *be;
             struct fr_net *net;
             if (fr_backend_new(&bp, &be, err, sizeof(err)) != FR_OK) {
@@ -150,8 +172,12 @@ int main(int argc, char **argv) {
                 } while (dt < seconds || runs < 2);
                 double ips = (double)b * runs / dt;
                 double gf = ips * fr_net_flops(net) / 1e9;
-                printf("%-20s %7d %5d %10.1f %9.2f %8.1f %6.1f%% %10.1f\n", names[k], t, b, ips, dt / runs * 1e3, gf,
-                       100.0 * gf / peak, (double)arena / (1 << 20));
+                enum fr_precision ran = fr_net_precision(net);
+                if (pi == 0) base_ips[bi] = ips;
+                char rel[16] = "";
+                if (pi > 0 && base_ips[bi] > 0) snprintf(rel, sizeof rel, "%.2fx", ips / base_ips[bi]);
+                printf("%-20s %5s %7d %5d %10.1f %9.2f %8.1f %6.1f%% %10.1f %8s\n", names[k], fr_precision_name(ran), t,
+                       b, ips, dt / runs * 1e3, gf, 100.0 * gf / peak, (double)arena / (1 << 20), rel);
                 fflush(stdout);
             }
             for (int32_t o = 0; o < fr_net_output_count(net); o++) free(outs[o]);

@@ -28,8 +28,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[first], "--seconds") && first + 1 < argc) seconds = atof(argv[++first]);
         else if (!strcmp(argv[first], "--models") && first + 1 < argc) pp.models_dir = argv[++first];
         else if (!strcmp(argv[first], "--tiny")) pp.detector = FR_DETECTOR_TINY;
+        else if (!strcmp(argv[first], "--precision") && first + 1 < argc) {
+            if (!fr_precision_parse(argv[++first], &pp.precision)) {
+                fprintf(stderr, "fr-bench-pipeline: unknown precision %s\n", argv[first]);
+                return 2;
+            }
+        }
         else {
-            fprintf(stderr, "usage: fr-bench-pipeline [--threads N] [--seconds S] [--models DIR] [--tiny] IMAGE...\n");
+            fprintf(stderr, "usage: fr-bench-pipeline [--threads N] [--seconds S] [--models DIR] [--tiny] "
+                            "[--precision fp32|bf16|int8|auto] IMAGE...\n");
             return 2;
         }
     }
@@ -57,8 +64,8 @@ int main(int argc, char **argv) {
         dt = fr_time_now() - t0;
     } while (dt < seconds || iters < 2);
     double per = dt / iters;
-    printf("facerec: %d images, %d faces per pass, %d failed; %.3f s per pass; %.2f images/s, %.2f faces/s\n", n,
-           faces_per_pass, t.failed, per, n / per, faces_per_pass / per);
+    printf("facerec (%s): %d images, %d faces per pass, %d failed; %.3f s per pass; %.2f images/s, %.2f faces/s\n",
+           fr_precision_name(pp.precision), n, faces_per_pass, t.failed, per, n / per, faces_per_pass / per);
     fr_pipeline_free(pl);
     return t.failed ? 1 : 0;
 }

@@ -19,6 +19,8 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
 #include "facerec/status.h"
 
 #ifdef __cplusplus
@@ -31,9 +33,17 @@ enum fr_device {
     FR_DEVICE_CUDA = 2,
 };
 
+/* Arithmetic of the nets. fp32 is the default and the one whose results
+ * match face-api (tests/test-reference.c). The lower precisions are per net
+ * where a backend supports them and the net passed the accuracy gate
+ * (tests/test-lowprec.c); a net that cannot run one runs in fp32 instead,
+ * with a log line when the CPU is the reason (docs/PERFORMANCE.md). */
 enum fr_precision {
     FR_PRECISION_FP32 = 0,
-    FR_PRECISION_FP16 = 1, /* CUDA: tensor-core math with fp16 inputs; the CPU ignores it */
+    FR_PRECISION_FP16 = 1, /* CUDA: tensor-core math with fp16 inputs; the CPU runs fp32 */
+    FR_PRECISION_BF16 = 2, /* CPU: bf16 weights and activations (AVX512_BF16 or AMX); fp32 on CUDA */
+    FR_PRECISION_INT8 = 3, /* CPU: int8 for the SSD detector (VNNI or AMX), fp32 elsewhere; fp32 on CUDA */
+    FR_PRECISION_AUTO = 4, /* CPU: per net the fastest of the above that the CPU has; fp32 on CUDA */
 };
 
 struct fr_backend_params {
@@ -42,7 +52,7 @@ struct fr_backend_params {
                              80% of the card's free memory or memory_percent of it) */
     int32_t memory_percent; /* CUDA, when memory_limit is 0: share (1..100) of the card's total memory */
     int32_t threads;      /* CPU worker threads; 0 = all cores */
-    enum fr_precision precision;
+    enum fr_precision precision; /* fp32 by default: the precision that matches face-api */
 };
 
 /* What the device is, for /status and logs. Fields the backend cannot
@@ -56,6 +66,10 @@ struct fr_backend_info {
 struct fr_backend;
 
 FR_API struct fr_backend_params fr_backend_default_params(void);
+/* "fp32", "fp16", "bf16", "int8" or "auto". */
+FR_API const char *fr_precision_name(enum fr_precision p);
+/* Parses those names; false for anything else. */
+FR_API bool fr_precision_parse(const char *s, enum fr_precision *out);
 FR_API enum fr_status fr_backend_new(const struct fr_backend_params *params, struct fr_backend **out,
                                      char *err, size_t errlen);
 FR_API void fr_backend_free(struct fr_backend *be);

@@ -62,7 +62,7 @@ struct fr_config {
     /* device and models */
     char *models;              /* model directory ("models") */
     char *device;              /* "auto", "cpu", "cuda" */
-    char *precision;           /* "fp32", "fp16" (CUDA tensor cores; the CPU computes in fp32) */
+    char *precision;           /* "fp32", "fp16" (CUDA tensor cores), "bf16", "int8", "auto" (CPU) */
     size_t device_memory_limit; /* bytes; 0 = default (CPU 2 GiB; GPU 80% of the card) */
     int32_t device_memory_percent; /* set instead of the bytes when the value was "N%" */
     size_t host_memory_limit;  /* decoded images held at once (1 GiB) */

@@ -60,6 +60,9 @@ FR_API int32_t fr_net_max_batch(const struct fr_net *net);
 FR_API void fr_net_input_shape(const struct fr_net *net, int32_t *h, int32_t *w, int32_t *c);
 FR_API int32_t fr_net_output_count(const struct fr_net *net);
 FR_API void fr_net_output_shape(const struct fr_net *net, int32_t i, int32_t *h, int32_t *w, int32_t *c);
+/* The precision this net runs in on its backend: the backend's setting
+ * resolved for this net and this CPU (never FR_PRECISION_AUTO). */
+FR_API enum fr_precision fr_net_precision(const struct fr_net *net);
 /* Floating-point operations (2 per multiply-add) of one item's forward pass. */
 FR_API double fr_net_flops(const struct fr_net *net);
 

@@ -37,6 +37,7 @@ struct fr_pipeline_params {
     enum fr_device device;    /* auto, cpu or cuda */
     size_t memory_limit;      /* device memory budget in bytes; 0 = backend default */
     int32_t threads;          /* compute threads; 0 = all cores */
+    enum fr_precision precision; /* fp32 (default), or bf16 / int8 / auto on the CPU (backend.h) */
     int32_t workers;          /* decode threads; 0 = as many as compute threads */
     enum fr_detector detector;
     float min_confidence;     /* detector score threshold (0.5) */

@@ -71,7 +71,7 @@ struct fr_sched_params {
     enum fr_device device;
     size_t device_memory_limit; /* bytes; 0 = the backend's default (CPU 2 GiB, GPU 80% of the card) */
     int32_t device_memory_percent; /* 1..100: share of the card (CUDA) or of RAM (CPU) instead; limit is 0 then */
-    enum fr_precision precision;   /* CUDA: fp32 or fp16 (tensor cores); the CPU ignores it */
+    enum fr_precision precision;   /* CUDA: fp32 or fp16 (tensor cores); CPU: fp32, bf16, int8 or auto */
     size_t host_memory_limit;   /* bytes of decoded images held at once (default 1 GiB) */
     int32_t threads;            /* compute threads on the CPU; 0 = all cores */
     int32_t max_workers;        /* decode threads (default 2) */

@@ -20,7 +20,7 @@
 #define NAME_MAX_LEN 64
 
 static const char *const device_choices[] = {"auto", "cpu", "cuda", NULL};
-static const char *const precision_choices[] = {"fp32", "fp16", NULL};
+static const char *const precision_choices[] = {"fp32", "fp16", "bf16", "int8", "auto", NULL};
 static const char *const detector_choices[] = {"ssd", "tiny", NULL};
 static const char *const batching_choices[] = {"dynamic", "static", NULL};
 static const char *const log_choices[] = {"error", "warn", "info", "debug", NULL};
@@ -85,8 +85,10 @@ static const struct fr_setting settings[] = {
     STRING("device", models, "models", "DIR", check_nonempty, "model directory (FACEREC_MODELS in the environment)"),
     ENUM("device", device, device_choices, "auto", "compute device; auto takes CUDA when a card is present"),
     ENUM("device", precision, precision_choices, "fp32",
-         "CUDA arithmetic: fp16 runs convolutions on tensor cores (descriptors within 1e-2 of fp32); the CPU "
-         "always computes in fp32"),
+         "arithmetic of the nets; fp32 matches face-api. CUDA: fp16 runs convolutions on tensor cores "
+         "(descriptors within 1e-2 of fp32). CPU: bf16 (AVX512_BF16/AMX), int8 (the SSD detector; VNNI/AMX), "
+         "auto (per net the fastest the CPU has); each passed the accuracy gate against fp32, and falls back "
+         "to fp32 where the CPU lacks it (docs/PERFORMANCE.md)"),
     {.name = "device_memory_limit",
      .section = "device",
      .type = FR_SETTING_SIZE,
@@ -973,7 +975,7 @@ struct fr_sched_params fr_config_sched_params(const struct fr_config *cfg) {
     struct fr_sched_params p = fr_sched_default_params();
     p.models_dir = cfg->models;
     p.device = device;
-    p.precision = cfg->precision && !strcmp(cfg->precision, "fp16") ? FR_PRECISION_FP16 : FR_PRECISION_FP32;
+    if (!cfg->precision || !fr_precision_parse(cfg->precision, &p.precision)) p.precision = FR_PRECISION_FP32;
     p.device_memory_limit = cfg->device_memory_percent > 0 ? 0 : cfg->device_memory_limit;
     p.device_memory_percent = cfg->device_memory_percent;
     p.host_memory_limit = cfg->host_memory_limit;

@@ -81,6 +81,7 @@ enum fr_status fr_pipeline_new(const struct fr_pipeline_params *params, struct f
     bp.device = p.device;
     bp.memory_limit = p.memory_limit;
     bp.threads = p.threads;
+    bp.precision = p.precision;
     enum fr_status st = fr_backend_new(&bp, &pl->be, err, errlen);
     if (st != FR_OK) goto fail;
     struct fr_facenet_params fp = fr_facenet_default_params();

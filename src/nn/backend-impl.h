@@ -65,6 +65,13 @@ struct fr_backend_i {
     void (*set_threads)(struct fr_backend *be, int32_t threads);
     /* NULL: the device is named after the backend, no memory figures. */
     void (*device_info)(struct fr_backend *be, struct fr_backend_info *info);
+
+    /* The precision a net of `kind` runs in, given the backend's setting
+     * (struct fr_backend's precision) and the machine; never AUTO. The
+     * result is stored in the graph (fr_graph.precision) before exec_new.
+     * NULL: the graph is marked FP32 and the backend applies its own
+     * setting (CUDA's fp16). */
+    enum fr_precision (*net_precision)(struct fr_backend *be, int kind);
 };
 
 struct fr_backend {
@@ -72,6 +79,7 @@ struct fr_backend {
     void *ctx;
     size_t memory_limit;
     size_t memory_used;
+    enum fr_precision precision; /* as asked for in fr_backend_params */
 };
 
 /* Budget accounting shared by all backends. */

@@ -25,10 +25,18 @@ enum fr_status fr_backend_new(const struct fr_backend_params *params, struct fr_
 #ifdef FR_HAVE_CUDA
     if (p.device != FR_DEVICE_CPU) n_devices = fr__cuda_device_count(why, sizeof why);
 #endif
+    if ((int)p.precision < FR_PRECISION_FP32 || p.precision > FR_PRECISION_AUTO) {
+        fr_errf(err, errlen, "precision %d is unknown", (int)p.precision);
+        return FR_ERR_INVALID;
+    }
     switch (fr__device_pick(p.device, CUDA_BUILT, n_devices)) {
     case FR__PICK_FAIL: fr_errf(err, errlen, "device cuda: %s", why); return FR_ERR_DEVICE;
 #ifdef FR_HAVE_CUDA
-    case FR__PICK_CUDA: return fr__backend_cuda_new(&p, out, err, errlen);
+    case FR__PICK_CUDA: {
+        enum fr_status st = fr__backend_cuda_new(&p, out, err, errlen);
+        if (st == FR_OK) (*out)->precision = p.precision;
+        return st;
+    }
 #else
     case FR__PICK_CUDA: break; /* unreachable: the pick needs a CUDA build */
 #endif
@@ -40,7 +48,29 @@ enum fr_status fr_backend_new(const struct fr_backend_params *params, struct fr_
         if (CUDA_BUILT && p.device == FR_DEVICE_AUTO) FR_LOGD("%s: %s; using the CPU", __func__, why);
         break;
     }
-    return fr__backend_cpu_new(&p, out, err, errlen);
+    enum fr_status st = fr__backend_cpu_new(&p, out, err, errlen);
+    if (st == FR_OK) (*out)->precision = p.precision;
+    return st;
+}
+
+const char *fr_precision_name(enum fr_precision p) {
+    switch (p) {
+    case FR_PRECISION_FP32: return "fp32";
+    case FR_PRECISION_FP16: return "fp16";
+    case FR_PRECISION_BF16: return "bf16";
+    case FR_PRECISION_INT8: return "int8";
+    case FR_PRECISION_AUTO: return "auto";
+    }
+    return "?";
+}
+
+bool fr_precision_parse(const char *s, enum fr_precision *out) {
+    for (int p = FR_PRECISION_FP32; p <= FR_PRECISION_AUTO; p++)
+        if (s && !strcmp(s, fr_precision_name((enum fr_precision)p))) {
+            *out = (enum fr_precision)p;
+            return true;
+        }
+    return false;
 }
 
 void fr_backend_free(struct fr_backend *be) {

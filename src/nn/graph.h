@@ -65,6 +65,12 @@ struct fr_graph {
     const float *aux;         /* net-specific constants (SSD anchors), graph-owned */
     int64_t n_aux;
     enum fr_status error;     /* first build error; builders check it once at the end */
+    /* Low precision (src/nn/cpu/cpu-lowprec.c). input_range: the input's
+     * values lie in [-input_range, input_range] (0 = unknown), which lets
+     * an int8 graph quantize its input without calibration. precision:
+     * what the backend compiles this graph in, set by net.c. */
+    float input_range;
+    int precision; /* enum fr_precision */
 };
 
 struct fr_graph *fr__graph_new(const char *name);

@@ -76,6 +76,7 @@ enum fr_status fr_net_new(struct fr_backend *be, const struct fr_net_params *par
     fr_weights_free(w);
     w = NULL;
     if (st != FR_OK) goto fail;
+    net->g->precision = be->iface.net_precision ? be->iface.net_precision(be, params->kind) : FR_PRECISION_FP32;
     struct fr_exec *ex = get_exec(net, params->max_batch, &st, err, errlen);
     if (!ex) goto fail;
     net->arena_bytes = be->iface.exec_arena_bytes(ex);
@@ -107,6 +108,11 @@ void fr_net_free(struct fr_net *net) {
 enum fr_net_kind fr_net_kind(const struct fr_net *net) { return net->kind; }
 int32_t fr_net_max_batch(const struct fr_net *net) { return net->max_batch; }
 double fr_net_flops(const struct fr_net *net) { return net->g->flops; }
+enum fr_precision fr_net_precision(const struct fr_net *net) {
+    /* CUDA keeps its own setting and leaves the graph at fp32. */
+    if (!net->be->iface.net_precision && net->be->precision == FR_PRECISION_FP16) return FR_PRECISION_FP16;
+    return (enum fr_precision)net->g->precision;
+}
 
 void fr_net_input_shape(const struct fr_net *net, int32_t *h, int32_t *w, int32_t *c) {
     struct fr_tshape s = net->g->shapes[net->g->input];

@@ -142,6 +142,7 @@ static int32_t ssd_box_predictor(struct bld *b, int32_t idx, int32_t x) {
 
 static void build_ssd(struct bld *b) {
     int32_t x = fr__graph_input(b->g, 512, 512, 3);
+    b->g->input_range = 1.0f; /* x / 127.5 - 1 */
     x = ssd_pointwise(b, "MobilenetV1", 0, x, 2);
     int32_t conv11 = -1;
     for (int32_t i = 1; i <= 13; i++) {

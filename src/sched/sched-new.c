@@ -269,6 +269,9 @@ enum fr_status fr_sched_new(const struct fr_sched_params *params, struct fr_sche
     FR_LOGI("sched: backend %s; batches detect %d, landmark %d, recognize %d; device memory %.1f of %.1f MiB",
             fr_backend_name(s->be), s->limit[0], s->limit[1], s->limit[2], s->c.device_memory_used / 1048576.0,
             s->device_limit / 1048576.0);
+    FR_LOGI("sched: precision %s: detector %s, landmarks %s, recognition %s", fr_precision_name(s->p.precision),
+            fr_precision_name(fr_net_precision(s->nets[0])), fr_precision_name(fr_net_precision(s->nets[1])),
+            fr_precision_name(fr_net_precision(s->nets[2])));
     *out = s;
     return FR_OK;
 fail:
@@ -397,6 +400,7 @@ static const char *device_name(enum fr_device d) {
 static void add_settings(cJSON *o, const struct fr_sched_params *p) {
     cJSON_AddStringToObject(o, "models", p->models_dir ? p->models_dir : "");
     cJSON_AddStringToObject(o, "device", device_name(p->device));
+    cJSON_AddStringToObject(o, "precision", fr_precision_name(p->precision));
     cJSON_AddNumberToObject(o, "device_memory_limit", (double)p->device_memory_limit);
     cJSON_AddNumberToObject(o, "host_memory_limit", (double)p->host_memory_limit);
     cJSON_AddNumberToObject(o, "threads", p->threads);
@@ -427,6 +431,11 @@ char *fr_sched_status_json(struct fr_sched *s) {
     cJSON_AddBoolToObject(o, "ready", fr_sched_ready(s));
     cJSON *dev = cJSON_AddObjectToObject(o, "device");
     cJSON_AddStringToObject(dev, "backend", fr_backend_name(s->be));
+    /* What each net runs in after `precision` met this CPU. */
+    cJSON *prec = cJSON_AddObjectToObject(dev, "precision");
+    static const char *const stage_names[FR_STAGES] = { "detector", "landmark", "recognition" };
+    for (int k = 0; k < FR_STAGES; k++)
+        cJSON_AddStringToObject(prec, stage_names[k], fr_precision_name(fr_net_precision(s->nets[k])));
     add_settings(cJSON_AddObjectToObject(o, "settings"), &s->p);
 
     pthread_mutex_lock(&s->mu);

@@ -13,6 +13,7 @@ struct cli_opts {
     const char *models;
     enum fr_detector detector;
     enum fr_device device;
+    enum fr_precision precision;
     bool json, landmarks, quiet, aligned, show_distance;
     float tolerance;        /* same-person distance (identify, compare) */
     float cluster_threshold; /* edge distance for clustering */
@@ -24,7 +25,7 @@ struct cli_opts {
 };
 
 /* One option of a subcommand: the table drives parsing and --help. */
-enum cli_arg { CLI_FLAG, CLI_INT, CLI_FLOAT, CLI_STR, CLI_DETECTOR, CLI_DEVICE };
+enum cli_arg { CLI_FLAG, CLI_INT, CLI_FLOAT, CLI_STR, CLI_DETECTOR, CLI_DEVICE, CLI_PRECISION };
 struct cli_option {
     const char *name; /* "--tolerance" */
     enum cli_arg type;

@@ -20,6 +20,8 @@ const struct cli_option cli_opt_common[] = {
     { "--models", CLI_STR, OPT(models), 0, 0, "model directory (default $FACEREC_MODELS or ./models)" },
     { "--detector", CLI_DETECTOR, OPT(detector), 0, 0, "face detector: ssd (default, accurate) or tiny (fast)" },
     { "--device", CLI_DEVICE, OPT(device), 0, 0, "compute device: auto (default), cpu or cuda" },
+    { "--precision", CLI_PRECISION, OPT(precision), 0, 0,
+      "arithmetic: fp32 (default, matches face-api), bf16, int8 or auto (CPU; see docs/PERFORMANCE.md)" },
     { "--cpus", CLI_INT, OPT(cpus), 0, 1024, "threads to use (default: all cores)" },
     { "--min-confidence", CLI_FLOAT, OPT(min_confidence), 0.01, 0.99, "detector score threshold (default 0.5)" },
     { "--max-faces", CLI_INT, OPT(max_faces), 1, 1000, "at most this many faces per image (default 100)" },
@@ -82,6 +84,9 @@ static int set_opt(const struct cli_option *c, const char *v, struct cli_opts *o
         else if (!strcmp(v, "cpu")) *(enum fr_device *)p = FR_DEVICE_CPU;
         else if (!strcmp(v, "cuda")) *(enum fr_device *)p = FR_DEVICE_CUDA;
         else break;
+        return 0;
+    case CLI_PRECISION:
+        if (!fr_precision_parse(v, (enum fr_precision *)p)) break;
         return 0;
     }
     if (c->type == CLI_INT || c->type == CLI_FLOAT)
@@ -265,6 +270,7 @@ struct fr_pipeline *cli_pipeline(const struct cli_opts *o, bool landmarks, bool 
     struct fr_pipeline_params pp = fr_pipeline_default_params();
     pp.models_dir = o->models;
     pp.device = o->device;
+    pp.precision = o->precision;
     pp.threads = o->cpus;
     pp.detector = o->detector;
     pp.min_confidence = o->min_confidence;

@@ -158,6 +158,7 @@ static struct fr_pipeline *open_pipeline(const struct fr_config *cfg) {
     o.device = !strcmp(cfg->device, "cpu") ? FR_DEVICE_CPU : !strcmp(cfg->device, "cuda") ? FR_DEVICE_CUDA
                                                                                             : FR_DEVICE_AUTO;
     o.detector = !strcmp(cfg->detector, "tiny") ? FR_DETECTOR_TINY : FR_DETECTOR_SSD;
+    if (!fr_precision_parse(cfg->precision, &o.precision)) o.precision = FR_PRECISION_FP32;
     o.cpus = cfg->threads;
     o.min_confidence = cfg->min_confidence;
     o.max_faces = cfg->max_faces;

@@ -5,20 +5,32 @@
  * picks its blocked formats, fuses bias, activation and residual sum as
  * post-ops, reorders weights into the chosen layout once, and plans every
  * activation (plus a shared scratchpad) into one arena. exec_run() only sets
- * data handles and executes: it allocates nothing. */
+ * data handles and executes: it allocates nothing.
+ *
+ * Low precision (the graph's precision, chosen per net by cpu-lowprec.c):
+ * every tensor has a data type. bf16 graphs keep weights and activations in
+ * bf16 except the layers that make the graph's outputs, which run in fp32;
+ * int8 graphs run each convolution whose input range is known (the graph
+ * input, ReLU6 outputs) with s8 weights scaled per output channel and u8/s8
+ * activations, the rest in fp32. Where a node wants its input in another
+ * type, a reorder into a converted copy is inserted before it; the planner
+ * sizes every tensor by its type, so lower precision means smaller arenas. */
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl.h>
 
 #include "../backend-impl.h"
+#include "cpu-lowprec.h"
 
 /* Packed weights are shared by every exec of the same graph: execs for
  * different batch sizes usually want the same blocked layout, so each
  * (source array, layout) pair is reordered and charged to the budget once. */
 struct packed {
-    const float *src;
+    const float *src; /* the graph's fp32 array this packing was made from (the cache key) */
+    int tag;          /* 1 for int8 biases, which are pre-scaled copies of src */
     dnnl_memory_desc_t md;
     dnnl_memory_t mem;
     void *buf;
@@ -54,8 +66,10 @@ struct step {
 struct fr_exec {
     const struct fr_graph *g;
     int32_t batch;
-    int32_t n_tensors;         /* graph tensors + one plain copy per output */
+    int32_t n_tensors;         /* graph tensors + one plain copy per output + conversions */
     dnnl_memory_desc_t *md;
+    float *qs;                 /* per tensor: the int8 quantization scale (real = q * qs); 1 otherwise */
+    int32_t *origin;           /* per tensor: the tensor a conversion copies, -1 for the others */
     size_t *offset;
     dnnl_memory_t *mem;
     int32_t n_steps, cap_steps;
@@ -154,7 +168,53 @@ static inline size_t md_off(const dnnl_memory_desc_t *md, int64_t n, int64_t c, 
                     w * b->strides[3] + c % bs);
 }
 
+static inline float bf16_load(const uint16_t *p, size_t i) {
+    uint32_t u = (uint32_t)p[i] << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Round to nearest even, as oneDNN's own conversions do (no NaNs here). */
+static inline uint16_t bf16_from(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* The same loop over bf16 tensors: all three share the type (exec_new
+ * converts the inputs to the output's type). */
+static void run_pad_add_bf16(struct fr_exec *ex, const struct fr_node *nd, char *arena) {
+    const dnnl_memory_desc_t *ma = &ex->md[nd->in[0]], *mb = &ex->md[nd->in[1]], *mo = &ex->md[nd->out];
+    const uint16_t *a = (const uint16_t *)(arena + ex->offset[nd->in[0]]);
+    const uint16_t *b = (const uint16_t *)(arena + ex->offset[nd->in[1]]);
+    uint16_t *o = (uint16_t *)(arena + ex->offset[nd->out]);
+    int64_t N = mo->dims[0], C = mo->dims[1], H = mo->dims[2], W = mo->dims[3];
+    int64_t ca = ma->dims[1], ha = ma->dims[2], wa = ma->dims[3];
+    int64_t cb = mb->dims[1], hb = mb->dims[2], wb = mb->dims[3];
+    int64_t Cp = mo->padded_dims[1];
+    bool relu = nd->act == FR_ACT_RELU;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < Cp; c++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t w = 0; w < W; w++) {
+                    float v = 0.0f;
+                    if (c < C) {
+                        if (c < ca && h < ha && w < wa) v += bf16_load(a, md_off(ma, n, c, h, w));
+                        if (c < cb && h < hb && w < wb) v += bf16_load(b, md_off(mb, n, c, h, w));
+                        if (relu && v < 0.0f) v = 0.0f;
+                    }
+                    o[md_off(mo, n, c, h, w)] = bf16_from(v);
+                }
+}
+
 static void run_pad_add(struct fr_exec *ex, const struct fr_node *nd, char *arena) {
+    if (ex->md[nd->out].data_type == dnnl_bf16) {
+        run_pad_add_bf16(ex, nd, arena);
+        return;
+    }
     const dnnl_memory_desc_t *ma = &ex->md[nd->in[0]], *mb = &ex->md[nd->in[1]], *mo = &ex->md[nd->out];
     const float *a = (const float *)(arena + ex->offset[nd->in[0]]);
     const float *b = (const float *)(arena + ex->offset[nd->in[1]]);
@@ -210,20 +270,25 @@ static void exec_free(struct fr_backend *be, struct fr_exec *ex) {
     fr_free(ex->mem);
     fr_free(ex->offset);
     fr_free(ex->md);
+    fr_free(ex->qs);
+    fr_free(ex->origin);
     fr_free(ex);
 }
 
-/* Reorder user weights (plain, described by user_md over `src`) into the
- * layout the primitive wants, or reuse an identical packing made earlier.
- * The packed buffer is charged to the budget once. */
+/* Reorder user weights (plain, described by user_md over `data`) into the
+ * layout and type the primitive wants, or reuse an identical packing made
+ * earlier. `key` is the graph's fp32 array the data comes from (`data`
+ * itself, or its int8 quantization) and `tag` tells pre-scaled int8 biases
+ * from plain ones. The packed buffer is charged to the budget once. */
 static enum fr_status pack_weights(struct fr_backend *be, struct fr_exec *ex, const dnnl_memory_desc_t *user_md,
-                                   const float *src, const dnnl_memory_desc_t *want, dnnl_memory_t *out,
-                                   const struct fr_graph *g, char *err, size_t errlen) {
+                                   const void *data, const float *key, int tag, const dnnl_memory_desc_t *want,
+                                   dnnl_memory_t *out, const struct fr_graph *g, char *err, size_t errlen) {
+    const float *src = key;
     struct cpu_ctx *c = be->ctx;
     enum fr_status st = FR_OK;
     struct packed *pk = NULL;
     for (int32_t i = 0; i < c->n_packed; i++)
-        if (c->packed[i].src == src && dnnl_memory_desc_equal(&c->packed[i].md, want)) {
+        if (c->packed[i].src == src && c->packed[i].tag == tag && dnnl_memory_desc_equal(&c->packed[i].md, want)) {
             pk = &c->packed[i];
             pk->refs++;
             ex->wref[ex->n_wref++] = pk;
@@ -259,10 +324,11 @@ static enum fr_status pack_weights(struct fr_backend *be, struct fr_exec *ex, co
     pk->bytes = bytes;
     pk->md = *want;
     pk->src = src;
+    pk->tag = tag;
     pk->refs = 1;
     ex->wref[ex->n_wref++] = pk;
     DNNL_TRY(dnnl_memory_create(&pk->mem, want, c->engine, pk->buf), "memory_create");
-    DNNL_TRY(dnnl_memory_create(&um, user_md, c->engine, (void *)src), "memory_create");
+    DNNL_TRY(dnnl_memory_create(&um, user_md, c->engine, (void *)data), "memory_create");
     DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, user_md, c->engine, want, c->engine, NULL), "reorder_pd");
     DNNL_TRY(dnnl_primitive_create(&rp, rpd), "reorder");
     dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, um }, { DNNL_ARG_TO, pk->mem } };
@@ -283,6 +349,115 @@ static void step_arg(struct step *s, int arg, dnnl_memory_t m, int32_t tensor) {
     s->nargs++;
 }
 
+static bool is_int8(dnnl_data_type_t t) { return t == dnnl_u8 || t == dnnl_s8; }
+
+/* What exec_new tracks while it walks the graph. */
+struct build {
+    struct fr_backend *be;
+    struct fr_exec *ex;
+    const struct fr_graph *g;
+    int32_t *storage, *first, *last;
+    int32_t conv_base, n_conv, cap_conv; /* conversion tensors: [conv_base, conv_base + n_conv) */
+    size_t scratch;
+    /* Per graph tensor: its values are known to lie in [-range, range]
+     * (0: unknown), and in [0, range] when nonneg. */
+    float *range;
+    bool *nonneg;
+};
+
+/* A reorder step from tensor `from` to `to` (both described in ex->md),
+ * multiplying by `scale` (1: none). */
+static enum fr_status add_reorder(struct build *B, int32_t from, int32_t to, float scale, int32_t node, char *err,
+                                  size_t errlen) {
+    struct fr_exec *ex = B->ex;
+    const struct fr_graph *g = B->g;
+    struct cpu_ctx *c = B->be->ctx;
+    enum fr_status st = FR_OK;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    FR_ASSERT(ex->n_steps < ex->cap_steps);
+    struct step *sp = &ex->steps[ex->n_steps];
+    DNNL_TRY(dnnl_primitive_attr_create(&attr), "attr_create");
+    DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad_mode");
+    if (scale != 1.0f) DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "output_scales");
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, &ex->md[from], c->engine, &ex->md[to], c->engine, attr),
+             "reorder_pd");
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (sbytes > B->scratch) B->scratch = sbytes;
+    DNNL_TRY(dnnl_primitive_create(&sp->prim, pd), "reorder");
+    sp->kind = STEP_PRIM;
+    sp->node = node;
+    step_arg(sp, DNNL_ARG_FROM, NULL, from);
+    step_arg(sp, DNNL_ARG_TO, NULL, to);
+    step_arg(sp, DNNL_ARG_SCRATCHPAD, NULL, -2);
+    ex->n_steps++;
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/* Tensor t as type `want` (quantization scale want_qs for u8/s8, else 1),
+ * for node `node`: t itself when it already is, else a converted copy made
+ * by a reorder just before the node. Copies are shared between readers
+ * unless `own` (a residual sum writes into its copy). */
+static enum fr_status convert(struct build *B, int32_t t, dnnl_data_type_t want, float want_qs, int32_t node,
+                              bool own, int32_t *out, char *err, size_t errlen) {
+    struct fr_exec *ex = B->ex;
+    if (ex->md[t].data_type == want && ex->qs[t] == want_qs) {
+        *out = t;
+        return FR_OK;
+    }
+    for (int32_t x = B->conv_base; !own && x < B->conv_base + B->n_conv; x++)
+        if (ex->origin[x] == t && ex->md[x].data_type == want && ex->qs[x] == want_qs) {
+            B->last[x] = node;
+            *out = x;
+            return FR_OK;
+        }
+    if (B->n_conv == B->cap_conv) {
+        fr_errf(err, errlen, "%s: too many type conversions", B->g->name);
+        return FR_ERR_UNSUPPORTED;
+    }
+    int32_t x = B->conv_base + B->n_conv++;
+    /* Same dims and blocking; the strides count elements, so only the type
+     * changes. */
+    ex->md[x] = ex->md[t];
+    ex->md[x].data_type = want;
+    memset(&ex->md[x].extra, 0, sizeof ex->md[x].extra);
+    ex->qs[x] = want_qs;
+    ex->origin[x] = own ? -1 : t;
+    B->first[x] = B->last[x] = node;
+    *out = x;
+    return add_reorder(B, t, x, ex->qs[t] / want_qs, node, err, errlen);
+}
+
+static bool is_output(const struct fr_graph *g, int32_t t) {
+    for (int32_t o = 0; o < g->n_outputs; o++)
+        if (g->outputs[o] == t) return true;
+    return false;
+}
+
+/* The type node nd computes in: dnnl_s8 stands for int8 arithmetic. */
+static dnnl_data_type_t node_type(const struct fr_graph *g, const struct build *B, const struct fr_node *nd) {
+    const struct fr_exec *ex = B->ex;
+    switch (g->precision) {
+    case FR_PRECISION_BF16:
+        /* The layers that make the outputs (box and class predictors,
+         * landmark and descriptor FCs) stay fp32: they are small, and
+         * their rounding would land straight in the results. */
+        return is_output(g, nd->out) && !nd->sum ? dnnl_f32 : dnnl_bf16;
+    case FR_PRECISION_INT8: {
+        /* As in bf16, the output layers stay fp32 (on u8 inputs). */
+        if (nd->op != FR_OP_CONV || nd->sum || is_output(g, nd->out)) return dnnl_f32;
+        int32_t t = nd->in[0];
+        bool known = is_int8(ex->md[t].data_type) || B->range[t] > 0.0f;
+        return known ? dnnl_s8 : dnnl_f32;
+    }
+    default: return dnnl_f32;
+    }
+}
+
 static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph *g, int32_t batch,
                                    struct fr_exec **out, char *err, size_t errlen) {
     struct cpu_ctx *c = be->ctx;
@@ -293,38 +468,52 @@ static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph 
     dnnl_post_ops_t po = NULL;
     struct fr_plan_item *items = NULL;
     int32_t *storage = NULL, *first = NULL, *last = NULL;
+    int8_t *qw = NULL;
+    float *wscale = NULL, *oscale = NULL, *qb = NULL;
+    struct build B = { 0 };
     struct fr_exec *ex = fr_calloc(1, sizeof(*ex));
     if (!ex) return FR_ERR_NOMEM;
     ex->g = g;
     ex->batch = batch;
-    int32_t nt = g->n_tensors + g->n_outputs;
+    /* Tensors: the graph's, a plain copy per output, then conversions (at
+     * most two per node). */
+    int32_t cap_conv = 2 * g->n_nodes + 1;
+    int32_t nt = g->n_tensors + g->n_outputs + cap_conv;
     ex->n_tensors = nt;
     ex->md = fr_calloc((size_t)nt, sizeof(*ex->md));
     ex->offset = fr_calloc((size_t)nt, sizeof(*ex->offset));
     ex->mem = fr_calloc((size_t)nt, sizeof(*ex->mem));
-    ex->cap_steps = g->n_nodes + g->n_outputs;
+    ex->qs = fr_calloc((size_t)nt, sizeof(*ex->qs));
+    ex->origin = fr_calloc((size_t)nt, sizeof(*ex->origin));
+    ex->cap_steps = g->n_nodes + g->n_outputs + cap_conv;
     ex->steps = fr_calloc((size_t)ex->cap_steps, sizeof(*ex->steps));
     ex->wref = fr_calloc((size_t)g->n_nodes * 2 + 1, sizeof(*ex->wref));
     storage = fr_malloc(sizeof(int32_t) * (size_t)nt);
     first = fr_malloc(sizeof(int32_t) * (size_t)nt);
     last = fr_malloc(sizeof(int32_t) * (size_t)nt);
     items = fr_calloc((size_t)nt + 1, sizeof(*items));
-    if (!ex->md || !ex->offset || !ex->mem || !ex->steps || !ex->wref || !storage || !first || !last ||
-        !items) {
+    if (!ex->md || !ex->offset || !ex->mem || !ex->qs || !ex->origin || !ex->steps || !ex->wref || !storage ||
+        !first || !last || !items) {
         st = FR_ERR_NOMEM;
         fr_errf(err, errlen, "%s: out of memory", g->name);
         goto fail;
     }
-    for (int32_t t = 0; t < nt; t++) storage[t] = t, first[t] = -1, last[t] = -1;
-    size_t scratch = 0;
+    for (int32_t t = 0; t < nt; t++) storage[t] = t, first[t] = -1, last[t] = -1, ex->qs[t] = 1.0f, ex->origin[t] = -1;
+    B = (struct build){ .be = be, .ex = ex, .g = g, .storage = storage, .first = first, .last = last,
+                        .conv_base = g->n_tensors + g->n_outputs, .cap_conv = cap_conv };
+    B.range = fr_calloc((size_t)nt, sizeof(*B.range));
+    B.nonneg = fr_calloc((size_t)nt, sizeof(*B.nonneg));
+    if (!B.range || !B.nonneg) {
+        st = FR_ERR_NOMEM;
+        fr_errf(err, errlen, "%s: out of memory", g->name);
+        goto fail;
+    }
+    B.range[g->input] = g->input_range;
 
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const struct fr_node *nd = &g->nodes[i];
         struct fr_tshape os = g->shapes[nd->out];
         dnnl_dims_t odims = { batch, os.c, os.h, os.w };
-        dnnl_memory_desc_t *src = nd->in[0] >= 0 ? &ex->md[nd->in[0]] : NULL;
-        struct step *sp = &ex->steps[ex->n_steps];
-        sp->node = i;
         first[nd->out] = i;
         for (int k = 0; k < 2; k++)
             if (nd->in[k] >= 0) last[nd->in[k]] = i;
@@ -332,26 +521,64 @@ static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph 
             DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, odims, dnnl_f32, dnnl_nhwc), "md_init");
             continue;
         }
+        /* The node's inputs in the type it computes in. */
+        dnnl_data_type_t ct = node_type(g, &B, nd);
+        bool q8 = ct == dnnl_s8;
+        int32_t in0 = nd->in[0], in1 = nd->in[1];
+        float s_in = 1.0f;
+        if (q8) {
+            if (!is_int8(ex->md[in0].data_type)) {
+                /* An fp32 tensor of known range: u8 when it cannot be
+                 * negative, else s8, the range's end mapped to 255 / 127. */
+                bool u = B.nonneg[in0];
+                float qs = B.range[in0] / (u ? 255.0f : 127.0f);
+                if ((st = convert(&B, in0, u ? dnnl_u8 : dnnl_s8, qs, i, false, &in0, err, errlen)) != FR_OK)
+                    goto fail;
+            }
+            s_in = ex->qs[in0];
+        } else if ((st = convert(&B, in0, ct, 1.0f, i, false, &in0, err, errlen)) != FR_OK) {
+            goto fail;
+        }
+        if (in1 >= 0 && (st = convert(&B, in1, ct, 1.0f, i, nd->sum, &in1, err, errlen)) != FR_OK) goto fail;
+        dnnl_memory_desc_t *src = &ex->md[in0];
+        struct step *sp = &ex->steps[ex->n_steps];
+        sp->node = i;
         if (nd->op == FR_OP_PAD_ADD) {
-            dnnl_format_tag_t ta = simple_tag(&ex->md[nd->in[0]]), tb = simple_tag(&ex->md[nd->in[1]]);
-            if (!ta || !tb) {
+            dnnl_format_tag_t ta = simple_tag(&ex->md[in0]), tb = simple_tag(&ex->md[in1]);
+            if (!ta || !tb || (ct != dnnl_f32 && ct != dnnl_bf16)) {
                 fr_errf(err, errlen, "%s: pad_add on an unsupported layout", g->name);
                 st = FR_ERR_UNSUPPORTED;
                 goto fail;
             }
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, odims, dnnl_f32, ta), "md_init");
+            if (in0 != nd->in[0] || in1 != nd->in[1]) {
+                /* run_pad_add reads the node's own tensor ids. */
+                fr_errf(err, errlen, "%s: pad_add inputs of mixed types", g->name);
+                st = FR_ERR_UNSUPPORTED;
+                goto fail;
+            }
+            DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, odims, ct, ta), "md_init");
             sp->kind = STEP_PAD_ADD;
             ex->n_steps++;
             continue;
         }
+        /* int8 convolutions write u8 when their output is a ReLU6 (range
+         * [0, 6], so 6 maps to 255), else fp32. */
+        dnnl_data_type_t dt = ct;
+        float s_out = 1.0f;
+        if (q8) {
+            dt = nd->act == FR_ACT_RELU6 ? dnnl_u8 : dnnl_f32;
+            s_out = dt == dnnl_u8 ? FR_RELU6_SCALE : 1.0f;
+        }
+        dnnl_data_type_t wt = q8 ? dnnl_s8 : ct;
         dnnl_memory_desc_t any_dst;
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_dst, 4, odims, dnnl_f32, dnnl_format_tag_any), "md_init");
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_dst, 4, odims, dt, dnnl_format_tag_any), "md_init");
         /* A fresh attr per node: oneDNN 2.6 ignores setting empty post-ops,
          * so a reused attr would leak one node's post-ops into the next. */
         DNNL_TRY(dnnl_primitive_attr_create(&attr), "attr_create");
         DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad_mode");
         DNNL_TRY(dnnl_post_ops_create(&po), "post_ops");
         const float *wsrc = NULL;
+        const void *wdata = NULL, *bdata = NULL;
         dnnl_memory_desc_t wuser, buser, bany;
         bool has_w = false, has_b = false;
         if (nd->op == FR_OP_CONV) {
@@ -359,27 +586,60 @@ static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph 
             dnnl_memory_desc_t wany;
             if (nd->groups == 1) {
                 dnnl_dims_t wd = { os.c, is.c, nd->kh, nd->kw };
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "md_init");
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, dnnl_f32, dnnl_hwio), "md_init");
+                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, wt, dnnl_format_tag_any), "md_init");
+                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, q8 ? dnnl_s8 : dnnl_f32, dnnl_hwio), "md_init");
             } else {
                 dnnl_dims_t wd = { nd->groups, 1, 1, nd->kh, nd->kw };
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 5, wd, dnnl_f32, dnnl_format_tag_any), "md_init");
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 5, wd, dnnl_f32, dnnl_hwigo), "md_init");
+                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 5, wd, wt, dnnl_format_tag_any), "md_init");
+                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 5, wd, q8 ? dnnl_s8 : dnnl_f32, dnnl_hwigo),
+                         "md_init");
             }
             dnnl_dims_t bd = { os.c };
             DNNL_TRY(dnnl_memory_desc_init_by_tag(&buser, 1, bd, dnnl_f32, dnnl_a), "md_init");
             bany = buser;
             dnnl_dims_t strides = { nd->sh, nd->sw }, pl = { nd->pad_t, nd->pad_l }, pr = { nd->pad_b, nd->pad_r };
-            dnnl_memory_desc_t *dst = nd->sum ? &ex->md[nd->in[1]] : &any_dst;
+            dnnl_memory_desc_t *dst = nd->sum ? &ex->md[in1] : &any_dst;
+            wsrc = nd->w;
+            wdata = nd->w;
+            bdata = nd->b;
+            if (q8) {
+                /* dst = oscale[o] * (sum q_src * q_w + q_bias[o]) with
+                 * oscale = s_in * s_w[o] / s_out: oneDNN 2.x adds the bias
+                 * to the integer accumulator before scaling, so the bias is
+                 * divided by s_in * s_w[o] here. */
+                size_t nw = (size_t)nd->kh * nd->kw * (size_t)(nd->groups == 1 ? is.c : 1) * (size_t)os.c;
+                qw = fr_malloc(nw);
+                wscale = fr_malloc(sizeof(float) * (size_t)os.c);
+                oscale = fr_malloc(sizeof(float) * (size_t)os.c);
+                qb = fr_malloc(sizeof(float) * (size_t)os.c);
+                if (!qw || !wscale || !oscale || !qb) {
+                    st = FR_ERR_NOMEM;
+                    fr_errf(err, errlen, "%s: out of memory", g->name);
+                    goto fail;
+                }
+                fr__quantize_weights(nd->w, nw, os.c, qw, wscale);
+                for (int32_t o = 0; o < os.c; o++) {
+                    oscale[o] = s_in * wscale[o] / s_out;
+                    qb[o] = nd->b ? nd->b[o] / (s_in * wscale[o]) : 0.0f;
+                }
+                DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, os.c, 1 << 1, oscale), "output_scales");
+                wdata = qw;
+                bdata = qb;
+            }
             if (nd->sum) DNNL_TRY(dnnl_post_ops_append_sum(po, 1.0f), "append_sum");
-            DNNL_TRY(add_act(po, nd->act, nd->alpha), "append_eltwise");
+            if (q8 && nd->act == FR_ACT_RELU6) {
+                /* After the output scale the values are in units of s_out. */
+                DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.0f, 6.0f / s_out),
+                         "append_eltwise");
+            } else {
+                DNNL_TRY(add_act(po, nd->act, nd->alpha), "append_eltwise");
+            }
             DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops");
             dnnl_convolution_desc_t cd;
             DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, src,
                                                         &wany, nd->b ? &bany : NULL, dst, strides, pl, pr),
                      "conv_desc");
             DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL), "conv_pd");
-            wsrc = nd->w;
             has_w = true;
             has_b = nd->b != NULL;
         } else if (nd->op == FR_OP_POOL || nd->op == FR_OP_GLOBAL_AVG) {
@@ -404,11 +664,11 @@ static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph 
             struct fr_tshape is = g->shapes[nd->in[0]];
             dnnl_dims_t wd = { os.c, is.c, is.h, is.w };
             dnnl_memory_desc_t wany, dst2;
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "md_init");
+            DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, wt, dnnl_format_tag_any), "md_init");
             DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, dnnl_f32, dnnl_hwio), "md_init");
             dnnl_dims_t bd = { os.c }, dd = { batch, os.c };
             DNNL_TRY(dnnl_memory_desc_init_by_tag(&buser, 1, bd, dnnl_f32, dnnl_a), "md_init");
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst2, 2, dd, dnnl_f32, dnnl_format_tag_any), "md_init");
+            DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst2, 2, dd, dt, dnnl_format_tag_any), "md_init");
             bany = buser;
             dnnl_inner_product_desc_t ipd;
             DNNL_TRY(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, src, &wany,
@@ -416,6 +676,8 @@ static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph 
                      "ip_desc");
             DNNL_TRY(dnnl_primitive_desc_create(&pd, &ipd, attr, c->engine, NULL), "ip_pd");
             wsrc = nd->w;
+            wdata = nd->w;
+            bdata = nd->b;
             has_w = true;
             has_b = nd->b != NULL;
         } else {
@@ -435,13 +697,18 @@ static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph 
         } else {
             ex->md[nd->out] = *dmd;
         }
-        if (nd->sum) storage[nd->out] = storage[nd->in[1]];
+        ex->qs[nd->out] = s_out;
+        if (nd->op == FR_OP_CONV && nd->act == FR_ACT_RELU6 && !nd->sum) {
+            B.range[nd->out] = 6.0f;
+            B.nonneg[nd->out] = true;
+        }
+        if (nd->sum) storage[nd->out] = storage[in1];
         const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
         size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
-        if (sbytes > scratch) scratch = sbytes;
+        if (sbytes > B.scratch) B.scratch = sbytes;
         DNNL_TRY(dnnl_primitive_create(&sp->prim, pd), "primitive_create");
         sp->kind = STEP_PRIM;
-        step_arg(sp, DNNL_ARG_SRC, NULL, nd->in[0]);
+        step_arg(sp, DNNL_ARG_SRC, NULL, in0);
         step_arg(sp, DNNL_ARG_DST, NULL, nd->out);
         if (has_w) {
             dnnl_memory_t wm;
@@ -450,39 +717,40 @@ static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph 
                 /* The FC weights' logical dims follow the source tensor's. */
                 DNNL_TRY(dnnl_memory_desc_reshape(&wuser, &wuser, want->ndims, want->dims), "reshape");
             }
-            if ((st = pack_weights(be, ex, &wuser, wsrc, want, &wm, g, err, errlen)) != FR_OK) goto fail;
+            if ((st = pack_weights(be, ex, &wuser, wdata, wsrc, 0, want, &wm, g, err, errlen)) != FR_OK) goto fail;
             step_arg(sp, DNNL_ARG_WEIGHTS, wm, -1);
         }
         if (has_b) {
             dnnl_memory_t bm;
-            if ((st = pack_weights(be, ex, &buser, nd->b, &buser, &bm, g, err, errlen)) != FR_OK) goto fail;
+            if ((st = pack_weights(be, ex, &buser, bdata, nd->b, q8, &buser, &bm, g, err, errlen)) != FR_OK)
+                goto fail;
             step_arg(sp, DNNL_ARG_BIAS, bm, -1);
         }
         step_arg(sp, DNNL_ARG_SCRATCHPAD, NULL, -2);
         dnnl_primitive_desc_destroy(pd);
         pd = NULL;
+        fr_free(qw);
+        fr_free(wscale);
+        fr_free(oscale);
+        fr_free(qb);
+        qw = NULL, wscale = oscale = qb = NULL;
         ex->n_steps++;
     }
-    /* Plain NHWC copies of the outputs, made by a final reorder each. */
+    /* Plain fp32 NHWC copies of the outputs, made by a final reorder each
+     * (which also dequantizes an int8 output). */
     for (int32_t o = 0; o < g->n_outputs; o++) {
         int32_t t = g->outputs[o], pt = g->n_tensors + o;
         struct fr_tshape s = g->shapes[t];
         dnnl_dims_t d = { batch, s.c, s.h, s.w };
         DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[pt], 4, d, dnnl_f32, dnnl_nhwc), "md_init");
-        DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, &ex->md[t], c->engine, &ex->md[pt], c->engine, NULL),
-                 "reorder_pd");
-        struct step *sp = &ex->steps[ex->n_steps++];
-        DNNL_TRY(dnnl_primitive_create(&sp->prim, pd), "reorder");
-        dnnl_primitive_desc_destroy(pd);
-        pd = NULL;
-        sp->kind = STEP_PRIM;
-        sp->node = -1;
-        step_arg(sp, DNNL_ARG_FROM, NULL, t);
-        step_arg(sp, DNNL_ARG_TO, NULL, pt);
+        if ((st = add_reorder(&B, t, pt, ex->qs[t], -1, err, errlen)) != FR_OK) goto fail;
         last[t] = g->n_nodes + o;
         first[pt] = g->n_nodes + o;
         last[pt] = g->n_nodes + g->n_outputs; /* live until read back */
     }
+    nt = B.conv_base + B.n_conv;
+    ex->n_tensors = nt;
+    size_t scratch = B.scratch;
     /* Plan: one item per storage; an aliased tensor extends its storage's range. */
     int32_t n_items = 0;
     int32_t *item_of = first; /* reuse: storage -> item index, after ranges are merged */
@@ -536,6 +804,12 @@ done:
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
+    fr_free(qw);
+    fr_free(wscale);
+    fr_free(oscale);
+    fr_free(qb);
+    fr_free(B.range);
+    fr_free(B.nonneg);
     fr_free(items);
     fr_free(storage);
     fr_free(first);
@@ -604,6 +878,7 @@ enum fr_status fr__backend_cpu_new(const struct fr_backend_params *p, struct fr_
         .exec_run = cpu_exec_run,
         .synchronize = cpu_synchronize,
         .set_threads = cpu_set_threads,
+        .net_precision = fr__cpu_net_precision,
     };
     be->ctx = c;
     c->cap_packed = 4096;
