@@ -799,7 +799,6 @@ static enum MHD_Result admit(struct fr_http *h, struct MHD_Connection *c, struct
 /* First call for a request: only the headers are in. */
 static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, const char *url,
                              const char *method) {
-    fr__http_conn_headers_done(rq->conn, false);
     rq->route_name = "other";
     const struct fr__http_route *r = NULL;
     char allow[64] = "";
@@ -934,8 +933,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = rq;
         atomic_fetch_add(&h->requests_active, 1);
         atomic_fetch_add(&h->requests_total, 1);
+        fr__http_conn_headers_done(rq->conn, false);
+        /* libmicrohttpd closes a connection whose response was queued
+         * before its body: right for a refused upload, wasteful for a
+         * request without one. Those are answered in the next call, so
+         * that the connection stays alive. */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (!te && (!cl || !strcmp(cl, "0"))) return MHD_YES;
         return begin(h, c, rq, url, method);
     }
+    if (rq->stage == FR__STAGE_NEW) return begin(h, c, rq, url, method);
     if (*upload_data_size) {
         if (rq->stage == FR__STAGE_BODY && !rq->responded) {
             fr__http_conn_body(rq->conn, *upload_data_size);
