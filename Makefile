@@ -56,6 +56,7 @@ bench: deps models build
 	$(BUILD)/fr-bench-search
 	bench/e2e.sh $(BUILD)
 	bench/serve.sh $(BUILD)
+	bench/conn.sh $(BUILD) $(OLD_BUILD)
 	$(BUILD)/facerec bench --serve --concurrency 1,2,4,8,16,32 --duration 10 --compare static \
 	  --plot $(BUILD)/bench-sweep.png
 

@@ -76,6 +76,11 @@ static const char *other_value(const struct fr_setting *s) {
     if (!strcmp(s->name, "user_queue_capacity")) return "100";
     if (!strcmp(s->name, "max_batch_size")) return "100"; /* not below preferred_batch_size */
     if (!strcmp(s->name, "queue_capacity")) return "300"; /* not below user_queue_capacity */
+    /* Connection settings whose lower bounds are above 9. */
+    if (!strcmp(s->name, "max_connections")) return "900";
+    if (!strcmp(s->name, "header_timeout_ms")) return "2500";
+    if (!strcmp(s->name, "idle_timeout_ms")) return "5000";
+    if (!strcmp(s->name, "body_rate_window_ms")) return "3000";
     switch (s->type) {
     case FR_SETTING_INT:
     case FR_SETTING_INT64:
@@ -112,7 +117,15 @@ static void test_defaults(void **state) {
     assert_string_equal(cfg.api_keys_file, "");
     assert_int_equal(cfg.max_body_bytes, 64u << 20);
     assert_int_equal(cfg.drain_timeout_ms, 10000);
-    assert_int_equal(cfg.http_threads, 64);
+    assert_int_equal(cfg.http_threads, 4);
+    assert_int_equal(cfg.http_workers, 4);
+    assert_int_equal(cfg.max_connections, 4096);
+    assert_int_equal(cfg.max_connections_per_ip, 256);
+    assert_int_equal(cfg.header_timeout_ms, 10000);
+    assert_int_equal(cfg.idle_timeout_ms, 60000);
+    assert_int_equal(cfg.min_body_rate, 1024);
+    assert_int_equal(cfg.body_rate_window_ms, 10000);
+    assert_int_equal(cfg.max_body_memory, 512u << 20);
     assert_string_equal(cfg.models, "models");
     assert_string_equal(cfg.device, "auto");
     assert_int_equal(cfg.device_memory_limit, 0);

@@ -48,7 +48,7 @@ extern "C" {
 
 /* Room for this many settings in struct fr_config's source[]; the table
  * has fewer (config.c asserts it at compile time). */
-#define FR_CONFIG_MAX_SETTINGS 48
+#define FR_CONFIG_MAX_SETTINGS 64
 
 struct fr_config {
     /* server */
@@ -56,7 +56,15 @@ struct fr_config {
     char *api_keys_file;      /* lines "key user"; empty = no file (every request is 401) */
     size_t max_body_bytes;    /* larger request bodies: 413 (64 MiB) */
     int32_t drain_timeout_ms; /* SIGTERM: finish in-flight work within this (10000) */
-    int32_t http_threads;     /* connection threads of the HTTP server (64) */
+    int32_t http_threads;     /* event-loop threads of the HTTP server (4) */
+    int32_t http_workers;     /* threads for blocking HTTP work (4) */
+    int32_t max_connections;  /* open connections served (4096) */
+    int32_t max_connections_per_ip; /* per client address (256; 0 = no limit) */
+    int32_t header_timeout_ms; /* headers must arrive within this (10000) */
+    int32_t idle_timeout_ms;  /* idle keep-alive connections are closed after this (60000) */
+    int32_t min_body_rate;    /* bytes/s a body must keep (1024; 0 = off) */
+    int32_t body_rate_window_ms; /* window of min_body_rate (10000) */
+    size_t max_body_memory;   /* bodies buffered at once (512 MiB) */
     char *data;               /* gallery data directory; empty = $XDG_DATA_HOME/facerec */
     int32_t metrics_top_users; /* users with their own /metrics series (16) */
     /* device and models */

@@ -1,13 +1,20 @@
 /* facerec HTTP API: `facerec serve`'s front end over a scheduler.
  *
- * fr_http runs a libmicrohttpd daemon with one thread per connection (up
- * to `threads` connections; more are refused by the daemon). A connection
- * thread reads the request, checks the API key, buffers the body (at most
- * max_body_bytes: beyond that it answers 413 and keeps nothing), parses it
- * into encoded images, submits them to the scheduler and waits for the
- * result. While it waits it watches the socket every 20 ms: when the client
- * has gone it cancels the request and still waits for the scheduler's
- * callback, which runs exactly once.
+ * fr_http runs a libmicrohttpd daemon on epoll with a small pool of
+ * event-loop threads (`threads`) that serve up to `max_connections`
+ * connections. The loop reads the request, checks route and size, buffers
+ * the body (at most max_body_bytes: beyond that it answers 413 and keeps
+ * nothing; all bodies in flight at most max_body_memory: 503), parses it
+ * into encoded images and submits them to the scheduler; the connection is
+ * then suspended (no thread waits) until the scheduler's callback resumes
+ * it with the result. Work that may block (the gallery's SQLite, large
+ * bodies) runs on `workers` threads the same way. A sweep thread closes
+ * connections whose headers do not arrive within header_timeout_ms, whose
+ * body is slower than min_body_rate, and those idle past
+ * connection_timeout_s; it also cancels the scheduler request of a client
+ * that hung up. Connections over max_connections_per_ip (429) or over
+ * max_connections with no idle keep-alive connection to close (503) are
+ * answered with a JSON error at once and closed (see conn.c).
  *
  * Routes (docs in README.md, "HTTP API"):
  *     POST /v1/detect   faces: box, score, landmarks
@@ -54,7 +61,14 @@ extern "C" {
 struct fr_http_params {
     const char *listen;        /* "host:port", "[v6]:port" or "port" (127.0.0.1:5001); port 0 picks a free one */
     size_t max_body_bytes;     /* larger request bodies get 413 (64 MiB) */
-    int32_t threads;           /* connection limit = connection threads (64) */
+    int32_t threads;           /* event-loop threads (4) */
+    int32_t workers;           /* threads for blocking work: the gallery, large bodies (4) */
+    int32_t max_connections;   /* open connections served (4096); lowered to fit RLIMIT_NOFILE */
+    int32_t max_connections_per_ip; /* per client address (256); more are answered 429; 0 = no limit */
+    int32_t header_timeout_ms; /* a request's headers must arrive within this (10000) */
+    int32_t min_body_rate;     /* bytes/s a body must keep over each body_rate_window_ms (1024); 0 = off */
+    int32_t body_rate_window_ms; /* (10000) */
+    size_t max_body_memory;    /* request bodies buffered at once, all connections (512 MiB): beyond, 503 */
     const char *api_keys_file; /* lines "KEY USER"; NULL or "" = no keys, every API request is 401 */
     float tolerance;           /* verify: same person when distance <= tolerance (0.6) */
     int32_t connection_timeout_s; /* idle keep-alive connections are closed after this (60) */
@@ -86,6 +100,14 @@ FR_API void fr_http_free(struct fr_http *h);
 
 /* The port actually bound (useful with port 0). */
 FR_API uint16_t fr_http_port(const struct fr_http *h);
+
+/* What the server could get: max_connections after the file-descriptor
+ * limit, and RLIMIT_NOFILE (soft, after raising it to the hard limit). */
+struct fr_http_limits {
+    int32_t max_connections;
+    int64_t nofile_soft, nofile_hard;
+};
+FR_API struct fr_http_limits fr_http_get_limits(const struct fr_http *h);
 
 #ifdef __cplusplus
 }

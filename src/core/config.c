@@ -74,7 +74,29 @@ static const struct fr_setting settings[] = {
     SIZE("server", max_body_bytes, 1024, 4.0 * GIB, "64MiB", NULL, "larger request bodies are refused with 413"),
     INT("server", drain_timeout_ms, 0, 600000, "10000", NULL,
         "on SIGTERM, stop accepting and finish in-flight requests within this many milliseconds"),
-    INT("server", http_threads, 1, 4096, "64", NULL, "connection threads of the HTTP server"),
+    INT("server", http_threads, 1, 256, "4", NULL,
+        "event-loop threads of the HTTP server (epoll); a connection waiting on the scheduler holds no thread"),
+    /* connections: limits that keep slow or idle clients from locking others out */
+    INT("server", http_workers, 1, 256, "4", NULL,
+        "HTTP threads for work that may block: the gallery's store, parsing bodies over 256 KiB"),
+    INT("server", max_connections, 16, 1000000, "4096", NULL,
+        "open connections served; idle keep-alive connections are closed first when it runs low, then new ones "
+        "get 503; lowered to fit the open-file limit, which the server raises to its hard limit"),
+    INT("server", max_connections_per_ip, 0, 1000000, "256", NULL,
+        "open connections from one client address; more are answered 429 and closed; 0 means no limit (use it "
+        "behind a proxy that connects from one address)"),
+    INT("server", header_timeout_ms, 100, 600000, "10000", NULL,
+        "a request's headers must arrive within this many milliseconds (from accept, or from its request line on "
+        "a kept-alive connection); late connections are closed"),
+    INT("server", idle_timeout_ms, 1000, 3600000, "60000", NULL,
+        "keep-alive connections idle between requests this long are closed"),
+    INT("server", min_body_rate, 0, 1000000000, "1024", NULL,
+        "bytes per second a request body must keep over each body_rate_window_ms; slower uploads are closed; 0 "
+        "means no minimum"),
+    INT("server", body_rate_window_ms, 100, 600000, "10000", NULL,
+        "the window (and the grace period at the start of a body) over which min_body_rate is measured"),
+    SIZE("server", max_body_memory, 1024, 1.0 * TIB, "512MiB", NULL,
+         "request bodies buffered at once over all connections; a request that would pass it is answered 503"),
     STRING("server", data, "", "DIR", NULL,
            "data directory of the people gallery (SQLite: users, API keys, people, faces); empty means "
            "$XDG_DATA_HOME/facerec, else ~/.local/share/facerec"),

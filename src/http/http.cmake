@@ -4,6 +4,7 @@ pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 
 add_library(facerec_http OBJECT
   src/http/server.c
+  src/http/conn.c
   src/http/body.c
   src/http/json.c
   src/http/keys.c

@@ -4,6 +4,7 @@
  * format requires. Label values are escaped; histograms are written with
  * cumulative `le` buckets ending in +Inf, whose count equals _count. */
 #include "http/metrics.h"
+#include "http/server-impl.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -380,6 +381,23 @@ enum fr_status fr__metrics_render(const struct fr__metrics_doc *d, char **out, s
     single(&b, "facerec_http_requests_active", "gauge", "HTTP requests being handled (this one included).",
            d->requests_active);
     single(&b, "facerec_http_requests_waiting", "gauge", "HTTP requests waiting on the scheduler.", d->waiting);
+    if (d->conn) {
+        const struct fr__http_conn_stats *cs = d->conn;
+        single(&b, "facerec_http_connections_open", "gauge", "Connections the server tracks (refused ones included).",
+               cs->open);
+        single(&b, "facerec_http_connections_suspended", "gauge",
+               "Connections suspended while their request waits on the scheduler or a worker.", cs->suspended);
+        single(&b, "facerec_http_connections_limit", "gauge", "max_connections after the open-file limit.",
+               cs->max_connections);
+        family(&b, "facerec_http_connections_refused_total", "counter",
+               "Connections refused at accept or closed by the server, by reason.");
+        for (int i = 0; i < FR__N_REFUSALS; i++)
+            putf(&b, "facerec_http_connections_refused_total{reason=\"%s\"} %lld\n", fr__http_refusal_names[i],
+                 (long long)cs->by_reason[i]);
+        single(&b, "facerec_http_body_bytes_in_flight", "gauge", "Request body bytes buffered, all connections.",
+               (double)cs->body_bytes);
+        single(&b, "facerec_http_body_memory_limit_bytes", "gauge", "max_body_memory.", (double)cs->max_body_memory);
+    }
 
     if (d->sched) render_sched(&b, d->sched);
 

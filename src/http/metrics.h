@@ -45,6 +45,7 @@ struct fr__process_stats {
 };
 void fr__process_stats_read(struct fr__process_stats *p);
 
+struct fr__http_conn_stats;
 struct fr__metrics_doc {
     const char *version, *backend;
     const struct fr_sched_metrics *sched; /* NULL: no scheduler series */
@@ -52,6 +53,7 @@ struct fr__metrics_doc {
     int32_t n_routes;
     int32_t connections_active, requests_active, waiting;
     int64_t connections_total;
+    const struct fr__http_conn_stats *conn;  /* NULL: none (server-impl.h) */
     const struct fr__process_stats *process; /* NULL: none */
     const struct fr_gpu_sample *gpus; /* NULL or n_gpus samples, GPU i at index i */
     int32_t n_gpus;

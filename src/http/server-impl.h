@@ -4,6 +4,7 @@
 #pragma once
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,6 +14,31 @@
 
 /* The status codes /status counts one by one; anything else is "other". */
 #define FR__HTTP_N_COUNTED 13
+
+struct fr__http_conn;
+struct fr__http_request;
+struct fr__http_ip;
+
+/* Why a connection was refused at accept or closed by the server (conn.c). */
+enum fr__http_refusal {
+    FR__REFUSED_PER_IP,         /* over max_connections_per_ip: 429 */
+    FR__REFUSED_CAPACITY,       /* over max_connections with nothing idle to close: 503 */
+    FR__REFUSED_BODY_MEMORY,    /* bodies in flight would pass max_body_memory: 503 */
+    FR__CLOSED_HEADER_TIMEOUT,  /* headers not in within header_timeout_ms */
+    FR__CLOSED_BODY_RATE,       /* body slower than min_body_rate */
+    FR__CLOSED_IDLE,            /* keep-alive idle past the idle timeout */
+    FR__CLOSED_EVICTED,         /* idle keep-alive closed to make room */
+    FR__N_REFUSALS
+};
+
+/* Counters of the connection layer, for /status and /metrics. */
+struct fr__http_conn_stats {
+    int32_t open, suspended, max_connections, per_ip_limit;
+    int64_t nofile_soft, nofile_hard;
+    int64_t body_bytes, max_body_memory;
+    int64_t by_reason[FR__N_REFUSALS];
+};
+extern const char *const fr__http_refusal_names[FR__N_REFUSALS];
 
 struct fr_http {
     struct fr_http_params p;
@@ -26,6 +52,26 @@ struct fr_http {
     double t0;
     atomic_bool quiesced, stopping;
     atomic_int connections_active, requests_active, waiting;
+    /* conn.c: every open connection (a list under conn_mu, in accept
+     * order), connections per client address, the sweep thread that
+     * enforces the deadlines, and the worker pool for blocking work. */
+    pthread_mutex_t conn_mu;
+    struct fr__http_conn *conn_head, *conn_tail;
+    struct fr__http_ip **ip_buckets;
+    int32_t conns_open;
+    pthread_cond_t sweep_cv;
+    pthread_t sweeper;
+    bool sweeper_started, sweep_stop; /* under conn_mu */
+    pthread_mutex_t work_mu;
+    pthread_cond_t work_cv;
+    struct fr__http_request *work_head, *work_tail;
+    pthread_t *workers;
+    int32_t n_workers;
+    bool work_stop; /* under work_mu */
+    atomic_int suspended, working;
+    atomic_llong body_bytes;
+    atomic_llong by_reason[FR__N_REFUSALS];
+    int64_t nofile_soft, nofile_hard;
     atomic_llong connections_total, requests_total;
     atomic_llong by_status[FR__HTTP_N_COUNTED + 1];
     struct fr__http_route_counts *routes; /* /metrics: requests by route template and status */
@@ -63,8 +109,41 @@ struct fr__http_route {
     fr__http_handler handler;
 };
 
-/* Per request, from the first handler call to MHD's completion notice. */
+/* Where a request is, for the access handler's next call. */
+enum fr__http_stage {
+    FR__STAGE_NEW,
+    FR__STAGE_ADMITTED, /* a worker checked the key and let the body come */
+    FR__STAGE_BODY,     /* reading the body */
+    FR__STAGE_RESULT,   /* images submitted; the scheduler's result comes next */
+    FR__STAGE_DONE,
+};
+
+struct fr__http_body;
+/* Per request, from the first handler call to MHD's completion notice.
+ * Owned by the connection (MHD's con_cls) and freed by on_completed. While
+ * a step runs elsewhere (a worker, the scheduler) the connection is
+ * suspended, so MHD neither calls the handler nor closes the connection
+ * (it cannot see the client leave): nothing frees the request until the
+ * last of those steps has resumed the connection (see release()). */
 struct fr__http_request {
+    struct fr_http *h;
+    struct MHD_Connection *mc;
+    struct fr__http_conn *conn; /* the socket context; lives longer than the request */
+    enum fr__http_stage stage;
+    pthread_mutex_t mu;  /* guards pending and suspended */
+    int32_t pending;     /* steps running elsewhere; the last to finish resumes */
+    bool suspended;
+    bool defer;          /* the handler runs on a worker: its response is kept in stash */
+    struct MHD_Response *stash;
+    unsigned stash_status;
+    fr__http_handler work;               /* the worker's job */
+    struct fr__http_request *work_next;  /* the worker queue */
+    /* The scheduler's result, written by its callback before release(). */
+    enum fr_status sched_status;
+    int32_t n_img;
+    struct fr__http_image *img;
+    struct fr__http_body *parsed; /* the request's images while the scheduler has them */
+    size_t body_reserved;         /* bytes of body counted against max_body_memory */
     const struct fr__http_route *route;
     const char *route_name; /* route->path, or "other": a label with few values, for metrics */
     int64_t id;             /* the path's {id} */
@@ -73,7 +152,7 @@ struct fr__http_request {
     bool admin;
     bool body_route;        /* reads a body */
     bool responded;         /* a response is queued; later body bytes are dropped */
-    bool too_large, nomem, timings;
+    bool too_large, nomem, timings, body_busy;
     char *body;
     size_t len, cap;
     /* Image routes, while the handler runs: the parsed body and the results. */
@@ -121,3 +200,36 @@ bool fr__http_gallery_precheck(struct fr_http *h, struct MHD_Connection *c, stru
                                enum MHD_Result *ret);
 /* /status: the per-user part, for one user (user_id > 0) or all (admin). */
 void fr__http_gallery_status(struct fr_http *h, struct cJSON *root, const struct fr__http_request *rq);
+
+/* ---- conn.c: connections, deadlines, limits and the worker pool ---------- */
+
+/* Starts the bookkeeping (before the daemon) and the sweep thread and
+ * workers (after it). */
+enum fr_status fr__http_conn_init(struct fr_http *h, char *err, size_t errlen);
+enum fr_status fr__http_conn_start(struct fr_http *h, char *err, size_t errlen);
+/* Stops the sweep thread and the workers (the daemon is stopped). */
+void fr__http_conn_stop(struct fr_http *h);
+/* Raises RLIMIT_NOFILE's soft limit to the hard one and lowers
+ * max_connections to what it allows. */
+void fr__http_conn_limits(struct fr_http *h);
+/* MHD callbacks. */
+void fr__http_on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                            enum MHD_ConnectionNotificationCode toe);
+void *fr__http_on_uri(void *cls, const char *uri, struct MHD_Connection *c);
+/* Phase changes the access handler reports. */
+void fr__http_conn_headers_done(struct fr__http_conn *cn, bool body);
+void fr__http_conn_body(struct fr__http_conn *cn, size_t n);
+void fr__http_conn_busy(struct fr__http_conn *cn);
+void fr__http_conn_request_done(struct fr__http_conn *cn);
+void fr__http_conn_set_sched(struct fr__http_conn *cn, uint64_t id);
+/* True when the connection was refused at accept (it is answered already)
+ * or its client has gone. */
+bool fr__http_conn_refused(const struct fr__http_conn *cn);
+bool fr__http_conn_gone(const struct fr__http_conn *cn);
+/* Cancels every request waiting on the scheduler (shutdown). */
+void fr__http_conn_cancel_all(struct fr_http *h);
+void fr__http_conn_stats(struct fr_http *h, struct fr__http_conn_stats *st);
+/* Queues rq for a worker, which runs rq->work and then release(). */
+void fr__http_work_push(struct fr_http *h, struct fr__http_request *rq);
+/* server.c: one asynchronous step of rq ended; the last one resumes. */
+void fr__http_release(struct fr__http_request *rq);

@@ -34,21 +34,18 @@ static const unsigned counted_status[FR__HTTP_N_COUNTED] = { 200, 201, 400, 401,
                                                               415, 422, 429, 500, 503, 504 };
 #define N_COUNTED FR__HTTP_N_COUNTED
 
-/* The meeting point of a connection thread and the scheduler callback. */
-struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    enum fr_status status;
-    int32_t n;
-    struct fr__http_image *img;
-};
-
 struct fr_http_params fr_http_default_params(void) {
     return (struct fr_http_params){
         .listen = "127.0.0.1:5001",
         .max_body_bytes = (size_t)64 << 20,
-        .threads = 64,
+        .threads = 4,
+        .workers = 4,
+        .max_connections = 4096,
+        .max_connections_per_ip = 256,
+        .header_timeout_ms = 10000,
+        .min_body_rate = 1024,
+        .body_rate_window_ms = 10000,
+        .max_body_memory = (size_t)512 << 20,
         .api_keys_file = NULL,
         .tolerance = FR_DEFAULT_TOLERANCE,
         .connection_timeout_s = 60,
@@ -70,6 +67,15 @@ static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"
  * by itself and by route; mark the request answered. */
 static enum MHD_Result queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
                              unsigned status, struct MHD_Response *r) {
+    if (rq && rq->defer) {
+        /* On a worker: MHD takes responses only in the access handler, so
+         * the loop thread queues this one when the connection resumes. */
+        if (rq->stash) MHD_destroy_response(rq->stash);
+        rq->stash = r;
+        rq->stash_status = status;
+        rq->responded = true;
+        return MHD_YES;
+    }
     if (atomic_load(&h->quiesced)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
@@ -128,20 +134,58 @@ enum MHD_Result fr__http_respond_bytes(struct fr_http *h, struct MHD_Connection 
 
 /* ---- scheduler round trip ------------------------------------------------ */
 
-static void waiter_clear(struct waiter *w) {
-    for (int32_t i = 0; i < w->n; i++) {
-        fr_free(w->img[i].error);
-        fr_free(w->img[i].faces.faces);
+/* ---- asynchronous steps --------------------------------------------------
+ *
+ * A step that runs elsewhere (a worker job, a scheduler request) holds
+ * rq->pending. The access handler suspends the connection once it has
+ * started its steps, unless they have all ended already; the step that
+ * ends last resumes it. Both happen under rq->mu, so a resume never comes
+ * before its suspend (MHD would lose it) and never twice. */
+
+static void images_clear(struct fr__http_request *rq) {
+    for (int32_t i = 0; i < rq->n_img; i++) {
+        fr_free(rq->img[i].error);
+        fr_free(rq->img[i].faces.faces);
     }
-    fr_free(w->img);
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
+    fr_free(rq->img);
+    rq->img = NULL;
+    rq->n_img = 0;
 }
 
-/* Runs on the scheduler thread: copy and signal, nothing that blocks. The
- * waiter reads the copy only after seeing done under the mutex. */
+void fr__http_release(struct fr__http_request *rq) {
+    pthread_mutex_lock(&rq->mu);
+    FR_ASSERT(rq->pending > 0);
+    bool resume = --rq->pending == 0 && rq->suspended;
+    struct MHD_Connection *mc = rq->mc;
+    struct fr_http *h = rq->h;
+    if (resume) rq->suspended = false;
+    pthread_mutex_unlock(&rq->mu);
+    /* Nothing touches rq past this point: once resumed, the loop may finish
+     * and free it. */
+    if (resume) {
+        atomic_fetch_sub(&h->suspended, 1);
+        MHD_resume_connection(mc);
+    }
+}
+
+/* Called by the handler after it started its steps: suspends the
+ * connection, or returns false when every step has ended already (the
+ * handler then goes on at once). */
+static bool suspend(struct fr_http *h, struct fr__http_request *rq) {
+    pthread_mutex_lock(&rq->mu);
+    bool wait = rq->pending > 0;
+    if (wait) {
+        MHD_suspend_connection(rq->mc);
+        rq->suspended = true;
+        atomic_fetch_add(&h->suspended, 1);
+    }
+    pthread_mutex_unlock(&rq->mu);
+    return wait;
+}
+
+/* Runs on the scheduler thread: copy, then release; nothing that blocks. */
 static void on_done(const struct fr_sched_result *r, void *ctx) {
-    struct waiter *w = ctx;
+    struct fr__http_request *rq = ctx;
     enum fr_status status = r->status;
     struct fr__http_image *img = NULL;
     int32_t n = r->n_images;
@@ -169,52 +213,47 @@ static void on_done(const struct fr_sched_result *r, void *ctx) {
             }
         }
     }
-    pthread_mutex_lock(&w->mu);
-    w->status = status;
-    w->img = img;
-    w->n = img ? n : 0;
-    w->done = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    rq->sched_status = status;
+    rq->img = img;
+    rq->n_img = img ? n : 0;
+    atomic_fetch_sub(&rq->h->waiting, 1);
+    fr__http_release(rq);
 }
 
-/* True when the peer closed its side: a request nobody will read. */
-static bool client_gone(struct MHD_Connection *c) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return false;
-    struct pollfd p = { .fd = ci->connect_fd, .events = POLLRDHUP };
-    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
-}
+/* Runs fn on a worker; the connection waits suspended. */
+static enum MHD_Result defer(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                             fr__http_handler fn);
+static enum MHD_Result resume_step(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 
-/* Waits for the callback. Returns true when the client went away. */
-static bool wait_result(struct fr_http *h, struct MHD_Connection *c, struct waiter *w, uint64_t id) {
-    bool cancelled = false, gone = false;
-    atomic_fetch_add(&h->waiting, 1);
-    pthread_mutex_lock(&w->mu);
-    while (!w->done) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 20 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-        if (w->done || cancelled) continue;
-        gone = client_gone(c);
-        if (gone || atomic_load(&h->stopping)) {
-            /* The callback still runs exactly once (with FR_ERR_CANCELLED
-             * unless it was already on its way); keep waiting for it, since
-             * it writes into w. Cancel may call back on this thread. */
-            cancelled = true;
-            pthread_mutex_unlock(&w->mu);
-            fr_sched_cancel(h->s, id);
-            pthread_mutex_lock(&w->mu);
-        }
+/* ---- body memory ----------------------------------------------------------- */
+
+/* Counts cap bytes of body buffer against max_body_memory (false: over). */
+static bool body_reserve(struct fr_http *h, struct fr__http_request *rq, size_t cap) {
+    long long delta = (long long)cap - (long long)rq->body_reserved;
+    long long now = atomic_fetch_add(&h->body_bytes, delta) + delta;
+    if (delta > 0 && now > (long long)h->p.max_body_memory) {
+        atomic_fetch_sub(&h->body_bytes, delta);
+        return false;
     }
-    pthread_mutex_unlock(&w->mu);
-    atomic_fetch_sub(&h->waiting, 1);
-    return gone;
+    rq->body_reserved = cap;
+    return true;
+}
+
+static void body_free(struct fr_http *h, struct fr__http_request *rq) {
+    fr_free(rq->body);
+    rq->body = NULL;
+    rq->len = rq->cap = 0;
+    atomic_fetch_sub(&h->body_bytes, (long long)rq->body_reserved);
+    rq->body_reserved = 0;
+}
+
+static enum MHD_Result respond_body_busy(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    atomic_fetch_add(&h->by_reason[FR__REFUSED_BODY_MEMORY], 1);
+    FR_LOGW("fr_http: request bodies in flight would pass max_body_memory (%zu bytes): answered 503",
+            h->p.max_body_memory);
+    return fr__http_respond(h, c, rq, 503,
+                            fr__http_json_error("server_busy", "too many request bodies in flight; retry later"), NULL,
+                            1);
 }
 
 static unsigned status_http(enum fr_status st, const char **code) {
@@ -357,54 +396,54 @@ static enum MHD_Result answer_verify(struct fr_http *h, struct MHD_Connection *c
     return fr__http_respond_doc(h, c, rq, 200, root);
 }
 
-/* An image route with its whole body in: parse, submit, wait, answer. */
-static enum MHD_Result run_images(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+/* An image route with its whole body in: parse and submit (on the loop
+ * thread for small bodies, else on a worker). The scheduler's callback
+ * ends the step; answer_result answers. */
+static enum MHD_Result submit_images(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    struct fr__http_body b;
     struct fr__http_body_error be;
     enum fr__http_input in = rq->route->input;
-    if (fr__http_body_parse(ct, rq->body ? rq->body : "", rq->len, &b, &be) != FR_OK)
+    struct fr__http_body *b = fr_calloc(1, sizeof(*b));
+    if (!b) return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
+    rq->parsed = b;
+    if (fr__http_body_parse(ct, rq->body ? rq->body : "", rq->len, b, &be) != FR_OK)
         return fr__http_respond_error(h, c, rq, (unsigned)be.http_status, be.code, be.message);
-    if (in == FR__HTTP_IN_PAIR && !((b.n == 2 && !b.has_embedding) || (b.n == 1 && b.has_embedding))) {
-        fr__http_body_clear(&b);
+    if (in == FR__HTTP_IN_PAIR && !((b->n == 2 && !b->has_embedding) || (b->n == 1 && b->has_embedding)))
         return fr__http_respond_error(h, c, rq, 400, "invalid_request",
                                       "verify takes two images, or one image and an \"embedding\"");
-    }
-    if (in != FR__HTTP_IN_PAIR && b.has_embedding) {
-        fr__http_body_clear(&b);
+    if (in != FR__HTTP_IN_PAIR && b->has_embedding)
         return fr__http_respond_error(h, c, rq, 400, "invalid_request", "\"embedding\" is only for /v1/verify");
-    }
-    if (in == FR__HTTP_IN_ONE_IMAGE && b.n != 1) {
-        fr__http_body_clear(&b);
+    if (in == FR__HTTP_IN_ONE_IMAGE && b->n != 1)
         return fr__http_respond_error(h, c, rq, 400, "invalid_request", "send exactly one image");
-    }
     enum MHD_Result ok;
-    if (rq->route->gallery && fr__http_gallery_precheck(h, c, rq, &ok)) {
-        fr__http_body_clear(&b);
-        return ok;
-    }
-    struct waiter w = { 0 };
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w.cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&w.mu, NULL);
+    if (rq->route->gallery && fr__http_gallery_precheck(h, c, rq, &ok)) return ok;
+    if (atomic_load(&h->stopping))
+        return fr__http_respond_error(h, c, rq, 503, "shutting_down", "the server is stopping");
     struct fr_sched_request sr = {
         .user = rq->user,
-        .images = b.images,
-        .n_images = b.n,
+        .images = b->images,
+        .n_images = b->n,
         .landmarks = true,
         .embeddings = rq->route->embeddings,
         .done = on_done,
-        .ctx = &w,
+        .ctx = rq,
     };
     uint64_t id = 0;
     int32_t retry_ms = 0;
+    /* The callback may run before submit returns: its step is counted
+     * first. */
+    pthread_mutex_lock(&rq->mu);
+    rq->pending++;
+    pthread_mutex_unlock(&rq->mu);
+    atomic_fetch_add(&h->waiting, 1);
+    rq->stage = FR__STAGE_RESULT;
     enum fr_status st = fr_sched_submit(h->s, &sr, &id, &retry_ms);
     if (st != FR_OK) {
-        fr__http_body_clear(&b);
-        waiter_clear(&w);
+        atomic_fetch_sub(&h->waiting, 1);
+        pthread_mutex_lock(&rq->mu);
+        rq->pending--;
+        pthread_mutex_unlock(&rq->mu);
+        rq->stage = FR__STAGE_DONE;
         const char *code;
         unsigned hs = status_http(st, &code);
         if (st == FR_ERR_BUSY) {
@@ -414,46 +453,62 @@ static enum MHD_Result run_images(struct fr_http *h, struct MHD_Connection *c, s
         }
         return fr__http_respond_error(h, c, rq, hs, code, fr_status_str(st));
     }
+    fr__http_conn_set_sched(rq->conn, id);
     /* The scheduler copied the bytes. Multipart and raw images point into
      * the body: only the gallery routes read them again (the content hash,
      * the thumbnails), so the others let the body go now. */
-    if (!rq->route->gallery) {
-        fr_free(rq->body);
-        rq->body = NULL;
-        rq->len = rq->cap = 0;
-    }
-    bool gone = wait_result(h, c, &w, id);
-    if (gone) {
-        /* Nobody to answer: close the connection. */
-        ok = MHD_NO;
-    } else if (w.status != FR_OK) {
-        const char *code;
-        unsigned hs = status_http(w.status, &code);
-        ok = fr__http_respond_error(h, c, rq, hs, code, fr_status_str(w.status));
-    } else {
-        rq->images = &b;
-        rq->n_results = w.n;
-        rq->results = w.img;
-        ok = rq->route->handler(h, c, rq);
-        rq->images = NULL;
-        rq->n_results = 0;
-        rq->results = NULL;
-    }
-    fr__http_body_clear(&b);
-    waiter_clear(&w);
+    if (!rq->route->gallery) body_free(h, rq);
+    return MHD_YES;
+}
+
+/* The route's handler over the scheduler's result. */
+static enum MHD_Result run_handler(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    rq->images = rq->parsed;
+    rq->n_results = rq->n_img;
+    rq->results = rq->img;
+    enum MHD_Result ok = rq->route->handler(h, c, rq);
+    rq->images = NULL;
+    rq->n_results = 0;
+    rq->results = NULL;
     return ok;
 }
 
+/* The scheduler's result is in (loop thread). The gallery routes write
+ * to the store: that runs on a worker. */
+static enum MHD_Result answer_result(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    rq->stage = FR__STAGE_DONE;
+    fr__http_conn_set_sched(rq->conn, 0);
+    if (rq->sched_status != FR_OK) {
+        const char *code;
+        unsigned hs = status_http(rq->sched_status, &code);
+        return fr__http_respond_error(h, c, rq, hs, code, fr_status_str(rq->sched_status));
+    }
+    if (rq->route->gallery) return defer(h, c, rq, run_handler);
+    return run_handler(h, c, rq);
+}
+
+/* Bodies larger than this are parsed on a worker, not on the loop. */
+#define INLINE_PARSE_MAX ((size_t)256 << 10)
+
 /* The whole body is in. */
 static enum MHD_Result finish(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    rq->stage = FR__STAGE_DONE;
+    fr__http_conn_busy(rq->conn);
     if (rq->too_large) {
         char msg[96];
         snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
         return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
     }
+    if (rq->body_busy) return respond_body_busy(h, c, rq);
     if (rq->nomem) return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
-    if (rq->route->input == FR__HTTP_IN_JSON) return rq->route->handler(h, c, rq);
-    return run_images(h, c, rq);
+    bool worker = rq->route->gallery || rq->len > INLINE_PARSE_MAX;
+    if (rq->route->input == FR__HTTP_IN_JSON)
+        return worker ? defer(h, c, rq, rq->route->handler) : rq->route->handler(h, c, rq);
+    if (worker) return defer(h, c, rq, submit_images);
+    enum MHD_Result ok = submit_images(h, c, rq);
+    if (rq->responded || ok != MHD_YES) return ok;
+    if (suspend(h, rq)) return MHD_YES;
+    return resume_step(h, c, rq);
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -510,7 +565,23 @@ static enum MHD_Result answer_status(struct fr_http *h, struct MHD_Connection *c
     if (conn) {
         cJSON_AddNumberToObject(conn, "active", atomic_load(&h->connections_active));
         cJSON_AddNumberToObject(conn, "total", (double)atomic_load(&h->connections_total));
-        cJSON_AddNumberToObject(conn, "limit", h->p.threads);
+        struct fr__http_conn_stats cs;
+        fr__http_conn_stats(h, &cs);
+        cJSON_AddNumberToObject(conn, "limit", cs.max_connections);
+        cJSON_AddNumberToObject(conn, "per_ip_limit", cs.per_ip_limit);
+        cJSON_AddNumberToObject(conn, "suspended", cs.suspended);
+        cJSON_AddNumberToObject(conn, "loop_threads", h->p.threads);
+        cJSON_AddNumberToObject(conn, "workers", h->p.workers);
+        cJSON_AddNumberToObject(conn, "open_files_soft", (double)cs.nofile_soft);
+        cJSON_AddNumberToObject(conn, "open_files_hard", (double)cs.nofile_hard);
+        cJSON *by = cJSON_AddObjectToObject(conn, "refused");
+        for (int i = 0; by && i < FR__N_REFUSALS; i++)
+            cJSON_AddNumberToObject(by, fr__http_refusal_names[i], (double)cs.by_reason[i]);
+        cJSON *bm = cJSON_AddObjectToObject(conn, "body_memory");
+        if (bm) {
+            cJSON_AddNumberToObject(bm, "in_flight", (double)cs.body_bytes);
+            cJSON_AddNumberToObject(bm, "limit", (double)cs.max_body_memory);
+        }
     }
     cJSON *req = cJSON_AddObjectToObject(srv, "requests");
     if (req) {
@@ -541,6 +612,8 @@ static enum MHD_Result answer_metrics(struct fr_http *h, struct MHD_Connection *
     enum fr_status st = FR_ERR_NOMEM;
     if (sm && routes) {
         fr_sched_get_metrics(h->s, sm);
+        struct fr__http_conn_stats cs;
+        fr__http_conn_stats(h, &cs);
         struct fr__process_stats ps;
         fr__process_stats_read(&ps);
         struct fr_gpu_sample gpus[8];
@@ -557,6 +630,7 @@ static enum MHD_Result answer_metrics(struct fr_http *h, struct MHD_Connection *
             .connections_total = atomic_load(&h->connections_total),
             .requests_active = atomic_load(&h->requests_active),
             .waiting = atomic_load(&h->waiting),
+            .conn = &cs,
             .process = &ps,
             .gpus = gpus,
             .n_gpus = n_ok,
@@ -670,37 +744,11 @@ static bool authenticate(struct fr_http *h, struct MHD_Connection *c, struct fr_
     return true;
 }
 
-/* First call for a request: only the headers are in. Everything that can
- * be refused without the body is refused here, before it is read. */
-static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, const char *url,
-                             const char *method) {
-    rq->route_name = "other";
-    const struct fr__http_route *r = NULL;
-    char allow[64] = "";
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        int64_t id = 0;
-        if (!path_match(routes[i].path, url, &id)) continue;
-        if (!strcmp(rq->route_name, "other")) rq->route_name = routes[i].path;
-        size_t l = strlen(allow);
-        snprintf(allow + l, sizeof(allow) - l, "%s%s%s", l ? ", " : "", routes[i].method,
-                 !strcmp(routes[i].method, "GET") ? ", HEAD" : "");
-        if (method_is(method, routes[i].method)) {
-            r = &routes[i];
-            rq->id = id;
-        }
-    }
-    if (!r && !allow[0]) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "no route %.100s", url);
-        return fr__http_respond_error(h, c, rq, 404, "not_found", msg);
-    }
-    if (!r) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "use %s", allow);
-        return fr__http_respond(h, c, rq, 405, fr__http_json_error("method_not_allowed", msg), allow, 0);
-    }
-    rq->route = r;
-    rq->route_name = r->path;
+/* After the route is known: everything else that can be refused without
+ * the body is refused here, before it is read. With a gallery the key is
+ * checked in the store, so this runs on a worker. */
+static enum MHD_Result admit(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    const struct fr__http_route *r = rq->route;
     enum MHD_Result ret;
     if (!r->key) {
         /* /status reads an optional key: it widens what is shown. */
@@ -735,6 +783,7 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
             return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
         }
         if (n > 0) {
+            if (!body_reserve(h, rq, (size_t)n)) return respond_body_busy(h, c, rq);
             rq->body = fr_malloc((size_t)n);
             if (!rq->body) rq->nomem = true;
             else rq->cap = (size_t)n;
@@ -743,29 +792,69 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
     const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timings");
     rq->timings = t && (!strcmp(t, "1") || !strcasecmp(t, "true"));
     rq->body_route = true;
+    rq->stage = FR__STAGE_ADMITTED;
     return MHD_YES;
+}
+
+/* First call for a request: only the headers are in. */
+static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, const char *url,
+                             const char *method) {
+    rq->route_name = "other";
+    const struct fr__http_route *r = NULL;
+    char allow[64] = "";
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        int64_t id = 0;
+        if (!path_match(routes[i].path, url, &id)) continue;
+        if (!strcmp(rq->route_name, "other")) rq->route_name = routes[i].path;
+        size_t l = strlen(allow);
+        snprintf(allow + l, sizeof(allow) - l, "%s%s%s", l ? ", " : "", routes[i].method,
+                 !strcmp(routes[i].method, "GET") ? ", HEAD" : "");
+        if (method_is(method, routes[i].method)) {
+            r = &routes[i];
+            rq->id = id;
+        }
+    }
+    rq->stage = FR__STAGE_DONE;
+    if (!r && !allow[0]) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "no route %.100s", url);
+        return fr__http_respond_error(h, c, rq, 404, "not_found", msg);
+    }
+    if (!r) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "use %s", allow);
+        return fr__http_respond(h, c, rq, 405, fr__http_json_error("method_not_allowed", msg), allow, 0);
+    }
+    rq->route = r;
+    rq->route_name = r->path;
+    /* Reading the key store, or a gallery route's handler: a worker. */
+    if (h->gallery && (r->key || r->handler == answer_status)) return defer(h, c, rq, admit);
+    enum MHD_Result ok = admit(h, c, rq);
+    if (rq->responded || ok != MHD_YES) return ok;
+    return resume_step(h, c, rq);
 }
 
 /* A piece of the body. */
 static void accumulate(struct fr_http *h, struct fr__http_request *rq, const char *data, size_t n) {
-    if (rq->too_large || rq->nomem) return;
+    if (rq->too_large || rq->nomem || rq->body_busy) return;
     if (n > h->p.max_body_bytes - rq->len) {
         rq->too_large = true;
-        fr_free(rq->body);
-        rq->body = NULL;
-        rq->len = rq->cap = 0;
+        body_free(h, rq);
         return;
     }
     if (rq->len + n > rq->cap) {
         size_t cap = rq->cap ? rq->cap * 2 : 64 * 1024;
         if (cap < rq->len + n) cap = rq->len + n;
         if (cap > h->p.max_body_bytes) cap = h->p.max_body_bytes;
+        if (!body_reserve(h, rq, cap)) {
+            rq->body_busy = true;
+            body_free(h, rq);
+            return;
+        }
         char *b = fr_realloc(rq->body, cap);
         if (!b) {
             rq->nomem = true;
-            fr_free(rq->body);
-            rq->body = NULL;
-            rq->len = rq->cap = 0;
+            body_free(h, rq);
             return;
         }
         rq->body = b;
@@ -775,21 +864,89 @@ static void accumulate(struct fr_http *h, struct fr__http_request *rq, const cha
     rq->len += n;
 }
 
+static enum MHD_Result defer(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                             fr__http_handler fn) {
+    rq->work = fn;
+    pthread_mutex_lock(&rq->mu);
+    rq->pending++;
+    pthread_mutex_unlock(&rq->mu);
+    fr__http_work_push(h, rq);
+    if (suspend(h, rq)) return MHD_YES;
+    return resume_step(h, c, rq);
+}
+
+/* What follows a step that ran elsewhere (or a synchronous admit), on
+ * the loop thread with the connection not suspended. */
+static enum MHD_Result resume_step(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    if (fr__http_conn_gone(rq->conn)) return MHD_NO; /* nobody to answer */
+    if (rq->stash) {
+        struct MHD_Response *r = rq->stash;
+        rq->stash = NULL;
+        rq->responded = false;
+        return queue(h, c, rq, rq->stash_status, r);
+    }
+    if (rq->responded) return MHD_YES;
+    switch (rq->stage) {
+    case FR__STAGE_ADMITTED:
+        /* The body comes next. */
+        rq->stage = FR__STAGE_BODY;
+        fr__http_conn_headers_done(rq->conn, true);
+        return MHD_YES;
+    case FR__STAGE_RESULT: return answer_result(h, c, rq);
+    default: return MHD_YES;
+    }
+}
+
+static void request_free(struct fr_http *h, struct fr__http_request *rq) {
+    body_free(h, rq);
+    if (rq->parsed) {
+        fr__http_body_clear(rq->parsed);
+        fr_free(rq->parsed);
+    }
+    images_clear(rq);
+    if (rq->stash) MHD_destroy_response(rq->stash);
+    pthread_mutex_destroy(&rq->mu);
+    fr_free(rq);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
     struct fr_http *h = cls;
     struct fr__http_request *rq = *con_cls;
     if (!rq) {
+        struct fr__http_conn *cn = NULL;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (ci) cn = ci->socket_context;
+        /* Answered at accept (429/503): read nothing more; the sweep
+         * closes the connection after the client had time to read. */
+        if (fr__http_conn_refused(cn)) {
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
         rq = fr_calloc(1, sizeof(*rq));
         if (!rq) return MHD_NO;
+        rq->h = h;
+        rq->mc = c;
+        rq->conn = cn;
+        pthread_mutex_init(&rq->mu, NULL);
         *con_cls = rq;
         atomic_fetch_add(&h->requests_active, 1);
         atomic_fetch_add(&h->requests_total, 1);
+        fr__http_conn_headers_done(rq->conn, false);
+        /* libmicrohttpd closes a connection whose response was queued
+         * before its body: right for a refused upload, wasteful for a
+         * request without one. Those are answered in the next call, so
+         * that the connection stays alive. */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (!te && (!cl || !strcmp(cl, "0"))) return MHD_YES;
         return begin(h, c, rq, url, method);
     }
+    if (rq->stage == FR__STAGE_NEW) return begin(h, c, rq, url, method);
     if (*upload_data_size) {
-        if (rq->body_route && !rq->responded) {
+        if (rq->stage == FR__STAGE_BODY && !rq->responded) {
+            fr__http_conn_body(rq->conn, *upload_data_size);
             accumulate(h, rq, upload_data, *upload_data_size);
             if (rq->too_large) {
                 /* Answer now where the library allows it; otherwise the
@@ -797,34 +954,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 char msg[96];
                 snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
                 fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
+            } else if (rq->body_busy) {
+                respond_body_busy(h, c, rq);
             }
         }
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (rq->responded || !rq->body_route) return MHD_YES;
-    return finish(h, c, rq);
+    if (rq->stage == FR__STAGE_BODY && !rq->responded) return finish(h, c, rq);
+    return resume_step(h, c, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     struct fr_http *h = cls;
+    struct fr__http_conn *cn = NULL;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci) cn = ci->socket_context;
+    if (!fr__http_conn_refused(cn)) fr__http_conn_request_done(cn);
     struct fr__http_request *rq = *con_cls;
     if (!rq) return;
-    fr_free(rq->body);
-    fr_free(rq);
+    request_free(h, rq);
     *con_cls = NULL;
     atomic_fetch_sub(&h->requests_active, 1);
-}
-
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe) {
-    struct fr_http *h = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        atomic_fetch_add(&h->connections_active, 1);
-        atomic_fetch_add(&h->connections_total, 1);
-    } else {
-        atomic_fetch_sub(&h->connections_active, 1);
-    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -876,7 +1027,7 @@ static int open_listen(const char *spec, uint16_t *port, bool *v6, char *err, si
         }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 256) == 0) {
+        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 4096) == 0) {
             *v6 = a->ai_family == AF_INET6;
             break;
         }
@@ -929,7 +1080,18 @@ enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched 
     h->listen_fd = -1;
     h->t0 = fr_time_now();
     if (h->p.threads < 1) h->p.threads = 1;
+    if (h->p.workers < 1) h->p.workers = 1;
     if (h->p.connection_timeout_s < 1) h->p.connection_timeout_s = 60;
+    if (h->p.max_connections < 16) h->p.max_connections = 16;
+    if (h->p.header_timeout_ms < 100) h->p.header_timeout_ms = 100;
+    if (h->p.body_rate_window_ms < 100) h->p.body_rate_window_ms = 100;
+    if (h->p.max_body_memory < 1024) h->p.max_body_memory = 1024;
+    if ((st = fr__http_conn_init(h, err, errlen)) != FR_OK) {
+        fr_free(h);
+        return st;
+    }
+    st = FR_ERR_NOMEM;
+    fr__http_conn_limits(h);
     h->listen = fr_strdup(params->listen ? params->listen : "127.0.0.1:5001");
     h->p.listen = h->listen;
     h->routes = fr_malloc(sizeof(*h->routes));
@@ -956,13 +1118,21 @@ enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched 
         h->listen_fd = -1;
         goto fail;
     }
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    if ((st = fr__http_conn_start(h, err, errlen)) != FR_OK) goto fail;
+    /* epoll with a small pool of loop threads; waiting connections are
+     * suspended. The daemon's own limit leaves headroom above
+     * max_connections in which conn.c answers 503 instead of the
+     * daemon's silent refusal. */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     (v6 ? MHD_USE_IPv6 : 0);
+    unsigned limit = (unsigned)h->p.max_connections + (unsigned)h->p.max_connections / 16 + 16;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-                            MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)h->p.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)h->p.connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+                            MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+                            (unsigned)h->p.threads, MHD_OPTION_CONNECTION_LIMIT, limit,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->p.connection_timeout_s,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+                            fr__http_on_connection, h, MHD_OPTION_URI_LOG_CALLBACK, fr__http_on_uri, h,
+                            MHD_OPTION_END);
     if (!h->d) {
         fr_errf(err, errlen, "listen %s: cannot start the HTTP daemon", h->listen);
         st = FR_ERR_INTERNAL;
@@ -972,6 +1142,7 @@ enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched 
     return FR_OK;
 fail:
     if (h->listen_fd >= 0) close(h->listen_fd);
+    fr__http_conn_stop(h);
     if (h->routes) fr__http_route_counts_destroy(h->routes);
     fr_free(h->routes);
     fr_nvml_free(h->nvml);
@@ -982,6 +1153,12 @@ fail:
 }
 
 uint16_t fr_http_port(const struct fr_http *h) { return h->port; }
+
+struct fr_http_limits fr_http_get_limits(const struct fr_http *h) {
+    return (struct fr_http_limits){
+        .max_connections = h->p.max_connections, .nofile_soft = h->nofile_soft, .nofile_hard = h->nofile_hard
+    };
+}
 
 void fr_http_quiesce(struct fr_http *h) {
     if (!h || !h->d || atomic_exchange(&h->quiesced, true)) return;
@@ -995,15 +1172,28 @@ void fr_http_quiesce(struct fr_http *h) {
 void fr_http_free(struct fr_http *h) {
     if (!h) return;
     fr_http_quiesce(h);
-    /* Waiting handlers cancel their requests and answer 503. */
+    /* Requests waiting on the scheduler are cancelled (the sweep does it
+     * while stopping) and answer 503. */
     atomic_store(&h->stopping, true);
+    fr__http_conn_cancel_all(h);
+    /* MHD must not be stopped with a connection suspended: wait for every
+     * step to end (cancelled requests call back at once; worker jobs are
+     * store operations). */
+    struct timespec nap = { 0, 10 * 1000 * 1000 };
+    for (int i = 0; i < 6000 && (atomic_load(&h->suspended) > 0 || atomic_load(&h->working) > 0); i++)
+        nanosleep(&nap, NULL);
     /* MHD_stop_daemon shuts every connection down: give responses that are
      * queued or being written a moment to reach their clients first. */
-    for (int i = 0; i < 300 && atomic_load(&h->requests_active) > 0; i++) {
-        struct timespec ts = { 0, 10 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
+    for (int i = 0; i < 300 && atomic_load(&h->requests_active) > 0; i++) nanosleep(&nap, NULL);
+    if (atomic_load(&h->suspended) > 0) {
+        /* Stopping now would abort the process inside MHD: leave the
+         * daemon to the process's exit. */
+        FR_LOGE("fr_http: %d connections still suspended after 60 s; the daemon is left running",
+                (int)atomic_load(&h->suspended));
+        return;
     }
     MHD_stop_daemon(h->d);
+    fr__http_conn_stop(h);
     fr__http_route_counts_destroy(h->routes);
     fr_free(h->routes);
     fr_nvml_free(h->nvml);

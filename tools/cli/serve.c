@@ -60,20 +60,29 @@ int cli_cmd_serve(int argc, char **argv) {
     hp.listen = cfg.listen;
     hp.max_body_bytes = cfg.max_body_bytes;
     hp.threads = cfg.http_threads;
+    hp.workers = cfg.http_workers;
+    hp.max_connections = cfg.max_connections;
+    hp.max_connections_per_ip = cfg.max_connections_per_ip;
+    hp.header_timeout_ms = cfg.header_timeout_ms;
+    hp.min_body_rate = cfg.min_body_rate;
+    hp.body_rate_window_ms = cfg.body_rate_window_ms;
+    hp.max_body_memory = cfg.max_body_memory;
+    /* A request waiting on the scheduler is suspended and does not age. */
+    hp.connection_timeout_s = (cfg.idle_timeout_ms + 999) / 1000;
     hp.api_keys_file = cfg.api_keys_file;
     hp.tolerance = cfg.tolerance;
-    /* libmicrohttpd counts the time a handler waits on the scheduler as
-     * idle time: the idle limit must outlast the longest request. */
-    int32_t need_s = cfg.request_timeout_ms / 1000 + 30;
-    if (hp.connection_timeout_s < need_s) hp.connection_timeout_s = need_s;
     if (fr_http_new(&hp, s, &h, err, sizeof(err)) != FR_OK) {
         fprintf(stderr, "facerec serve: %s\n", err);
         rc = CLI_SOME_FAILED;
         goto out;
     }
     /* Always shown, whatever the log level: scripts wait for this line. */
-    fprintf(stderr, "facerec serve: listening on %s (port %u), pid %ld, started in %.1f s\n", cfg.listen,
-            (unsigned)fr_http_port(h), (long)getpid(), fr_time_now() - t0);
+    struct fr_http_limits lim = fr_http_get_limits(h);
+    fprintf(stderr,
+            "facerec serve: listening on %s (port %u), pid %ld, started in %.1f s; up to %d connections (open files: "
+            "%lld soft, %lld hard)\n",
+            cfg.listen, (unsigned)fr_http_port(h), (long)getpid(), fr_time_now() - t0, (int)lim.max_connections,
+            (long long)lim.nofile_soft, (long long)lim.nofile_hard);
 
     int sig = 0;
     sigwait(&stop, &sig);

@@ -1,0 +1,141 @@
+/* Connection capacity of a running `facerec serve`: opens N keep-alive
+ * connections (each asks GET /healthz once and stays open), reports how
+ * many were answered, the server's resident memory, threads and open files
+ * before and after, and how long a new client then waits for /healthz.
+ * Part of `make bench` through bench/conn.sh; results in
+ * docs/PERFORMANCE.md.
+ *
+ * Usage: fr-bench-conn --port PORT --pid PID [--connections N]
+ * Connections come from 127.0.2.1, 127.0.2.2, ... (200 per address, under
+ * the default max_connections_per_ip); the new client from 127.0.3.1. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int g_port;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int dial(const char *src) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a = { .sin_family = AF_INET }, d = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g_port) };
+    inet_pton(AF_INET, src, &a.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &d.sin_addr);
+    struct timeval tv = { 10, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || connect(fd, (struct sockaddr *)&d, sizeof(d)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* GET /healthz on fd; true on a 200 (the whole small answer is read). */
+static bool healthz(int fd) {
+    static const char rq[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    if (send(fd, rq, sizeof(rq) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(rq) - 1) return false;
+    char buf[2048];
+    size_t n = 0;
+    while (n < sizeof(buf) - 1) {
+        ssize_t k = recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
+        if (k <= 0) return false;
+        n += (size_t)k;
+        buf[n] = 0;
+        char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strcasestr(buf, "Content-Length:");
+        if (end && cl && n >= (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10)) break;
+    }
+    return !strncmp(buf, "HTTP/1.1 200", 12);
+}
+
+/* A "Name: value kB" line of /proc/PID/status, in KiB (or a count). */
+static long proc_status(int pid, const char *name) {
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    size_t nl = strlen(name);
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, name, nl) && line[nl] == ':') v = atol(line + nl + 1);
+    if (f) fclose(f);
+    return v;
+}
+
+static long open_fds(int pid) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    long n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    int pid = 0, n = 2000;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--port")) g_port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--pid")) pid = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--connections")) n = atoi(argv[i + 1]);
+    }
+    if (!g_port || !pid || n < 1 || n > 100000) {
+        fprintf(stderr, "usage: fr-bench-conn --port PORT --pid PID [--connections N]\n");
+        return 2;
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    long rss0 = proc_status(pid, "VmRSS"), thr0 = proc_status(pid, "Threads"), fd0 = open_fds(pid);
+    int *fds = calloc((size_t)n, sizeof(int));
+    int answered = 0;
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        char src[32];
+        snprintf(src, sizeof(src), "127.0.2.%d", 1 + i / 200);
+        fds[i] = dial(src);
+        if (fds[i] >= 0 && healthz(fds[i])) answered++;
+    }
+    double t_open = now_s() - t0;
+    long rss1 = proc_status(pid, "VmRSS"), thr1 = proc_status(pid, "Threads"), fd1 = open_fds(pid);
+    /* A new client, 20 requests on fresh connections. */
+    int ok = 0;
+    double t1 = now_s();
+    for (int i = 0; i < 20; i++) {
+        int fd = dial("127.0.3.1");
+        if (fd >= 0 && healthz(fd)) ok++;
+        if (fd >= 0) close(fd);
+    }
+    double t_new = (now_s() - t1) / 20 * 1000;
+    int still = 0;
+    for (int i = 0; i < n; i++) {
+        if (fds[i] < 0) continue;
+        char c;
+        ssize_t k = recv(fds[i], &c, 1, MSG_DONTWAIT);
+        if (k < 0 && errno == EAGAIN) still++;
+        close(fds[i]);
+    }
+    free(fds);
+    printf("connections %d: answered %d in %.2f s, still open %d; server RSS %.1f -> %.1f MiB (+%.1f KiB per "
+           "connection), threads %ld -> %ld, open files %ld -> %ld; new client: %d/20 ok, %.2f ms per /healthz\n",
+           n, answered, t_open, still, rss0 / 1024.0, rss1 / 1024.0,
+           answered ? (double)(rss1 - rss0) / answered : 0.0, thr0, thr1, fd0, fd1, ok, t_new);
+    return ok == 20 ? 0 : 1;
+}
