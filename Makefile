@@ -14,7 +14,8 @@ help:
 	@echo "make demo     install deps, fetch models, build, run facerec on the sample photos"
 	@echo "make test     install deps, fetch models, build, run every test (Release and ASan+UBSan)"
 	@echo "make bench    per-net throughput at batch 1/8/32/64 with 1 and 2 threads, decoding, end to end,"
-	@echo "              and the server's concurrency sweep against static batching (facerec bench)"
+	@echo "              and the server's concurrency sweep against static batching (facerec bench),"
+	@echo "              multi-scale detection's recall and cost (bench/tiles.sh)"
 	@echo "make golden   regenerate tests/golden/ with face-api under node (needs npm)"
 
 deps:
@@ -54,6 +55,7 @@ bench: deps models build
 	$(BUILD)/fr-bench-search
 	bench/e2e.sh $(BUILD)
 	bench/serve.sh $(BUILD)
+	bench/tiles.sh $(BUILD)
 	$(BUILD)/facerec bench --serve --concurrency 1,2,4,8,16,32 --duration 10 --compare static \
 	  --plot $(BUILD)/bench-sweep.png
 
