@@ -15,7 +15,8 @@ help:
 	@echo "make test     install deps, fetch models, build, run every test (Release and ASan+UBSan)"
 	@echo "make bench    per-net throughput at batch 1/8/32/64 with 1 and 2 threads, decoding, end to end,"
 	@echo "              and the server's concurrency sweep against static batching (facerec bench);"
-	@echo "              bench/lowprec.sh: each net and end to end in fp32, bf16, int8 and auto"
+	@echo "              bench/lowprec.sh: each net and end to end in fp32, bf16, int8 and auto;"
+	@echo "              multi-scale detection's recall and cost (bench/tiles.sh)"
 	@echo "make golden   regenerate tests/golden/ with face-api under node (needs npm)"
 
 deps:
@@ -57,6 +58,7 @@ bench: deps models build
 	bench/e2e.sh $(BUILD)
 	bench/serve.sh $(BUILD)
 	bench/conn.sh $(BUILD) $(OLD_BUILD)
+	bench/tiles.sh $(BUILD)
 	$(BUILD)/facerec bench --serve --concurrency 1,2,4,8,16,32 --duration 10 --compare static \
 	  --plot $(BUILD)/bench-sweep.png
 

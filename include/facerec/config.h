@@ -97,6 +97,7 @@ struct fr_config {
     float min_confidence;    /* 0.5 */
     int32_t max_faces;       /* 100 */
     int32_t min_face_size;   /* 0 */
+    char *detect_tiles;      /* "auto", "off" or "NxM" */
     float tolerance;         /* 0.6: verify's same-person distance, recognize's "unknown" threshold */
     /* people gallery */
     bool search_int8;           /* int8 scan with an exact re-rank (false) */

@@ -8,8 +8,8 @@
  * original image (an image decoded with max_image_size is processed at its
  * decoded size and the results are scaled back by orig_width / width).
  *
- * Batching: fr_facenet_process() runs detection over all images as batches,
- * then every face of every image through the landmark net as batches, then
+ * Batching: fr_facenet_process() runs detection over all images as batches
+ * (then over the tiles that params.tiles asks for, see fr_tiles), then every face of every image through the landmark net as batches, then
  * through the recognition net as batches.
  *
  * Ownership: fr_facenet borrows the backend. Results (struct fr_faces) are
@@ -61,6 +61,29 @@ struct fr_faces {
     int32_t width, height; /* original image size the coordinates refer to */
 };
 
+/* Multi-scale detection (src/face/tiles.c). Besides the whole image, the
+ * detector may look at overlapping tiles of it, each resized to the net's
+ * input, so that faces too small for the whole-image pass are found; the
+ * passes' faces are merged so that each face comes out once. */
+enum fr_tiles_mode {
+    FR_TILES_DEFAULT = 0, /* a request: the scheduler's setting; elsewhere: off */
+    FR_TILES_OFF = 1,     /* the whole image only: face-api's output, bit for bit */
+    FR_TILES_AUTO = 2,    /* tiles only where faces of min_face_size are too small for the whole pass */
+    FR_TILES_GRID = 3,    /* always cols x rows tiles */
+};
+
+#define FR_TILES_MAX 16 /* tiles of one image (a grid is at most 4x4) */
+
+struct fr_tiles {
+    enum fr_tiles_mode mode;
+    int32_t cols, rows; /* FR_TILES_GRID: 1..4 each, not both 1 */
+};
+
+/* "auto", "off" or "NxM" (N columns, M rows, e.g. "2x2"). */
+FR_API enum fr_status fr_tiles_parse(const char *s, struct fr_tiles *out, char *err, size_t errlen);
+/* The setting as text ("auto", "off", "3x2"). */
+FR_API void fr_tiles_format(const struct fr_tiles *t, char *buf, size_t len);
+
 struct fr_facenet_params {
     const char *models_dir;
     enum fr_detector detector;
@@ -74,6 +97,7 @@ struct fr_facenet_params {
     int32_t max_batch_images; /* detector batch */
     int32_t max_batch_faces;  /* landmark and recognition batch */
     bool staging;             /* allocate the buffers fr_facenet_process needs (false: a scheduler brings its own) */
+    struct fr_tiles tiles;    /* multi-scale detection (default off: face-api's output) */
 };
 
 struct fr_facenet;
@@ -101,6 +125,10 @@ FR_API int32_t fr_faces_largest(const struct fr_faces *f);
 /* Euclidean distance between descriptors (face-api / dlib convention:
  * same person below 0.6). */
 FR_API float fr_descriptor_distance(const float *a, const float *b);
+
+/* Detector input items fr_facenet_process has run since creation: one per
+ * image plus one per tile (a measure of detector cost). */
+FR_API int64_t fr_facenet_detector_items(const struct fr_facenet *fn);
 
 /* Net access for tools and benchmarks (NULL when not loaded). */
 FR_API struct fr_net *fr_facenet_net(struct fr_facenet *fn, enum fr_net_kind kind);

@@ -49,6 +49,7 @@ struct fr_pipeline_params {
     bool embeddings;          /* run the recognition net (implies landmarks) */
     int32_t batch_images;     /* detector batch (8) */
     int32_t batch_faces;      /* landmark / recognition batch (32) */
+    struct fr_tiles tiles;    /* multi-scale detection (off: face-api's output; the CLI's default is auto) */
 };
 
 struct fr_pipeline_result {
@@ -85,6 +86,9 @@ FR_API enum fr_status fr_pipeline_embed_aligned(struct fr_pipeline *pl, const st
 
 /* The decode parameters the pipeline uses (max_image_size applied). */
 FR_API struct fr_decode_params fr_pipeline_decode_params(const struct fr_pipeline *pl);
+
+/* The pipeline's face nets (for fr_facenet_detector_items and tools). */
+FR_API struct fr_facenet *fr_pipeline_facenet(struct fr_pipeline *pl);
 
 /* Similarity in [0, 1] from a descriptor distance: 1 for identical faces,
  * 0.5 exactly at the default tolerance, towards 0 far beyond it. */

@@ -93,6 +93,7 @@ struct fr_sched_params {
     float min_confidence;
     int32_t max_faces;
     int32_t min_face_size;
+    struct fr_tiles tiles; /* multi-scale detection (library default off; the server's setting is auto) */
     bool warmup; /* run every net once at start (readiness waits for it) */
     /* Observability. */
     int32_t metrics_top_users; /* users with their own /metrics series, by traffic (16; 0..64) */
@@ -137,9 +138,18 @@ struct fr_sched_request {
     bool landmarks;     /* run the landmark net */
     bool embeddings;    /* run the recognition net (implies landmarks) */
     int32_t timeout_ms; /* 0 = request_timeout_ms */
+    /* Detection of this request's images: FR_TILES_DEFAULT (zero) takes
+     * the scheduler's tiles; min_face_size > 0 replaces the scheduler's,
+     * FR_MIN_FACE_NONE asks for none, 0 keeps the scheduler's. Tiles are
+     * detector batch items like images, and count toward the user's fair
+     * share: a user whose image took k tiles waits k turns. */
+    struct fr_tiles tiles;
+    int32_t min_face_size;
     fr_sched_done_fn done; /* called exactly once for every admitted request */
     void *ctx;
 };
+
+#define FR_MIN_FACE_NONE (-1)
 
 struct fr_sched;
 
@@ -186,6 +196,8 @@ struct fr_sched_counters {
     size_t host_memory_used, host_memory_peak;
     int64_t batches[3];       /* per net: detect, landmark, recognize */
     int64_t batch_items[3];
+    int64_t tiles;            /* detector items that were tiles (batch_items[0] counts them too) */
+    int64_t turns_skipped;    /* admission turns a user gave up for its tiles (fair share by cost) */
     int32_t batch_limit[3];   /* the largest batch each net may run */
 };
 FR_API void fr_sched_get_counters(struct fr_sched *s, struct fr_sched_counters *c);

@@ -24,6 +24,9 @@ static const char *const precision_choices[] = {"fp32", "fp16", "bf16", "int8", 
 static const char *const detector_choices[] = {"ssd", "tiny", NULL};
 static const char *const batching_choices[] = {"dynamic", "static", NULL};
 static const char *const log_choices[] = {"error", "warn", "info", "debug", NULL};
+/* Every value fr_tiles_parse accepts: auto, off and the NxM grids up to 4x4. */
+static const char *const tiles_choices[] = {"auto", "off", "2x1", "1x2", "2x2", "3x1", "1x3", "3x2", "2x3",
+                                            "3x3", "4x1", "1x4", "4x2", "2x4", "4x3", "3x4", "4x4", NULL};
 
 static const char *check_listen(const char *v) {
     char host[256];
@@ -160,7 +163,14 @@ static const struct fr_setting settings[] = {
     ENUM("pipeline", detector, detector_choices, "ssd", "face detector: ssd is accurate, tiny is fast"),
     FLOAT("pipeline", min_confidence, 0.01, 0.99, "0.5", NULL, "detector score threshold"),
     INT("pipeline", max_faces, 1, 1000, "100", NULL, "at most this many faces per image, best first"),
-    INT("pipeline", min_face_size, 0, 100000, "0", NULL, "faces narrower or shorter than this many pixels are dropped"),
+    INT("pipeline", min_face_size, 0, 100000, "0", NULL,
+        "faces narrower or shorter than this many pixels (of the original photo) are dropped; detect_tiles=auto "
+        "looks for faces down to this size"),
+    ENUM("pipeline", detect_tiles, tiles_choices, "auto",
+         "multi-scale detection: besides the whole image, the detector looks at overlapping tiles so that small "
+         "faces are found; auto tiles only photos where faces of min_face_size (else 2% of the photo) are too "
+         "small for the whole pass and the whole pass found no large faces only; off is face-api's output bit "
+         "for bit; NxM always tiles N columns by M rows"),
     FLOAT("pipeline", tolerance, 0.0, 2.0, "0.6", NULL, "verify and recognize: faces closer than this distance are the same person; recognize answers "
           "\"unknown\" beyond it"),
     /* people gallery */
@@ -1018,6 +1028,7 @@ struct fr_sched_params fr_config_sched_params(const struct fr_config *cfg) {
     p.min_confidence = cfg->min_confidence;
     p.max_faces = cfg->max_faces;
     p.min_face_size = cfg->min_face_size;
+    if (fr_tiles_parse(cfg->detect_tiles, &p.tiles, NULL, 0) != FR_OK) p.tiles.mode = FR_TILES_AUTO;
     p.warmup = cfg->warmup;
     p.metrics_top_users = cfg->metrics_top_users;
     return p;

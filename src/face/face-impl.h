@@ -54,3 +54,26 @@ bool fr__face_job_prepare(struct fr_face_job *j, int32_t face, bool landmarks, c
                           float *dst);
 void fr__face_job_collect(struct fr_face_job *j, int32_t face, bool landmarks, const float *out);
 enum fr_status fr__face_job_result(const struct fr_face_job *j, struct fr_faces *out);
+
+/* ---- multi-scale detection (src/face/tiles.c) ----
+ *
+ * After det_collect (the whole-image pass), fr__facenet_tiles_plan decides
+ * the image's tiles from its settings (fr__face_job_set_detect, else the
+ * facenet's): none for off, the grid for NxM, and for auto only where
+ * faces of min_face_size can be too small for the whole pass (see
+ * tiles.c). Each tile is one more detector item: tile_prepare (or
+ * tile_prep_params) makes its input, tile_collect reads its faces. Once
+ * every tile is collected, fr__face_job_merge keeps each face once. With no
+ * tiles the job is left exactly as the whole pass made it. */
+void fr__face_job_set_detect(struct fr_face_job *j, const struct fr_tiles *tiles, int32_t min_face_size);
+int32_t fr__facenet_tiles_plan(const struct fr_facenet *fn, struct fr_face_job *j);
+void fr__facenet_tile_prepare(const struct fr_facenet *fn, const struct fr_image *img, const struct fr_face_job *j,
+                              int32_t tile, float *dst);
+void fr__facenet_tile_prep_params(const struct fr_facenet *fn, const struct fr_image *img,
+                                  const struct fr_face_job *j, int32_t tile, struct fr_prep_image *out);
+enum fr_status fr__facenet_tile_collect(struct fr_facenet *fn, float *const *outs, int32_t item,
+                                        struct fr_face_job *j, int32_t tile);
+void fr__face_job_merge(const struct fr_facenet *fn, struct fr_face_job *j);
+/* fr_facenet_process's tile passes over n images whose whole pass is done. */
+enum fr_status fr__facenet_run_tiles(struct fr_facenet *fn, const struct fr_image *const *imgs,
+                                     struct fr_face_job **jobs, int32_t n);

@@ -11,11 +11,10 @@
 #include "../image/resize.h"
 #include "../nn/nets.h"
 #include "face-impl.h"
+#include "face-job.h"
 
-#define SSD_SIZE 512
 #define LM_SIZE 112
 #define REC_SIZE 150
-#define SSD_MAPS 6
 
 const float fr__mean_rgb_face[3] = { 122.782f, 117.001f, 104.298f };
 const float fr__mean_rgb_tiny[3] = { 117.001f, 114.697f, 97.404f };
@@ -23,39 +22,6 @@ const float fr__mean_rgb_tiny[3] = { 117.001f, 114.697f, 97.404f };
 static const double tiny_anchors[5][2] = {
     { 1.603231, 2.094468 }, { 6.041143, 7.080126 }, { 2.882459, 3.518061 },
     { 4.266906, 5.178857 }, { 9.041765, 10.66308 },
-};
-
-struct fr_facenet {
-    struct fr_backend *be;
-    struct fr_facenet_params p;
-    struct fr_net *det, *lm, *rec;
-    int32_t det_size;
-    float *det_in, *det_out[SSD_MAPS];
-    float *face_in, *face_out;
-    float *ssd_boxes, *ssd_scores;
-    int64_t n_anchors;
-};
-
-/* A face while it moves through the pipeline, in JS-number precision. */
-struct work {
-    int32_t image;
-    double box[4]; /* detection.box: x, y, w, h */
-    double score;
-    int32_t crop[4]; /* landmark crop, after clipAtImageBorders */
-    double lm[FR_LANDMARKS][2];
-    int32_t dcrop[4]; /* recognition crop */
-    float desc[FR_DESCRIPTOR_DIM];
-    bool has_lm, has_desc;
-};
-
-/* One image's faces between the nets (see face-impl.h). The decoded and
- * original sizes are kept so that results can be built after the image
- * itself has been freed. */
-struct fr_face_job {
-    struct work *ws;
-    int32_t n, cap;
-    double W, H;   /* decoded size the work coordinates refer to */
-    int32_t ow, oh; /* original upright size */
 };
 
 static double js_round(double x) { return floor(x + 0.5); }
@@ -100,6 +66,8 @@ float fr_descriptor_distance(const float *a, const float *b) {
     }
     return (float)sqrt(s);
 }
+
+int64_t fr_facenet_detector_items(const struct fr_facenet *fn) { return fn->det_items; }
 
 struct fr_net *fr_facenet_net(struct fr_facenet *fn, enum fr_net_kind kind) {
     switch (kind) {
@@ -282,7 +250,7 @@ static int cmp_cand_asc(const void *x, const void *y) {
 }
 
 /* A new zeroed work item at the end of the job, or NULL on OOM. */
-static struct work *push_work(struct fr_face_job *j) {
+struct work *fr__push_work(struct fr_face_job *j) {
     if (j->n == j->cap) {
         int32_t cap = j->cap ? j->cap * 2 : 16;
         struct work *nws = fr_realloc(j->ws, sizeof(*j->ws) * (size_t)cap);
@@ -295,9 +263,9 @@ static struct work *push_work(struct fr_face_job *j) {
     return w;
 }
 
-/* Appends the image's SSD faces to *ws. */
-static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *img, float *const *outs, int32_t item,
-                                struct fr_face_job *j) {
+/* Appends the SSD faces of the region (the whole image, or a tile) to the job. */
+static enum fr_status ssd_faces(struct fr_facenet *fn, const int32_t region[4], float *const *outs, int32_t item,
+                                struct fr_face_job *j, int16_t src) {
     fr__ssd_decode(fn->det, outs, item, fn->ssd_boxes, fn->ssd_scores);
     struct cand *c = fr_malloc(sizeof(*c) * (size_t)fn->n_anchors);
     int32_t *sel = fr_malloc(sizeof(int32_t) * (size_t)fn->p.max_results);
@@ -324,11 +292,11 @@ static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *im
         }
         if (keep) sel[ns++] = c[i].idx;
     }
-    double W = img->width, H = img->height, scale = (double)SSD_SIZE / fmax(W, H);
+    double W = region[2], H = region[3], scale = (double)SSD_SIZE / fmax(W, H);
     double pad_x = SSD_SIZE / js_round(W * scale), pad_y = SSD_SIZE / js_round(H * scale);
     enum fr_status st = FR_OK;
     for (int32_t i = 0; i < ns; i++) {
-        struct work *w = push_work(j);
+        struct work *w = fr__push_work(j);
         if (!w) {
             st = FR_ERR_NOMEM;
             break;
@@ -341,6 +309,10 @@ static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *im
         w->box[1] = top * H;
         w->box[2] = (right - left) * W;
         w->box[3] = (bottom - top) * H;
+        w->src = src;
+        /* A tile's boxes move to image pixels; the whole image's stay
+         * untouched, as face-api computes them. */
+        if (src) w->box[0] += region[0], w->box[1] += region[1];
     }
     fr_free(c);
     fr_free(sel);
@@ -349,13 +321,13 @@ static enum fr_status ssd_faces(struct fr_facenet *fn, const struct fr_image *im
 
 /* ---- TinyFaceDetector (TinyYolov2Base.detect / extractBoxes) ---- */
 
-static enum fr_status tiny_faces(struct fr_facenet *fn, const struct fr_image *img, float *const *outs, int32_t item,
-                                 struct fr_face_job *j) {
+static enum fr_status tiny_faces(struct fr_facenet *fn, const int32_t region[4], float *const *outs, int32_t item,
+                                 struct fr_face_job *j, int16_t src) {
     int32_t cells, cw_, cc;
     fr_net_output_shape(fn->det, 0, &cells, &cw_, &cc);
     const float *o = outs[0] + (size_t)item * cells * cells * cc;
     int32_t size = fn->det_size;
-    double W = img->width, H = img->height, scale = size / fmax(W, H);
+    double W = region[2], H = region[3], scale = size / fmax(W, H);
     double rw = js_round(W * scale), rh = js_round(H * scale), in_size = fmax(rw, rh);
     double cx = in_size / rw, cy = in_size / rh;
     int32_t maxn = cells * cells * 5;
@@ -407,7 +379,7 @@ static enum fr_status tiny_faces(struct fr_facenet *fn, const struct fr_image *i
         alive[top] = false;
     }
     for (int32_t i = 0; i < np; i++) {
-        struct work *wk = push_work(j);
+        struct work *wk = fr__push_work(j);
         if (!wk) {
             st = FR_ERR_NOMEM;
             goto done;
@@ -424,6 +396,8 @@ static enum fr_status tiny_faces(struct fr_facenet *fn, const struct fr_image *i
         wk->box[1] = (y * (1.0 / H)) * H;
         wk->box[2] = (w * (1.0 / W)) * W;
         wk->box[3] = (h * (1.0 / H)) * H;
+        wk->src = src;
+        if (src) wk->box[0] += region[0], wk->box[1] += region[1];
     }
 done:
     fr_free(c);
@@ -508,14 +482,26 @@ int32_t fr__face_job_count(const struct fr_face_job *j) { return j->n; }
 size_t fr__facenet_det_item_floats(const struct fr_facenet *fn) { return (size_t)fn->det_size * fn->det_size * 3; }
 
 void fr__facenet_det_prepare(const struct fr_facenet *fn, const struct fr_image *img, float *dst) {
+    const int32_t whole[4] = { 0, 0, img->width, img->height };
+    fr__facenet_region_prepare(fn, img, whole, dst);
+}
+
+void fr__facenet_region_prepare(const struct fr_facenet *fn, const struct fr_image *img, const int32_t r[4],
+                                float *dst) {
     size_t item = fr__facenet_det_item_floats(fn);
-    fr__face_to_input(img, 0, 0, img->width, img->height, false, fn->det_size, dst);
+    fr__face_to_input(img, r[0], r[1], r[2], r[3], false, fn->det_size, dst);
     if (fn->p.detector == FR_DETECTOR_SSD) fr__norm_ssd(dst, item);
     else fr__norm_mean(dst, item / 3, fr__mean_rgb_tiny);
 }
 
 void fr__facenet_det_prep_params(const struct fr_facenet *fn, const struct fr_image *img, struct fr_prep_image *out) {
-    struct fr_canvas cv = square_canvas(img, 0, 0, img->width, img->height, false);
+    const int32_t whole[4] = { 0, 0, img->width, img->height };
+    fr__facenet_region_prep_params(fn, img, whole, out);
+}
+
+void fr__facenet_region_prep_params(const struct fr_facenet *fn, const struct fr_image *img, const int32_t r[4],
+                                    struct fr_prep_image *out) {
+    struct fr_canvas cv = square_canvas(img, r[0], r[1], r[2], r[3], false);
     *out = (struct fr_prep_image){
         .data = img->data, .width = img->width, .height = img->height, .stride = img->stride,
         .p = { .x = cv.x, .y = cv.y, .w = cv.w, .h = cv.h, .off_x = cv.off_x, .off_y = cv.off_y,
@@ -538,17 +524,35 @@ enum fr_status fr__facenet_det_collect(struct fr_facenet *fn, const struct fr_im
     j->W = img->width, j->H = img->height;
     j->ow = img->orig_width > 0 ? img->orig_width : img->width;
     j->oh = img->orig_height > 0 ? img->orig_height : img->height;
-    enum fr_status st = fn->p.detector == FR_DETECTOR_SSD ? ssd_faces(fn, img, outs, item, j)
-                                                          : tiny_faces(fn, img, outs, item, j);
+    j->n_tiles = 0;
+    if (!j->detect_set) {
+        j->tiles = fn->p.tiles;
+        j->min_face_size = fn->p.min_face_size;
+    }
+    const int32_t whole[4] = { 0, 0, img->width, img->height };
+    return fr__det_decode(fn, whole, outs, item, j, 0);
+}
+
+void fr__face_job_set_detect(struct fr_face_job *j, const struct fr_tiles *tiles, int32_t min_face_size) {
+    j->detect_set = true;
+    j->tiles = *tiles;
+    j->min_face_size = min_face_size > 0 ? min_face_size : 0;
+}
+
+enum fr_status fr__det_decode(struct fr_facenet *fn, const int32_t region[4], float *const *outs, int32_t item,
+                              struct fr_face_job *j, int16_t src) {
+    int32_t first = j->n;
+    enum fr_status st = fn->p.detector == FR_DETECTOR_SSD ? ssd_faces(fn, region, outs, item, j, src)
+                                                          : tiny_faces(fn, region, outs, item, j, src);
     if (st != FR_OK) return st;
     /* Size filter (in original pixels) and the per-image cap; the faces
      * are in detector order, best first. */
-    if (fn->p.min_face_size > 0 || fn->p.detector == FR_DETECTOR_TINY) {
+    if (j->min_face_size > 0 || fn->p.detector == FR_DETECTOR_TINY) {
         double sx = j->ow / j->W, sy = j->oh / j->H;
-        int32_t kept = 0;
-        for (int32_t k = 0; k < j->n; k++) {
-            if (fmin(j->ws[k].box[2] * sx, j->ws[k].box[3] * sy) < fn->p.min_face_size) continue;
-            if (kept >= fn->p.max_results) continue;
+        int32_t kept = first;
+        for (int32_t k = first; k < j->n; k++) {
+            if (fmin(j->ws[k].box[2] * sx, j->ws[k].box[3] * sy) < j->min_face_size) continue;
+            if (kept - first >= fn->p.max_results) continue;
             j->ws[kept++] = j->ws[k];
         }
         j->n = kept;
@@ -689,8 +693,13 @@ enum fr_status fr_facenet_process(struct fr_facenet *fn, const struct fr_image *
             fr_errf(err, errlen, "detector failed: %s", fr_status_str(st));
             break;
         }
+        fn->det_items += b;
         for (int32_t k = 0; k < b && st == FR_OK; k++)
             st = fr__facenet_det_collect(fn, imgs[i + k], fn->det_out, k, jobs[i + k]);
+    }
+    if (st == FR_OK) {
+        st = fr__facenet_run_tiles(fn, imgs, jobs, n);
+        if (st != FR_OK) fr_errf(err, errlen, "detector failed on tiles: %s", fr_status_str(st));
     }
     if (st == FR_OK && fn->p.landmarks) {
         st = run_face_stage(fn, true, imgs, jobs, n);

@@ -95,6 +95,7 @@ enum fr_status fr_pipeline_new(const struct fr_pipeline_params *params, struct f
     fp.descriptors = p.embeddings;
     fp.max_batch_images = p.batch_images;
     fp.max_batch_faces = p.batch_faces;
+    fp.tiles = p.tiles;
     if ((st = fr_facenet_new(pl->be, &fp, &pl->fn, err, errlen)) != FR_OK) goto fail;
     pl->dp = fr_decode_default_params();
     pl->dp.max_image_size = p.max_image_size;
@@ -111,6 +112,8 @@ void fr_pipeline_free(struct fr_pipeline *pl) {
     fr_backend_free(pl->be);
     fr_free(pl);
 }
+
+struct fr_facenet *fr_pipeline_facenet(struct fr_pipeline *pl) { return pl->fn; }
 
 struct fr_decode_params fr_pipeline_decode_params(const struct fr_pipeline *pl) { return pl->dp; }
 

@@ -415,6 +415,23 @@ static enum MHD_Result submit_images(struct fr_http *h, struct MHD_Connection *c
         return fr__http_respond_error(h, c, rq, 400, "invalid_request", "\"embedding\" is only for /v1/verify");
     if (in == FR__HTTP_IN_ONE_IMAGE && b->n != 1)
         return fr__http_respond_error(h, c, rq, 400, "invalid_request", "send exactly one image");
+    /* Per-request detection: ?tiles=auto|off|NxM and ?min_face_size=N. */
+    struct fr_tiles tiles = { .mode = FR_TILES_DEFAULT };
+    int32_t min_face = 0;
+    const char *qt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "tiles");
+    const char *qm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "min_face_size");
+    char qerr[160];
+    if (qt && fr_tiles_parse(qt, &tiles, qerr, sizeof qerr) != FR_OK)
+        return fr__http_respond_error(h, c, rq, 400, "invalid_request", qerr);
+    if (qm) {
+        char *end;
+        errno = 0;
+        long v = strtol(qm, &end, 10);
+        if (errno || end == qm || *end || v < 0 || v > 100000)
+            return fr__http_respond_error(h, c, rq, 400, "invalid_request",
+                                          "min_face_size: expected an integer in [0, 100000]");
+        min_face = v > 0 ? (int32_t)v : FR_MIN_FACE_NONE;
+    }
     enum MHD_Result ok;
     if (rq->route->gallery && fr__http_gallery_precheck(h, c, rq, &ok)) return ok;
     if (atomic_load(&h->stopping))
@@ -425,6 +442,8 @@ static enum MHD_Result submit_images(struct fr_http *h, struct MHD_Connection *c
         .n_images = b->n,
         .landmarks = true,
         .embeddings = rq->route->embeddings,
+        .tiles = tiles,
+        .min_face_size = min_face,
         .done = on_done,
         .ctx = rq,
     };

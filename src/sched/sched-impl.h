@@ -43,6 +43,9 @@ struct fr__img {
     float *det_in;          /* the detector's input, made by the decode worker */
     size_t host_bytes;      /* counted against host_memory_limit */
     struct fr_face_job *job;
+    int32_t det_tiles;   /* tiles planned after the whole-image pass (0: none) */
+    int32_t det_next;    /* next tile to batch */
+    int32_t det_pending; /* tiles in batches not yet collected */
     int32_t next_face; /* current face stage: next face to batch */
     int32_t pending;   /* current face stage: faces in batches not yet collected */
     int32_t refs;      /* a worker or batch items referring to this image */
@@ -61,6 +64,7 @@ struct fr__user {
     struct fr__user *next;
     atomic_int queued;  /* images in the user's queue (raised by submitters) */
     int32_t inflight;   /* loop only */
+    int32_t debt;       /* loop only: admission turns owed for tiles (deficit round-robin by cost) */
     struct fr__queue queue; /* loop only */
     int32_t snap_queued, snap_inflight; /* copies for status, under snap_mu */
     struct fr__user_metrics m;
@@ -75,6 +79,8 @@ struct fr__req {
     struct fr__img *imgs;
     struct fr_sched_image_result *results;
     bool landmarks, embeddings;
+    struct fr_tiles tiles; /* resolved: never FR_TILES_DEFAULT */
+    int32_t min_face_size; /* resolved: >= 0 */
     double deadline;
     fr_sched_done_fn done;
     void *ctx;
@@ -83,7 +89,7 @@ struct fr__req {
 
 struct fr__batch_item {
     struct fr__img *im;
-    int32_t face; /* -1 for detection */
+    int32_t face; /* face stages: the face; detection: -1 the whole image, else the tile */
 };
 
 struct fr__batch {

@@ -54,6 +54,7 @@ struct fr_sched_params fr_sched_default_params(void) {
         .min_confidence = 0.5f,
         .max_faces = 100,
         .min_face_size = 0,
+        .tiles = { .mode = FR_TILES_OFF },
         .warmup = true,
         .metrics_top_users = 16,
     };
@@ -274,7 +275,7 @@ static void face_stage_check(struct fr_sched *s, struct fr__img *im) {
 /* ---- batches ---- */
 
 int32_t fr__img_ready_items(const struct fr__img *im, int stage) {
-    if (stage == FR__ST_DETECT) return 1;
+    if (stage == FR__ST_DETECT) return im->det_tiles ? im->det_tiles - im->det_next : 1;
     return fr__face_job_count(im->job) - im->next_face;
 }
 
@@ -315,6 +316,22 @@ static void fill_stage(struct fr_sched *s, int stage) {
         if (s->running && atomic_load(&s->device_idle)) break;
         struct fr__img *im = q->head;
         if (!b->n) b->t_first = im->t_ready;
+        if (stage == FR__ST_DETECT && im->det_tiles) {
+            /* Tiles, after the whole-image pass: prepared here, from the
+             * pixels (or on the device), into the same staging slots. */
+            while (im->det_next < im->det_tiles && b->n < s->limit[stage]) {
+                int32_t t = im->det_next++;
+                if (s->det_on_device) fr__facenet_tile_prep_params(s->fn, im->image, im->job, t, &b->prep[b->n]);
+                else fr__facenet_tile_prepare(s->fn, im->image, im->job, t, b->in + s->in_item[stage] * (size_t)b->n);
+                b->items[b->n].im = im, b->items[b->n].face = t;
+                b->n++;
+                im->refs++;
+                im->det_pending++;
+                s->faces_ready[stage]--;
+            }
+            if (im->det_next >= im->det_tiles) q_remove(im);
+            continue;
+        }
         if (stage == FR__ST_DETECT) {
             /* The worker prepared the input when it decoded the image, or
              * the device will, from the image's pixels (alive until the
@@ -426,6 +443,35 @@ static void try_dispatch(struct fr_sched *s, double now, double *wake_at) {
     }
 }
 
+/* One detector item's faces into its image: the whole-image pass, after
+ * which the image's tiles are planned and queued as detector items of
+ * their own, or a tile. True when the image's detection is complete. */
+static bool detect_collected(struct fr_sched *s, struct fr__img *im, const struct fr__batch *b, int32_t k) {
+    int32_t tile = b->items[k].face;
+    enum fr_status st = tile < 0 ? fr__facenet_det_collect(s->fn, im->image, b->outs, k, im->job)
+                                 : fr__facenet_tile_collect(s->fn, b->outs, k, im->job, tile);
+    if (st != FR_OK) {
+        img_fail(s, im, st, "out of memory for detections");
+        return false;
+    }
+    if (tile >= 0) {
+        s->c.tiles++;
+        if (--im->det_pending > 0 || im->det_next < im->det_tiles) return false;
+        fr__face_job_merge(s->fn, im->job);
+        return true;
+    }
+    int32_t n = fr__facenet_tiles_plan(s->fn, im->job);
+    if (n == 0) return true;
+    /* The tiles cost the user n more turns of admission. */
+    im->rq->user->debt += n;
+    im->det_tiles = n;
+    im->det_next = im->det_pending = 0;
+    im->t_ready = fr_time_now();
+    q_push(&s->ready[FR__ST_DETECT], im);
+    s->faces_ready[FR__ST_DETECT] += n;
+    return false;
+}
+
 /* Results of a finished batch back into its images. */
 static void collect(struct fr_sched *s, struct fr__batch *b) {
     double ms = (b->t1 - b->t0) * 1e3;
@@ -448,14 +494,14 @@ static void collect(struct fr_sched *s, struct fr__batch *b) {
             continue;
         }
         if (b->stage == FR__ST_DETECT) {
-            im->tm.detect += ms;
-            enum fr_status st = fr__facenet_det_collect(s->fn, im->image, b->outs, k, im->job);
-            if (st != FR_OK) {
-                img_fail(s, im, st, "out of memory for detections");
-                continue;
+            if (im->last_batch[FR__ST_DETECT] != b->seq) {
+                im->last_batch[FR__ST_DETECT] = b->seq;
+                im->tm.detect += ms;
             }
-            if (!im->rq->landmarks) maybe_free_pixels(s, im, FR__ST_DETECT);
-            enter_face_stage(s, im, FR__ST_LANDMARK);
+            if (detect_collected(s, im, b, k)) {
+                if (!im->rq->landmarks) maybe_free_pixels(s, im, FR__ST_DETECT);
+                enter_face_stage(s, im, FR__ST_LANDMARK);
+            }
             continue;
         }
         bool lm = b->stage == FR__ST_LANDMARK;
@@ -492,7 +538,13 @@ static void admit(struct fr_sched *s) {
         do {
             if (s->inflight >= cap) break;
             if (s->inflight > 0 && s->host_used + est > s->p.host_memory_limit) break;
-            if (u->queue.head && u->inflight < s->p.user_concurrency_limit) {
+            if (!u->queue.head) u->debt = 0; /* an idle user owes nothing (DRR) */
+            if (u->queue.head && u->debt > 0) {
+                /* This turn pays for tiles the user's images took. */
+                u->debt--;
+                s->c.turns_skipped++;
+                progress = true;
+            } else if (u->queue.head && u->inflight < s->p.user_concurrency_limit) {
                 struct fr__img *im = u->queue.head;
                 q_remove(im);
                 atomic_fetch_sub(&u->queued, 1);
@@ -643,6 +695,7 @@ static void on_decoded(struct fr_sched *s, struct fr__img *im) {
         img_fail(s, im, FR_ERR_NOMEM, "out of memory");
         return;
     }
+    fr__face_job_set_detect(im->job, &rq->tiles, rq->min_face_size);
     im->state = FR__IMG_DETECT;
     im->t_ready = fr_time_now();
     q_push(&s->ready[FR__ST_DETECT], im);
@@ -763,6 +816,10 @@ enum fr_status fr_sched_submit(struct fr_sched *s, const struct fr_sched_request
     r->n = r->remaining = rq->n_images;
     r->landmarks = rq->landmarks || rq->embeddings;
     r->embeddings = rq->embeddings;
+    r->tiles = rq->tiles.mode == FR_TILES_DEFAULT ? s->p.tiles : rq->tiles;
+    if (r->tiles.mode == FR_TILES_DEFAULT) r->tiles.mode = FR_TILES_OFF;
+    r->min_face_size = rq->min_face_size > 0 ? rq->min_face_size
+                       : rq->min_face_size == 0 ? s->p.min_face_size : 0;
     r->done = rq->done;
     r->ctx = rq->ctx;
     double now = fr_time_now();

@@ -21,11 +21,12 @@ struct cli_opts {
     int32_t cpus;
     float min_confidence;
     int32_t max_faces, min_face_size, max_image_size;
+    struct fr_tiles tiles; /* --detect-tiles (auto) */
     const char *out_dir;
 };
 
 /* One option of a subcommand: the table drives parsing and --help. */
-enum cli_arg { CLI_FLAG, CLI_INT, CLI_FLOAT, CLI_STR, CLI_DETECTOR, CLI_DEVICE, CLI_PRECISION };
+enum cli_arg { CLI_FLAG, CLI_INT, CLI_FLOAT, CLI_STR, CLI_DETECTOR, CLI_DEVICE, CLI_PRECISION, CLI_TILES };
 struct cli_option {
     const char *name; /* "--tolerance" */
     enum cli_arg type;

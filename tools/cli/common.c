@@ -26,6 +26,8 @@ const struct cli_option cli_opt_common[] = {
     { "--min-confidence", CLI_FLOAT, OPT(min_confidence), 0.01, 0.99, "detector score threshold (default 0.5)" },
     { "--max-faces", CLI_INT, OPT(max_faces), 1, 1000, "at most this many faces per image (default 100)" },
     { "--min-face-size", CLI_INT, OPT(min_face_size), 0, 100000, "ignore faces smaller than this many pixels (default 0)" },
+    { "--detect-tiles", CLI_TILES, OPT(tiles), 0, 0,
+      "multi-scale detection for small faces: auto (default), off (face-api's output) or NxM tiles" },
     { "--max-image-size", CLI_INT, OPT(max_image_size), 0, 65535,
       "downscale images so the longer side is at most this (default 2048, 0 = never)" },
     { "--quiet", CLI_FLAG, OPT(quiet), 0, 0, "no progress bar" },
@@ -44,6 +46,7 @@ void cli_default_opts(struct cli_opts *o) {
     o->min_confidence = 0.5f;
     o->max_faces = 100;
     o->max_image_size = 2048;
+    o->tiles.mode = FR_TILES_AUTO;
 }
 
 static const struct cli_option *find_opt(const struct cli_cmd *cmd, const char *name) {
@@ -78,6 +81,9 @@ static int set_opt(const struct cli_option *c, const char *v, struct cli_opts *o
         if (!strcmp(v, "ssd")) *(enum fr_detector *)p = FR_DETECTOR_SSD;
         else if (!strcmp(v, "tiny")) *(enum fr_detector *)p = FR_DETECTOR_TINY;
         else break;
+        return 0;
+    case CLI_TILES:
+        if (fr_tiles_parse(v, (struct fr_tiles *)p, NULL, 0) != FR_OK) break;
         return 0;
     case CLI_DEVICE:
         if (!strcmp(v, "auto")) *(enum fr_device *)p = FR_DEVICE_AUTO;
@@ -277,6 +283,7 @@ struct fr_pipeline *cli_pipeline(const struct cli_opts *o, bool landmarks, bool 
     pp.max_faces = o->max_faces;
     pp.min_face_size = o->min_face_size;
     pp.max_image_size = o->max_image_size;
+    pp.tiles = o->tiles;
     pp.landmarks = landmarks;
     pp.embeddings = embeddings;
     struct fr_pipeline *pl = NULL;

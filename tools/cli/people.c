@@ -164,6 +164,7 @@ static struct fr_pipeline *open_pipeline(const struct fr_config *cfg) {
     o.max_faces = cfg->max_faces;
     o.min_face_size = cfg->min_face_size;
     o.max_image_size = cfg->max_image_size;
+    if (fr_tiles_parse(cfg->detect_tiles, &o.tiles, NULL, 0) != FR_OK) o.tiles.mode = FR_TILES_AUTO;
     return cli_pipeline(&o, true, true);
 }
 
