@@ -29,7 +29,12 @@ static int print_routes(void) {
 }
 
 int cli_cmd_serve(int argc, char **argv) {
-    if (argc == 2 && !strcmp(argv[1], "--print-routes")) return print_routes();
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--print-routes")) {
+            if (argc == 2) return print_routes();
+            fprintf(stderr, "facerec serve: --print-routes takes no other arguments\n");
+            return CLI_USAGE;
+        }
     struct fr_config cfg;
     int rc = cli_load_config("serve",
                              "Serve the HTTP API (POST /v1/detect, /v1/embed, /v1/verify; GET /status, /healthz,\n"
