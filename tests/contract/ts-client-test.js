@@ -4,7 +4,8 @@
 //      today (else: regenerate it, the command is printed);
 //   2. it compiles with tsc (strict);
 //   3. `facerec serve` on port 0 with a data directory of its own and a key
-//      from `facerec user add`; the compiled example detects, enrolls two
+//      from `facerec user add` serves docs/openapi.yaml as it is now at
+//      /openapi.json; the compiled example detects, enrolls two
 //      people, lists them, recognizes, verifies, fetches a thumbnail and
 //      catches a typed 404, and its summary is checked here.
 // Usage: node ts-client-test.js FACEREC_BINARY OUT_DIR
@@ -12,7 +13,7 @@ const { execFileSync, spawn } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { ROOT } = require('./spec');
+const { ROOT, loadSpec } = require('./spec');
 
 const BIN = path.join(__dirname, 'node_modules', '.bin');
 const EXAMPLE = path.join(ROOT, 'examples', 'ts-client');
@@ -103,6 +104,10 @@ async function main() {
     const key = run(bin, ['user', 'add', 'ts-alice', '--data', data]).trim();
     check(/^fr_/.test(key), 'facerec user add printed a key');
     server = await startServer(bin, data, models, path.join(tmp, 'server.log'));
+    // The binary serves the YAML of this checkout, not a stale build of it.
+    const served = await fetch(`http://127.0.0.1:${server.port}/openapi.json`);
+    check(served.status === 200 && served.headers.get('content-type') === 'application/json' &&
+      JSON.stringify(await served.json()) === JSON.stringify(loadSpec()), 'GET /openapi.json is docs/openapi.yaml');
     const img = (rel) => path.join(photos, rel);
     const t1 = Date.now();
     const outText = run(process.execPath, [path.join(dist, 'example.js'), '--url', `http://127.0.0.1:${server.port}`,
