@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all build asan deps models test test-release test-asan demo bench golden clean help
+.PHONY: all build asan deps models contract-deps test test-release test-asan demo bench golden clean help
 
 all: build
 
@@ -25,11 +25,16 @@ deps:
 models:
 	scripts/fetch-models.sh
 
-build:
+# The API contract's npm packages (tests/contract/): the build converts
+# docs/openapi.yaml with one of them. A no-op when they match the lock file.
+contract-deps:
+	scripts/contract-deps.sh
+
+build: contract-deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j$(JOBS)
 
-asan:
+asan: contract-deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFR_SANITIZE=ON $(CMAKE_ARGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
@@ -42,7 +47,7 @@ test-asan: asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
 
-test: deps models
+test: deps models contract-deps
 	$(MAKE) test-release
 	$(MAKE) test-asan
 	$(MAKE) fuzz-smoke

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "contract-log.h"
 #include "test-util.h"
 
 struct blob {
@@ -120,6 +121,9 @@ static inline long gt_http(const struct gt_server *sv, struct gt_resp *r, const 
     curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
     if (ct) snprintf(r->ctype, sizeof(r->ctype), "%s", ct);
     if (r->body) r->json = cJSON_Parse(r->body);
+    fr_test_contract_log(&(struct fr_contract_exchange){
+        .method = method, .path = path, .req_ctype = body ? (ctype ? ctype : "image/jpeg") : NULL, .req_body = body,
+        .req_len = len, .status = r->status, .ctype = r->ctype, .body = r->body, .len = r->len });
     curl_slist_free_all(hdr);
     curl_easy_cleanup(c);
     return r->status;

@@ -24,6 +24,7 @@ static struct gt_server g_sv;
 #define KEY_B "key-bob-0123456789"
 #define KEY_C "key-carol-0123456789"
 #define KEY_D "key-dave-0123456789"
+#define KEY_E "key-erin-0123456789"
 
 static int setup(void **state) {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -32,7 +33,7 @@ static int setup(void **state) {
     snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
     snprintf(g_keys, sizeof(g_keys), "%s/keys", g_dir);
     FILE *f = fopen(g_keys, "w");
-    fprintf(f, "%s alice\n%s bob\n%s carol\n%s dave\n", KEY_A, KEY_B, KEY_C, KEY_D);
+    fprintf(f, "%s alice\n%s bob\n%s carol\n%s dave\n%s erin\n", KEY_A, KEY_B, KEY_C, KEY_D, KEY_E);
     fclose(f);
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "%s/facerec user add root --admin --data %s 2>/dev/null", FR_BINARY_DIR, g_data);
@@ -516,10 +517,65 @@ static void test_status(void **state) {
     gt_free(&r);
 }
 
+/* ---- each gallery route's success answer ---------------------------------------- */
+
+/* The successful answers of rename, merge, paging, face and person
+ * deletion and recognize with landmarks, each checked here and, through
+ * the contract log, against docs/openapi.yaml (test-contract). */
+static void test_lifecycle(void **state) {
+    struct gt_resp r;
+    char path[128], body[128];
+    int64_t pa = add_person(KEY_E, "first"), pb = add_person(KEY_E, "second");
+    int64_t fa = enroll(KEY_E, pa, "examples/obama.jpg");
+    enroll(KEY_E, pb, "examples/obama2.jpg");
+    snprintf(path, sizeof(path), "/v1/people/%lld", (long long)pa);
+    assert_int_equal(gt_json(&g_sv, &r, "PATCH", path, KEY_E, "{\"name\":\"Barack\"}"), 200);
+    assert_string_equal(cJSON_GetObjectItem(r.json, "name")->valuestring, "Barack");
+    gt_free(&r);
+    snprintf(path, sizeof(path), "/v1/people/%lld/merge", (long long)pa);
+    snprintf(body, sizeof(body), "{\"from\":%lld}", (long long)pb);
+    assert_int_equal(gt_json(&g_sv, &r, "POST", path, KEY_E, body), 200);
+    assert_int_equal((int)gt_num(r.json, "faces"), 2);
+    gt_free(&r);
+    snprintf(path, sizeof(path), "/v1/people/%lld", (long long)pb);
+    assert_int_equal(gt_http(&g_sv, &r, "GET", path, KEY_E, NULL, NULL, 0), 404);
+    gt_free(&r);
+    /* Pages of one face: full pages name the next cursor, the last none. */
+    int64_t after = 0;
+    for (int page = 0; page < 3; page++) {
+        snprintf(path, sizeof(path), "/v1/people/%lld/faces?limit=1&after=%lld", (long long)pa, (long long)after);
+        assert_int_equal(gt_http(&g_sv, &r, "GET", path, KEY_E, NULL, NULL, 0), 200);
+        const cJSON *next = cJSON_GetObjectItem(r.json, "next_after");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "faces")), page < 2 ? 1 : 0);
+        if (page < 2) after = (int64_t)next->valuedouble;
+        else assert_true(cJSON_IsNull(next));
+        gt_free(&r);
+    }
+    struct blob b = gt_data("examples/obama2.jpg");
+    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/recognize?k=2&landmarks=1", KEY_E, NULL, b.data, b.len), 200);
+    const cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0);
+    assert_string_equal(cJSON_GetObjectItem(f0, "name")->valuestring, "Barack");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(f0, "landmarks")), 68);
+    gt_free(&r);
+    free(b.data);
+    snprintf(path, sizeof(path), "/v1/faces/%lld", (long long)fa);
+    assert_int_equal(gt_http(&g_sv, &r, "DELETE", path, KEY_E, NULL, NULL, 0), 200);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "deleted")));
+    gt_free(&r);
+    snprintf(path, sizeof(path), "/v1/people/%lld", (long long)pa);
+    assert_int_equal(gt_http(&g_sv, &r, "DELETE", path, KEY_E, NULL, NULL, 0), 200);
+    assert_int_equal((int)gt_num(r.json, "faces_deleted"), 1);
+    gt_free(&r);
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/people", KEY_E, NULL, NULL, 0), 200);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "people")), 0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(r.json, "next_after")));
+    gt_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_isolation), cmocka_unit_test(test_accuracy), cmocka_unit_test(test_cluster),
-        cmocka_unit_test(test_bad_input), cmocka_unit_test(test_status),
+        cmocka_unit_test(test_bad_input), cmocka_unit_test(test_status), cmocka_unit_test(test_lifecycle),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -27,6 +27,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "contract-log.h"
+#include "facerec/http.h"
 #include "test-util.h"
 
 #define N_USERS 8
@@ -99,7 +101,7 @@ struct resp {
     CURLcode curl;
     char *body;
     size_t len;
-    char retry_after[32], allow[64];
+    char retry_after[32], allow[64], ctype[96];
     cJSON *json;
 };
 
@@ -148,6 +150,8 @@ static void http(const struct server *sv, struct resp *r, const char *method, co
     hdr = curl_slist_append(hdr, "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    /* HEAD: the answer has a Content-Length but no body to wait for. */
+    if (!strcmp(method, "HEAD")) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
@@ -163,6 +167,13 @@ static void http(const struct server *sv, struct resp *r, const char *method, co
     r->curl = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     if (r->body) r->json = cJSON_Parse(r->body);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    if (ct) snprintf(r->ctype, sizeof(r->ctype), "%s", ct);
+    fr_test_contract_log(&(struct fr_contract_exchange){
+        .method = method, .path = path, .req_ctype = body ? (ctype ? ctype : "image/jpeg") : NULL, .req_body = body,
+        .req_len = len, .req_multipart = mime != NULL, .status = r->curl == CURLE_OK ? r->status : 0,
+        .ctype = r->ctype, .body = r->body, .len = r->len, .retry_after = r->retry_after, .allow = r->allow });
     curl_slist_free_all(hdr);
     curl_easy_cleanup(c);
 }
@@ -440,6 +451,41 @@ static void test_health(void **state) {
     assert_non_null(cJSON_GetObjectItem(srv, "listen"));
     assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(srv, "requests"), "by_status"));
     assert_true(cJSON_GetObjectItem(r.json, "ready") != NULL); /* the scheduler's own fields */
+    resp_free(&r);
+}
+
+/* GET /openapi.json: the compiled-in description, with an operation for
+ * every row of the route table (tests/contract/routes.js checks the same
+ * both ways on the YAML; this checks what the binary serves). */
+static void test_openapi(void **state) {
+    (void)state;
+    struct resp r;
+    get(&g_main, &r, "/openapi.json");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.ctype, "application/json");
+    const cJSON *v = cJSON_GetObjectItem(r.json, "openapi"), *paths = cJSON_GetObjectItem(r.json, "paths");
+    assert_true(cJSON_IsString(v) && !strncmp(v->valuestring, "3.1.", 4));
+    assert_true(cJSON_IsObject(paths));
+    for (int32_t i = 0; i < fr_http_route_count(); i++) {
+        const char *method, *path;
+        enum fr_http_auth auth;
+        fr_http_route_at(i, &method, &path, &auth);
+        char m[16];
+        size_t k = 0;
+        for (; method[k] && k < sizeof(m) - 1; k++) m[k] = (char)(method[k] | 0x20);
+        m[k] = 0;
+        if (!cJSON_IsObject(cJSON_GetObjectItem(cJSON_GetObjectItemCaseSensitive(paths, path), m)))
+            fail_msg("/openapi.json has no operation for %s %s", method, path);
+    }
+    resp_free(&r);
+    /* Public: a wrong key does not matter, and HEAD answers too. */
+    http(&g_main, &r, "HEAD", "/openapi.json", "no-such-key", NULL, NULL, 0, NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* The other public route the spec lists with a type of its own. */
+    get(&g_main, &r, "/metrics");
+    assert_int_equal(r.status, 200);
+    assert_true(!strncmp(r.ctype, "text/plain; version=0.0.4", 25));
     resp_free(&r);
 }
 
@@ -1019,7 +1065,7 @@ static void test_sigterm(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health),     cmocka_unit_test(test_errors),     cmocka_unit_test(test_raw),
+        cmocka_unit_test(test_health),     cmocka_unit_test(test_openapi),    cmocka_unit_test(test_errors),     cmocka_unit_test(test_raw),
         cmocka_unit_test(test_multipart),  cmocka_unit_test(test_base64),     cmocka_unit_test(test_verify),
         cmocka_unit_test(test_many_users), cmocka_unit_test(test_monitor),    cmocka_unit_test(test_hang_ups),
         cmocka_unit_test(test_busy),       cmocka_unit_test(test_timeout),    cmocka_unit_test(test_sigterm),

@@ -23,6 +23,8 @@
  *     GET  /status      scheduler and server counters
  *     GET  /healthz     200 while the process runs
  *     GET  /readyz      200 once the models are loaded and warmed up
+ *     GET  /metrics     Prometheus text format
+ *     GET  /openapi.json  this API's OpenAPI 3.1 description (docs/openapi.yaml)
  *   with a gallery (params.gallery), per user (the key's owner):
  *     POST /v1/people {name}, GET /v1/people, GET|PATCH|DELETE /v1/people/{id},
  *     POST|GET /v1/people/{id}/faces, POST /v1/people/{id}/merge {from},
@@ -108,6 +110,18 @@ struct fr_http_limits {
     int64_t nofile_soft, nofile_hard;
 };
 FR_API struct fr_http_limits fr_http_get_limits(const struct fr_http *h);
+
+/* The route table, for documentation and tests (tests/contract/routes.js
+ * checks it against docs/openapi.yaml and README.md through `facerec serve
+ * --print-routes`): route i's method ("GET" also answers HEAD), its path
+ * template ("{id}" is a positive integer) and whether it needs a key. */
+enum fr_http_auth {
+    FR_HTTP_AUTH_NONE,     /* no key read */
+    FR_HTTP_AUTH_OPTIONAL, /* a key widens the answer (/status) */
+    FR_HTTP_AUTH_KEY,      /* X-API-Key required: 401 without one */
+};
+FR_API int32_t fr_http_route_count(void);
+FR_API void fr_http_route_at(int32_t i, const char **method, const char **path, enum fr_http_auth *auth);
 
 #ifdef __cplusplus
 }

@@ -177,6 +177,11 @@ enum MHD_Result fr__http_respond_bytes(struct fr_http *h, struct MHD_Connection 
 enum MHD_Result fr__http_respond_image_error(struct fr_http *h, struct MHD_Connection *c,
                                              struct fr__http_request *rq, const struct fr__http_image *im);
 
+/* The OpenAPI description as minified JSON (generated at build time from
+ * docs/openapi.yaml by tests/contract/spec-to-c.js). */
+extern const char fr__http_openapi_json[];
+extern const size_t fr__http_openapi_json_len;
+
 /* ---- gallery.c ---------------------------------------------------------------- */
 
 enum MHD_Result fr__http_people_add(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);

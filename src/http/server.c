@@ -683,6 +683,13 @@ static enum MHD_Result answer_readyz(struct fr_http *h, struct MHD_Connection *c
     return answer_simple(h, c, rq, "ready");
 }
 
+/* GET /openapi.json: the API's OpenAPI description, docs/openapi.yaml
+ * converted to JSON at build time and compiled in, so that it is served
+ * offline and always describes the binary that serves it. */
+static enum MHD_Result answer_openapi(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    return fr__http_respond_bytes(h, c, rq, 200, "application/json", fr__http_openapi_json, fr__http_openapi_json_len);
+}
+
 /* The route table: one row per method and path. The path is also the
  * route's name (metrics label requests by it, never by the raw URL). */
 static const struct fr__http_route routes[] = {
@@ -690,6 +697,7 @@ static const struct fr__http_route routes[] = {
     { "GET", "/readyz", false, false, FR__HTTP_IN_NONE, false, answer_readyz },
     { "GET", "/status", false, false, FR__HTTP_IN_NONE, false, answer_status },
     { "GET", "/metrics", false, false, FR__HTTP_IN_NONE, false, answer_metrics },
+    { "GET", "/openapi.json", false, false, FR__HTTP_IN_NONE, false, answer_openapi },
     { "POST", "/v1/detect", true, false, FR__HTTP_IN_IMAGES, false, answer_detect },
     { "POST", "/v1/embed", true, false, FR__HTTP_IN_IMAGES, true, answer_embed },
     { "POST", "/v1/verify", true, false, FR__HTTP_IN_PAIR, true, answer_verify },
@@ -709,6 +717,18 @@ static const struct fr__http_route routes[] = {
     { "GET", "/v1/jobs", true, true, FR__HTTP_IN_NONE, false, fr__http_jobs_list },
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+int32_t fr_http_route_count(void) { return (int32_t)N_ROUTES; }
+
+void fr_http_route_at(int32_t i, const char **method, const char **path, enum fr_http_auth *auth) {
+    FR_ASSERT(i >= 0 && (size_t)i < N_ROUTES);
+    *method = routes[i].method;
+    *path = routes[i].path;
+    /* /status reads a key when one is sent (begin() below). */
+    *auth = routes[i].key ? FR_HTTP_AUTH_KEY
+            : routes[i].handler == answer_status ? FR_HTTP_AUTH_OPTIONAL
+                                                 : FR_HTTP_AUTH_NONE;
+}
 
 /* url against a template; *id gets the "{id}" segment, a positive integer
  * of at most 18 digits (so that it fits int64_t without overflow checks). */

@@ -14,11 +14,33 @@
 #include "facerec/gallery.h"
 #include "facerec/http.h"
 
+/* `facerec serve --print-routes`: the route table, one "METHOD PATH AUTH"
+ * line per route (AUTH: none, optional or key), for scripts and for the
+ * test that holds docs/openapi.yaml and README.md to it. */
+static int print_routes(void) {
+    static const char *const auth_names[] = { "none", "optional", "key" };
+    for (int32_t i = 0; i < fr_http_route_count(); i++) {
+        const char *method, *path;
+        enum fr_http_auth auth;
+        fr_http_route_at(i, &method, &path, &auth);
+        printf("%s %s %s\n", method, path, auth_names[auth]);
+    }
+    return fflush(stdout) == 0 ? CLI_OK : CLI_SOME_FAILED;
+}
+
 int cli_cmd_serve(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--print-routes")) {
+            if (argc == 2) return print_routes();
+            fprintf(stderr, "facerec serve: --print-routes takes no other arguments\n");
+            return CLI_USAGE;
+        }
     struct fr_config cfg;
     int rc = cli_load_config("serve",
                              "Serve the HTTP API (POST /v1/detect, /v1/embed, /v1/verify; GET /status, /healthz,\n"
-                             "/readyz) until SIGTERM or SIGINT, then finish in-flight requests and exit 0.",
+                             "/readyz, /openapi.json, ...) until SIGTERM or SIGINT, then finish in-flight requests\n"
+                             "and exit 0. `facerec serve --print-routes` lists every route (METHOD PATH AUTH);\n"
+                             "GET /openapi.json describes them (docs/openapi.yaml).",
                              argc, argv, &cfg);
     if (rc != CLI_OK) return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
     fr_log_set_level(fr_config_log_level(&cfg));
