@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all build asan deps models test test-release test-asan demo bench golden clean help
+.PHONY: all build asan deps models web test test-release test-asan demo bench golden clean help
 
 all: build
 
@@ -22,6 +22,11 @@ deps:
 
 models:
 	scripts/fetch-models.sh
+
+# The web app's npm libraries (uPlot, compiled in) and the browser tests'
+# driver (puppeteer-core), from their lock files.
+web:
+	scripts/fetch-web.sh
 
 build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
@@ -40,7 +45,7 @@ test-asan: asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
 
-test: deps models
+test: deps models web
 	$(MAKE) test-release
 	$(MAKE) test-asan
 	$(MAKE) fuzz-smoke
