@@ -50,6 +50,9 @@ function userOf(s) {
   // A user key sees its own entry only; an admin key sees everyone's.
   const admin = names.filter((n) => users[n].admin);
   if (names.length === 1) return { name: names[0], admin: !!users[names[0]].admin };
+  // Without a data directory there is no gallery: keys come from a file and
+  // /status names no one until the key's user has queued work.
+  if (!names.length) return { name: 'signed in', admin: false };
   return { name: admin.length === 1 ? admin[0] : 'admin', admin: true };
 }
 
