@@ -68,17 +68,12 @@ function route() {
   if (!getKey()) return signIn();
   const h = location.hash || '#/dashboard';
   for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', h.startsWith(a.getAttribute('href')));
-  if (!h.startsWith('#/dashboard') && dashboard) {
-    dashboard.stop();
-    dashboard = null;
-  }
   if (!h.startsWith('#/jobs')) jobs.stop();
   let m;
   if (h.startsWith('#/dashboard')) {
-    if (!dashboard) {
-      dashboard = new Dashboard(main);
-      dashboard.start();
-    }
+    if (!dashboard) dashboard = new Dashboard();
+    if (dashboard.root.parentNode !== main) clear(main, dashboard.root);
+    dashboard.start();
   } else if ((m = h.match(/^#\/people\/(\d+)$/))) {
     people.showPerson(Number(m[1]));
   } else if (h.startsWith('#/people')) {

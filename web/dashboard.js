@@ -10,9 +10,11 @@ const NETS = ['detect', 'landmark', 'recognize'];
 
 const colors = ['#2563eb', '#16a34a', '#dc2626', '#9333ea', '#ea580c', '#0891b2'];
 
+// The dashboard keeps polling while other pages are shown (one small
+// request a second), so that its history survives a look at People.
 export class Dashboard {
-  constructor(root) {
-    this.root = root;
+  constructor() {
+    this.root = el('div', { class: 'dashboard' });
     this.timer = null;
     this.prev = null; // the previous sample, for per-interval figures
     this.hist = { t: [], faces: [], images: [], util: [], gpu: [], p50: [], p95: [], p99: [] };
@@ -93,7 +95,7 @@ export class Dashboard {
   }
 
   start() {
-    if (this.timer) return;
+    if (this.timer !== null) return; // running (0: the first request is out)
     const tick = async () => {
       await this.poll();
       if (this.timer !== null) this.timer = setTimeout(tick, PERIOD_MS);
