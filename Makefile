@@ -16,6 +16,7 @@ help:
 	@echo "make bench    per-net throughput at batch 1/8/32/64 with 1 and 2 threads, decoding, end to end,"
 	@echo "              and the server's concurrency sweep against static batching (facerec bench)"
 	@echo "make golden   regenerate tests/golden/ with face-api under node (needs npm)"
+	@echo "make web      install the web app's npm library (uPlot) and the browser tests' driver (npm ci)"
 
 deps:
 	scripts/install-deps.sh

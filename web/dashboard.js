@@ -132,7 +132,9 @@ export class Dashboard {
       if (h[k].length > HISTORY) h[k].shift();
     };
     const tp = s.throughput || {};
-    push('t', Date.now() / 1000);
+    // Whole seconds: the axis then ticks on seconds. Polls are at least a
+    // second apart, so the times stay strictly increasing.
+    push('t', Math.round(Date.now() / 1000));
     push('faces', tp.faces_per_s_1s || 0);
     push('images', tp.images_per_s_1s || 0);
     const ps = (s.queue && s.queue.per_stage) || {};
