@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all build asan deps models contract-deps test test-release test-asan demo bench golden clean help
+.PHONY: all build asan deps models contract-deps web test test-release test-asan demo bench golden clean help
 
 all: build
 
@@ -18,6 +18,7 @@ help:
 	@echo "              bench/lowprec.sh: each net and end to end in fp32, bf16, int8 and auto;"
 	@echo "              multi-scale detection's recall and cost (bench/tiles.sh)"
 	@echo "make golden   regenerate tests/golden/ with face-api under node (needs npm)"
+	@echo "make web      install the web app's npm library (uPlot) and the browser tests' driver (npm ci)"
 
 deps:
 	scripts/install-deps.sh
@@ -29,6 +30,11 @@ models:
 # docs/openapi.yaml with one of them. A no-op when they match the lock file.
 contract-deps:
 	scripts/contract-deps.sh
+
+# The web app's npm libraries (uPlot, compiled in) and the browser tests'
+# driver (puppeteer-core), from their lock files.
+web:
+	scripts/fetch-web.sh
 
 build: contract-deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
@@ -47,7 +53,7 @@ test-asan: asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
 
-test: deps models contract-deps
+test: deps models contract-deps web
 	$(MAKE) test-release
 	$(MAKE) test-asan
 	$(MAKE) fuzz-smoke

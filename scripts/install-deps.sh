@@ -16,6 +16,7 @@ PACKAGES=(
   libcairo2-dev                       # facerec bench --plot
   libcmocka-dev
   prometheus                          # promtool: tests/test-promtool.sh checks GET /metrics
+  chromium                            # headless browser for the web app's tests (tests/web)
   ca-certificates
 )
 

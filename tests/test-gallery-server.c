@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <strings.h>
 #include <cmocka.h>
 
 #include <turbojpeg.h>
@@ -572,10 +573,208 @@ static void test_lifecycle(void **state) {
     gt_free(&r);
 }
 
+/* ---- moving a face; the unassigned list; the web app's files ------------------- */
+
+/* A new user of the running server's data directory (the server sees the
+ * key at once); its key into key. */
+static void new_user(const char *name, char *key, size_t len) {
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s/facerec user add %s --data %s 2>/dev/null", FR_BINARY_DIR, name, g_data);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(key, (int)len, p));
+    pclose(p);
+    key[strcspn(key, "\r\n")] = 0;
+}
+
+static int64_t face_person(const struct gt_resp *r) {
+    const cJSON *p = cJSON_GetObjectItem(r->json, "person");
+    return cJSON_IsNumber(p) ? (int64_t)p->valuedouble : 0;
+}
+
+static bool unassigned_has(const char *key, int64_t face) {
+    struct gt_resp r;
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/faces/unassigned?limit=1000", key, NULL, NULL, 0), 200);
+    bool found = false;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(r.json, "faces")) found |= (int64_t)gt_num(f, "id") == face;
+    gt_free(&r);
+    return found;
+}
+
+static void test_face_move(void **state) {
+    char erin[128], frank[128], path[96], body[96];
+    new_user("erin", erin, sizeof(erin));
+    new_user("frank", frank, sizeof(frank));
+    int64_t a = add_person(erin, "Obama"), b = add_person(erin, "Someone else");
+    int64_t f = enroll(erin, a, "examples/obama.jpg");
+    int64_t theirs = add_person(frank, "Frank's");
+    struct gt_resp r;
+    snprintf(path, sizeof(path), "/v1/faces/%lld", (long long)f);
+
+    /* To another person: the store and the search follow. */
+    snprintf(body, sizeof(body), "{\"person\":%lld}", (long long)b);
+    assert_int_equal(gt_json(&g_sv, &r, "PATCH", path, erin, body), 200);
+    assert_int_equal(face_person(&r), b);
+    assert_int_equal((int64_t)gt_num(r.json, "id"), f);
+    gt_free(&r);
+    snprintf(body, sizeof(body), "/v1/people/%lld", (long long)b);
+    assert_int_equal(gt_http(&g_sv, &r, "GET", body, erin, NULL, NULL, 0), 200);
+    assert_int_equal((int)gt_num(r.json, "faces"), 1);
+    gt_free(&r);
+    char file[1024];
+    snprintf(file, sizeof(file), "%s/examples/obama2.jpg", fr_test_data_dir());
+    cJSON *ans = recognize(erin, file);
+    assert_true(has_name(ans, "Someone else"));
+    assert_false(has_name(ans, "Obama"));
+    cJSON_Delete(ans);
+
+    /* Back among the unassigned: no longer recognized, listed as unassigned. */
+    assert_int_equal(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":null}"), 200);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(r.json, "person")));
+    gt_free(&r);
+    assert_true(unassigned_has(erin, f));
+    ans = recognize(erin, file);
+    assert_false(has_name(ans, "Someone else"));
+    cJSON_Delete(ans);
+
+    /* Isolation: frank can neither move erin's face nor see it; erin
+     * cannot move her face into frank's person. */
+    snprintf(body, sizeof(body), "{\"person\":%lld}", (long long)theirs);
+    expect_404(gt_json(&g_sv, &r, "PATCH", path, frank, body), &r, "frank moves erin's face");
+    expect_404(gt_json(&g_sv, &r, "PATCH", path, erin, body), &r, "erin moves into frank's person");
+    assert_false(unassigned_has(frank, f));
+    assert_true(unassigned_has(erin, f));
+
+    /* Bad input. */
+    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{}"), &r, 400, "invalid_request", "no person");
+    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":\"1\"}"), &r, 400, "invalid_request", "string");
+    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":0}"), &r, 400, "invalid_request", "zero");
+    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":1.5}"), &r, 400, "invalid_request", "fraction");
+    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":null,\"x\":1}"), &r, 400, "invalid_request",
+               "unknown key");
+    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":"), &r, 400, "invalid_json", "malformed");
+    expect_404(gt_json(&g_sv, &r, "PATCH", "/v1/faces/999999999", erin, "{\"person\":null}"), &r, "no such face");
+    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/faces/unassigned?limit=0", erin, NULL, NULL, 0), &r, 400,
+               "invalid_request", "limit 0");
+    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/faces/unassigned", NULL, NULL, NULL, 0), 401);
+    gt_free(&r);
+    /* Still where it was after all that. */
+    assert_true(unassigned_has(erin, f));
+}
+
+struct web_resp {
+    long status;
+    size_t len;
+    char ctype[96], etag[96], csp[512], nosniff[32], allow[64];
+};
+
+static size_t web_header(char *p, size_t sz, size_t n, void *u) {
+    struct web_resp *w = u;
+    size_t len = sz * n;
+    struct { const char *name; char *dst; size_t cap; } want[] = {
+        { "etag:", w->etag, sizeof(w->etag) },
+        { "content-security-policy:", w->csp, sizeof(w->csp) },
+        { "x-content-type-options:", w->nosniff, sizeof(w->nosniff) },
+        { "allow:", w->allow, sizeof(w->allow) },
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        size_t k = strlen(want[i].name);
+        if (len > k && !strncasecmp(p, want[i].name, k)) {
+            const char *v = p + k;
+            while (*v == ' ') v++;
+            snprintf(want[i].dst, want[i].cap, "%.*s", (int)strcspn(v, "\r\n"), v);
+        }
+    }
+    return len;
+}
+
+static size_t web_body(char *p, size_t sz, size_t n, void *u) {
+    ((struct web_resp *)u)->len += sz * n;
+    return sz * n;
+}
+
+static long web_get(const char *method, const char *path, const char *if_none_match, struct web_resp *w) {
+    memset(w, 0, sizeof(*w));
+    CURL *c = curl_easy_init();
+    char url[256], h[160];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", g_sv.port, path);
+    struct curl_slist *hdr = NULL;
+    if (if_none_match) {
+        snprintf(h, sizeof(h), "If-None-Match: %s", if_none_match);
+        hdr = curl_slist_append(hdr, h);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (!strcmp(method, "HEAD")) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, web_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, w);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, web_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &w->status);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    if (ct) snprintf(w->ctype, sizeof(w->ctype), "%s", ct);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    return w->status;
+}
+
+static void test_web_files(void **state) {
+#ifndef FR_HAVE_WEB
+    skip();
+#else
+    struct web_resp w;
+    /* The index page, with its security headers and a validator. */
+    assert_int_equal(web_get("GET", "/", NULL, &w), 200);
+    assert_string_equal(w.ctype, "text/html; charset=utf-8");
+    assert_true(w.len > 100);
+    assert_non_null(strstr(w.csp, "default-src 'self'"));
+    assert_non_null(strstr(w.csp, "script-src 'self';"));
+    assert_null(strstr(w.csp, "unsafe"));
+    assert_string_equal(w.nosniff, "nosniff");
+    assert_true(w.etag[0] == '"' && strlen(w.etag) == 34);
+    char etag[96];
+    snprintf(etag, sizeof(etag), "%s", w.etag);
+    /* The same file by name; a matching If-None-Match (also in a list, or
+     * weak) is 304 without a body; another tag is 200. */
+    assert_int_equal(web_get("GET", "/index.html", NULL, &w), 200);
+    assert_string_equal(w.etag, etag);
+    assert_int_equal(web_get("GET", "/", etag, &w), 304);
+    assert_int_equal((long)w.len, 0);
+    assert_string_equal(w.etag, etag);
+    char list[200];
+    snprintf(list, sizeof(list), "\"other\", W/%s", etag);
+    assert_int_equal(web_get("GET", "/", list, &w), 304);
+    assert_int_equal(web_get("GET", "/", "\"other\"", &w), 200);
+    assert_int_equal(web_get("HEAD", "/", NULL, &w), 200);
+    /* Each kind of file with its type; uPlot compiled in. */
+    assert_int_equal(web_get("GET", "/app.js", NULL, &w), 200);
+    assert_string_equal(w.ctype, "text/javascript; charset=utf-8");
+    assert_int_equal(web_get("GET", "/app.css", NULL, &w), 200);
+    assert_string_equal(w.ctype, "text/css; charset=utf-8");
+    assert_int_equal(web_get("GET", "/vendor/uPlot.iife.min.js", NULL, &w), 200);
+    assert_true(w.len > 10000);
+    assert_int_equal(web_get("GET", "/favicon.svg", NULL, &w), 200);
+    assert_string_equal(w.ctype, "image/svg+xml");
+    /* Other methods, unknown files, no directory tricks. */
+    assert_int_equal(web_get("POST", "/", NULL, &w), 405);
+    assert_string_equal(w.allow, "GET, HEAD");
+    assert_int_equal(web_get("DELETE", "/app.js", NULL, &w), 405);
+    assert_int_equal(web_get("GET", "/nope.js", NULL, &w), 404);
+    assert_int_equal(web_get("GET", "/vendor/", NULL, &w), 404);
+    assert_int_equal(web_get("GET", "/index.html/", NULL, &w), 404);
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_isolation), cmocka_unit_test(test_accuracy), cmocka_unit_test(test_cluster),
         cmocka_unit_test(test_bad_input), cmocka_unit_test(test_status), cmocka_unit_test(test_lifecycle),
+        cmocka_unit_test(test_face_move), cmocka_unit_test(test_web_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

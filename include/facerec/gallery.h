@@ -101,6 +101,9 @@ FR_API enum fr_status fr_gallery_person_delete(struct fr_gallery *g, int64_t use
  * when into == from. */
 FR_API enum fr_status fr_gallery_person_merge(struct fr_gallery *g, int64_t user, int64_t into, int64_t from);
 FR_API enum fr_status fr_gallery_face_delete(struct fr_gallery *g, int64_t user, int64_t id);
+/* Moves one face to person (> 0), or makes it unassigned (person == 0);
+ * FR_ERR_NOT_FOUND when the face or the person is not the user's. */
+FR_API enum fr_status fr_gallery_face_assign(struct fr_gallery *g, int64_t user, int64_t face, int64_t person);
 
 /* ---- adding faces ------------------------------------------------------------ */
 

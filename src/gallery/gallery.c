@@ -316,6 +316,19 @@ enum fr_status fr_gallery_face_delete(struct fr_gallery *g, int64_t user, int64_
     return st;
 }
 
+enum fr_status fr_gallery_face_assign(struct fr_gallery *g, int64_t user, int64_t face, int64_t person) {
+    if (face <= 0 || person < 0) return FR_ERR_INVALID;
+    struct ugal *e;
+    int64_t dv;
+    enum fr_status st = write_begin(g, user, &e, &dv);
+    if (st != FR_OK) return st;
+    st = fr_store_face_assign(g->st, user, &face, 1, person);
+    bool applied = true;
+    if (st == FR_OK) applied = fr_search_set_label(e->m, face, person) == FR_OK;
+    write_end(g, e, dv, st == FR_OK, applied);
+    return st;
+}
+
 /* ---- adding faces ----------------------------------------------------------------------- */
 
 static enum fr_status add_faces(struct fr_gallery *g, struct ugal *e, int64_t user, int64_t person,

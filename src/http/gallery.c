@@ -340,6 +340,55 @@ enum MHD_Result fr__http_person_faces(struct fr_http *h, struct MHD_Connection *
     return fr__http_respond_doc(h, c, rq, 200, root);
 }
 
+/* GET /v1/faces/unassigned: the faces indexed but not yet in a person. */
+enum MHD_Result fr__http_faces_unassigned(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    enum MHD_Result ret;
+    int64_t after, limit;
+    if (!query_int(h, c, rq, "after", 0, 0, INT64_MAX, &after, &ret) ||
+        !query_int(h, c, rq, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX, &limit, &ret))
+        return ret;
+    struct fr_store_face *f = NULL;
+    int32_t n = 0;
+    enum fr_status s = fr_store_face_list(fr_gallery_store(h->gallery), rq->user_id, 0, after, (int32_t)limit, &f, &n);
+    if (s != FR_OK) return failed(h, c, rq, s);
+    cJSON *root = add_page(cJSON_CreateObject(), "faces", f, n, sizeof(*f), face_json, limit, n ? f[n - 1].id : 0);
+    fr_free(f);
+    return fr__http_respond_doc(h, c, rq, 200, root);
+}
+
+/* PATCH /v1/faces/{id} {"person": ID or null}: move one face to another
+ * person of the user, or back among the unassigned. */
+enum MHD_Result fr__http_face_patch(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    static const char *const keys[] = { "person", NULL };
+    enum MHD_Result ret;
+    cJSON *o = json_body(h, c, rq, keys, &ret);
+    if (!o) return ret;
+    int64_t person = 0;
+    bool present;
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "person");
+    if (!v) {
+        ret = bad(h, c, rq, "missing key \"person\" (an id, or null to unassign)");
+        goto out;
+    }
+    if (!cJSON_IsNull(v) && !json_int(h, c, rq, o, "person", 1, INT64_MAX / 2, &person, &present, &ret)) goto out;
+    struct fr_store *st = fr_gallery_store(h->gallery);
+    struct fr_store_person p;
+    enum fr_status s = person > 0 ? fr_store_person_get(st, rq->user_id, person, &p) : FR_OK;
+    if (s == FR_ERR_NOT_FOUND) {
+        ret = not_found(h, c, rq, "person", person);
+        goto out;
+    }
+    if (s == FR_OK) s = fr_gallery_face_assign(h->gallery, rq->user_id, rq->id, person);
+    struct fr_store_face f;
+    if (s == FR_OK) s = fr_store_face_get(st, rq->user_id, rq->id, &f);
+    if (s == FR_ERR_NOT_FOUND) ret = not_found(h, c, rq, "face", rq->id);
+    else if (s != FR_OK) ret = failed(h, c, rq, s);
+    else ret = fr__http_respond_doc(h, c, rq, 200, face_json(&f));
+out:
+    cJSON_Delete(o);
+    return ret;
+}
+
 enum MHD_Result fr__http_face_delete(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     enum fr_status st = fr_gallery_face_delete(h->gallery, rq->user_id, rq->id);
     if (st == FR_ERR_NOT_FOUND) return not_found(h, c, rq, "face", rq->id);

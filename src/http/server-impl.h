@@ -193,6 +193,8 @@ enum MHD_Result fr__http_person_merge(struct fr_http *h, struct MHD_Connection *
 enum MHD_Result fr__http_person_faces(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_person_enroll(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_face_delete(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+enum MHD_Result fr__http_face_patch(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+enum MHD_Result fr__http_faces_unassigned(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_face_thumbnail(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_recognize(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_index(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
@@ -238,3 +240,17 @@ void fr__http_conn_stats(struct fr_http *h, struct fr__http_conn_stats *st);
 void fr__http_work_push(struct fr_http *h, struct fr__http_request *rq);
 /* server.c: one asynchronous step of rq ended; the last one resumes. */
 void fr__http_release(struct fr__http_request *rq);
+
+/* Queues r (released here) with status: the tail every response shares
+ * (counts, draining's Connection: close), for responses built elsewhere. */
+enum MHD_Result fr__http_queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                               unsigned status, struct MHD_Response *r);
+
+/* ---- web.c: the web app's files ------------------------------------------------ */
+
+/* True when url is one of the app's files ("/" is its index page). */
+bool fr__http_web_has(const char *url);
+/* Answers GET/HEAD of an app file (200, or 304 for a matching
+ * If-None-Match), 405 for other methods. */
+enum MHD_Result fr__http_web_answer(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                                    const char *url, const char *method);

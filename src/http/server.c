@@ -87,6 +87,11 @@ static enum MHD_Result queue(struct fr_http *h, struct MHD_Connection *c, struct
     return ok;
 }
 
+enum MHD_Result fr__http_queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                               unsigned status, struct MHD_Response *r) {
+    return queue(h, c, rq, status, r);
+}
+
 /* Queues json (a cJSON-allocated string, which the response takes over;
  * NULL means building it ran out of memory) with status. */
 enum MHD_Result fr__http_respond(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, unsigned status,
@@ -711,6 +716,8 @@ static const struct fr__http_route routes[] = {
     { "POST", "/v1/people/{id}/merge", true, true, FR__HTTP_IN_JSON, false, fr__http_person_merge },
     { "DELETE", "/v1/faces/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_face_delete },
     { "GET", "/v1/faces/{id}/thumbnail", true, true, FR__HTTP_IN_NONE, false, fr__http_face_thumbnail },
+    { "PATCH", "/v1/faces/{id}", true, true, FR__HTTP_IN_JSON, false, fr__http_face_patch },
+    { "GET", "/v1/faces/unassigned", true, true, FR__HTTP_IN_NONE, false, fr__http_faces_unassigned },
     { "POST", "/v1/recognize", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_recognize },
     { "POST", "/v1/index", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_index },
     { "POST", "/v1/cluster", true, true, FR__HTTP_IN_JSON, false, fr__http_cluster },
@@ -854,6 +861,8 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
         }
     }
     rq->stage = FR__STAGE_DONE;
+    /* The web app's files (web.c): their paths come from the build. */
+    if (!r && !allow[0] && fr__http_web_has(url)) return fr__http_web_answer(h, c, rq, url, method);
     if (!r && !allow[0]) {
         char msg[160];
         snprintf(msg, sizeof(msg), "no route %.100s", url);
