@@ -182,6 +182,8 @@ static enum fr_status write_begin(struct fr_gallery *g, int64_t user, struct uga
     struct ugal *e = user_entry(g, user);
     if (!e) return FR_ERR_NOMEM;
     *dv = external_check(g);
+    int64_t stale_before, stale_after; /* forget any earlier write's record */
+    fr_store_last_write(g->st, user, &stale_before, &stale_after);
     pthread_rwlock_wrlock(&e->lock);
     enum fr_status st = refresh(g, e);
     if (st != FR_OK) {
@@ -198,8 +200,14 @@ static enum fr_status write_begin(struct fr_gallery *g, int64_t user, struct uga
  * next use reload. Unlocks. */
 static void write_end(struct fr_gallery *g, struct ugal *e, int64_t dv, bool wrote, bool applied) {
     if (wrote) {
-        int64_t v = -1;
-        if (!applied || fr_store_data_version(g->st) != dv || user_version(g, e->user, &v) != FR_OK) v = -1;
+        int64_t v = -1, before, after;
+        if (fr_store_last_write(g->st, e->user, &before, &after)) {
+            /* A shared store (PostgreSQL) says what the write saw: the
+             * matrix is current if nobody wrote between its load and ours. */
+            v = applied && before == e->version ? after : -1;
+        } else if (!applied || fr_store_data_version(g->st) != dv || user_version(g, e->user, &v) != FR_OK) {
+            v = -1;
+        }
         e->version = v;
     }
     pthread_rwlock_unlock(&e->lock);
