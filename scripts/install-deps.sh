@@ -16,6 +16,8 @@ PACKAGES=(
   libcairo2-dev                       # facerec bench --plot
   libcmocka-dev
   prometheus                          # promtool: tests/test-promtool.sh checks GET /metrics
+  libpq-dev                           # the PostgreSQL store (data = postgresql://...)
+  postgresql                          # tests/pg-tmp.sh: a throwaway server for test-store-pg, test-cluster-pg
   ca-certificates
 )
 

@@ -118,6 +118,15 @@ FR_API enum fr_status fr_gallery_index(struct fr_gallery *g, int64_t user, const
                                        const struct fr_store_new_face *faces, int32_t n, int64_t *ids_out,
                                        int64_t *image_id, bool *skipped);
 
+/* Finishes a queued index item that node holds (fr_store_queue_finish):
+ * the image and its faces are written with the item's completion in one
+ * transaction and, on success, added to the user's matrix; with error set,
+ * the item is recorded as failed. FR_ERR_NOT_FOUND when the item is no
+ * longer node's (nothing written). */
+FR_API enum fr_status fr_gallery_queue_finish(struct fr_gallery *g, const char *node, const struct fr_store_item *item,
+                                              const struct fr_store_image *img, const struct fr_store_new_face *faces,
+                                              int32_t n, const char *error, bool *skipped);
+
 /* ---- recognition ---------------------------------------------------------------- */
 
 struct fr_gallery_match {

@@ -385,6 +385,32 @@ enum fr_status fr_gallery_index(struct fr_gallery *g, int64_t user, const struct
     return st;
 }
 
+enum fr_status fr_gallery_queue_finish(struct fr_gallery *g, const char *node, const struct fr_store_item *item,
+                                       const struct fr_store_image *img, const struct fr_store_new_face *faces,
+                                       int32_t n, const char *error, bool *skipped) {
+    bool skip = false;
+    if (skipped) *skipped = false;
+    if (error || !item) return fr_store_queue_finish(g->st, node, item, NULL, NULL, 0, error, NULL, NULL);
+    if (!img || !faces_ok(faces, n)) return FR_ERR_INVALID;
+    int64_t *ids = n > 0 ? fr_malloc(sizeof(*ids) * (size_t)n) : NULL;
+    if (n > 0 && !ids) return FR_ERR_NOMEM;
+    struct ugal *e;
+    int64_t dv;
+    enum fr_status st = write_begin(g, item->user, &e, &dv);
+    if (st != FR_OK) {
+        fr_free(ids);
+        return st;
+    }
+    st = fr_store_queue_finish(g->st, node, item, img, faces, n, NULL, ids, &skip);
+    bool applied = true;
+    for (int32_t i = 0; st == FR_OK && !skip && i < n; i++)
+        if (fr_search_add(e->m, ids[i], 0, faces[i].face->descriptor) != FR_OK) applied = false;
+    write_end(g, e, dv, st == FR_OK && !skip, applied);
+    fr_free(ids);
+    if (skipped) *skipped = skip;
+    return st;
+}
+
 /* ---- recognition ------------------------------------------------------------------------ */
 
 enum fr_status fr_gallery_recognize(struct fr_gallery *g, int64_t user, const float *descriptor, int32_t k,

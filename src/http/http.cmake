@@ -8,6 +8,7 @@ add_library(facerec_http OBJECT
   src/http/json.c
   src/http/keys.c
   src/http/gallery.c
+  src/http/jobs.c
   src/http/metrics.c
 )
 target_include_directories(facerec_http PUBLIC include PRIVATE src)

@@ -732,7 +732,9 @@ enum fr_status fr__pg_key_import(struct fr_store *st, const char *user_name, con
     status = fr__pg_begin(st);
     if (status == FR_OK) {
         int64_t uid = 0, owner = 0;
-        status = user_id(st, user_name, &uid);
+        /* Servers starting together import the same key file: one at a time. */
+        status = fr__pg_exec(st, "SELECT pg_advisory_xact_lock(26227)", NULL, NULL, "locking", NULL);
+        if (status == FR_OK) status = user_id(st, user_name, &uid);
         if (status == FR_ERR_NOT_FOUND) status = insert_user(st, user_name, false, &uid);
         bool present = false;
         if (status == FR_OK) {
