@@ -1167,6 +1167,31 @@ static void test_pg_open(void **state) {
     assert_non_null(strstr(g_err, "newer facerec"));
 }
 
+/* The server drops every connection (a restart, a failover): the call
+ * that meets the break fails with FR_ERR_IO, the next one reconnects, and
+ * the listener comes back too. */
+static void test_pg_reconnect(void **state) {
+    (void)state;
+    struct fr_store *st = open_store("reconnect");
+    add_user(st, "alice", NULL);
+    struct fr_store_user u;
+    pg_sql("reconnect", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'fr_reconnect' AND "
+                        "pid <> pg_backend_pid()");
+    enum fr_status s = fr_store_user_get(st, "alice", &u);
+    assert_true(s == FR_OK || s == FR_ERR_IO);
+    assert_int_equal(fr_store_user_get(st, "alice", &u), FR_OK);
+    int64_t p;
+    assert_int_equal(fr_store_person_add(st, u.id, "after", &p), FR_OK);
+    /* Listening again: another connection's write is noticed. */
+    struct fr_store *st2 = open_store("reconnect");
+    int64_t v0 = fr_store_data_version(st);
+    for (int i = 0; i < 1000 && fr_store_data_version(st) != (v0 = fr_store_data_version(st)); i++) usleep(10000);
+    assert_int_equal(fr_store_person_add(st2, u.id, "from two", &p), FR_OK);
+    assert_true(version_moves(st, v0));
+    fr_store_free(st2);
+    fr_store_free(st);
+}
+
 int main(void) {
     g_pg = getenv("FACEREC_TEST_PG");
     if (g_pg && !*g_pg) g_pg = NULL;
@@ -1176,6 +1201,7 @@ int main(void) {
     };
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test(test_pg_open),
+        cmocka_unit_test(test_pg_reconnect),
     };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reopen),          cmocka_unit_test(test_users),       cmocka_unit_test(test_auth),

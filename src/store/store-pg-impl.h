@@ -22,6 +22,7 @@ struct fr__pg {
     /* The write transaction open now: whose gallery it locked, and the
      * gallery_version read then (fr__pg_begin_user). */
     int64_t tx_user, tx_before;
+    bool in_tx; /* between fr__pg_begin and fr__pg_end: a broken connection is not reset then */
 };
 
 /* Parameters of one statement: text, or binary for bytea. */

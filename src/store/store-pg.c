@@ -80,7 +80,9 @@ enum fr_status fr__pg_exec(struct fr_store *st, const char *sql, const struct fr
     if (state) state[0] = 0;
     if (st->fault_countdown > 0 && --st->fault_countdown == 0)
         return fr__store_fail(FR_ERR_IO, "%s: %s: injected fault", st->path, what);
-    if (PQtransactionStatus(st->pg->conn) == PQTRANS_IDLE) reconnect(st);
+    /* Never inside a transaction: the statements after a reset would run
+     * outside it. The transaction fails; the next one reconnects. */
+    if (!st->pg->in_tx) reconnect(st);
     PGresult *r = PQexecParams(st->pg->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
                                p ? p->fmt : NULL, 1);
     ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -111,7 +113,9 @@ enum fr_status fr__pg_exec(struct fr_store *st, const char *sql, const struct fr
 
 enum fr_status fr__pg_begin(struct fr_store *st) {
     st->pg->tx_user = 0;
-    return fr__pg_exec(st, "BEGIN", NULL, NULL, "beginning a transaction", NULL);
+    enum fr_status status = fr__pg_exec(st, "BEGIN", NULL, NULL, "beginning a transaction", NULL);
+    st->pg->in_tx = status == FR_OK;
+    return status;
 }
 
 enum fr_status fr__pg_begin_user(struct fr_store *st, int64_t user) {
@@ -150,6 +154,7 @@ enum fr_status fr__pg_end(struct fr_store *st, enum fr_status status) {
     }
     if (status == FR_OK && pg->tx_user > 0 && after >= 0) fr__store_note_write(pg->tx_user, pg->tx_before, after);
     pg->tx_user = 0;
+    pg->in_tx = false;
     return status;
 }
 
@@ -385,6 +390,13 @@ static enum fr_status migrate(struct fr_store *st) {
     return read_version(st, &st->version);
 }
 
+/* Connects to the URL with a 10 s connect timeout unless it names its own. */
+static PGconn *connect_url(const char *url) {
+    const char *keys[] = {"connect_timeout", "dbname", NULL};
+    const char *vals[] = {"10", url, NULL};
+    return PQconnectdbParams(keys, vals, 1);
+}
+
 /* ---- change notices ---- */
 
 static void *listen_main(void *arg) {
@@ -396,7 +408,7 @@ static void *listen_main(void *arg) {
         if (!c || PQstatus(c) != CONNECTION_OK) {
             atomic_store(&pg->listening, false);
             PQfinish(c);
-            c = PQconnectdb(pg->conninfo);
+            c = connect_url(pg->conninfo);
             PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, "LISTEN facerec") : NULL;
             bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
@@ -486,7 +498,7 @@ enum fr_status fr__pg_new(const struct fr_store_params *p, struct fr_store **out
         goto fail;
     }
     strcpy(pg->conninfo, p->data_dir);
-    pg->conn = PQconnectdb(pg->conninfo);
+    pg->conn = connect_url(pg->conninfo);
     if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
