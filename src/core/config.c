@@ -157,7 +157,7 @@ static const struct fr_setting settings[] = {
         "index jobs: batches this server works on at once (one decodes and writes while another computes); "
         "0 takes no queued work"),
     INT("gallery", index_batch, 1, 1024, "8", NULL, "index jobs: images claimed at a time"),
-    INT("gallery", index_lease_ms, 1000, 3600000, "30000", NULL,
+    INT("gallery", index_lease_ms, 1, 3600000, "30000", NULL,
         "index jobs: a claim lapses this long after the claiming server's last heartbeat (it beats every third "
         "of it), and other servers take the images over"),
 };

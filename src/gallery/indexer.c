@@ -80,7 +80,7 @@ static bool nap(struct fr_indexer *ix, int32_t ms) {
 
 static void *heart_main(void *arg) {
     struct fr_indexer *ix = arg;
-    while (nap(ix, ix->p.lease_ms / 3)) {
+    while (nap(ix, ix->p.lease_ms >= 3 ? ix->p.lease_ms / 3 : 1)) {
         enum fr_status st = fr_store_queue_heartbeat(fr_gallery_store(ix->g), ix->node, ix->p.lease_ms);
         if (st != FR_OK) FR_LOGW("indexer %s: heartbeat failed: %s", ix->node, fr_status_str(st));
     }
@@ -281,7 +281,7 @@ enum fr_status fr_indexer_new(const struct fr_indexer_params *p, struct fr_sched
                               struct fr_indexer **out, char *err, size_t errlen) {
     FR_ASSERT(p && s && g && out);
     *out = NULL;
-    if (p->workers < 1 || p->workers > MAX_WORKERS || p->batch < 1 || p->lease_ms < 100 || p->idle_ms < 1) {
+    if (p->workers < 1 || p->workers > MAX_WORKERS || p->batch < 1 || p->lease_ms < 1 || p->idle_ms < 1) {
         fr_errf(err, errlen, "indexer: bad workers, batch, lease or idle time");
         return FR_ERR_INVALID;
     }
