@@ -35,7 +35,7 @@ for ((i = 0; i < n; i++)); do
     k=$((i / ${#bases[@]}))
     flop=$([ $((k % 2)) = 1 ] && echo -flop || true)
     convert "$b" $flop -gravity southeast -crop "$((100 - k % 9))%x$((100 - k / 9 % 9))%+0+0" +repage \
-        -resize '360x360>' -quality 85 "$tmp/photos/p$(printf %04d "$i").jpg"
+        -resize '360x360>' -quality 85 "$tmp/photos/p$(printf %04d "$i").jpg" 2>/dev/null
 done
 echo "# $n photos (up to 360 px), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -218,7 +218,13 @@ static bool run_batch(struct fr_indexer *ix, struct batch *b) {
     b->imgs = fr_calloc(n, sizeof(*b->imgs));
     b->slot = fr_calloc(n, sizeof(*b->slot));
     b->faces = fr_calloc(n, sizeof(*b->faces));
-    if (!b->data || !b->len || !b->error || !b->imgs || !b->slot || !b->faces) return true; /* items lapse */
+    if (!b->data || !b->len || !b->error || !b->imgs || !b->slot || !b->faces) {
+        /* Recorded as failed rather than left leased: the heartbeat would
+         * keep them from ever lapsing. */
+        for (int32_t i = 0; i < b->n; i++)
+            fr_gallery_queue_finish(ix->g, ix->node, &b->items[i], NULL, NULL, 0, "out of memory", NULL);
+        return true;
+    }
     for (int32_t i = 0; i < b->n; i++) {
         b->error[i] = read_file(b->items[i].path, &b->data[i], &b->len[i]);
         if (b->error[i]) continue;
@@ -229,8 +235,10 @@ static bool run_batch(struct fr_indexer *ix, struct batch *b) {
     if (b->n_imgs > 0) {
         char user[32];
         snprintf(user, sizeof(user), "user-%lld", (long long)b->items[0].user);
+        /* Background work: no live client waits, so a loaded device only
+         * slows it down rather than failing it (10 minutes). */
         struct fr_sched_request rq = {.user = user, .images = b->imgs, .n_images = b->n_imgs, .landmarks = true,
-                                      .embeddings = true, .done = on_done, .ctx = b};
+                                      .embeddings = true, .timeout_ms = 600000, .done = on_done, .ctx = b};
         uint64_t id;
         enum fr_status st;
         /* A full queue (live traffic) is waited out; the leases beat on. */
