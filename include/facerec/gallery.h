@@ -13,10 +13,13 @@
  * FR_ERR_NOT_FOUND, exactly like a missing one.
  *
  * Other processes (the CLI indexing into the data directory while a
- * server runs) are noticed through fr_store_data_version() and the user's
- * gallery_version: when the version in the database differs from the one
- * this gallery last loaded or wrote, the user's matrix is reloaded before
- * it is used.
+ * server runs, or other servers on the same PostgreSQL database) are
+ * noticed through fr_store_data_version() and the user's gallery_version:
+ * when the version in the database differs from the one this gallery last
+ * loaded or wrote, the user's matrix is reloaded before it is used. On
+ * PostgreSQL, where other servers' change notices arrive asynchronously,
+ * a write keeps the matrix only when fr_store_last_write says nobody else
+ * wrote that user's gallery since the matrix was loaded.
  *
  * Similarity: fr_similarity(distance) of facerec/pipeline.h, a logistic
  * curve that is 1 for identical descriptors, exactly 0.5 at the default

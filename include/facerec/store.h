@@ -39,7 +39,8 @@
  * Thread-safety: a store may be used from any number of threads; calls
  * are serialised inside (one connection behind a mutex; SQLite's busy
  * timeout handles other processes, such as the CLI writing to the data
- * directory while a server runs). Strings and arrays returned through
+ * directory while a server runs; on PostgreSQL the server's row locks do,
+ * and a gallery write locks its user's row first). Strings and arrays returned through
  * out-parameters belong to the caller: arrays and thumbnails are
  * fr_malloc'd, release them with fr_free.
  *
