@@ -431,7 +431,11 @@ static void *listen_main(void *arg) {
         int n = poll(fds, 2, 5000);
         if (n < 0 && errno != EINTR) break;
         if (fds[1].revents) break;
-        if (!PQconsumeInput(c)) continue; /* broken: reconnect above */
+        if (!PQconsumeInput(c)) { /* broken: reconnect above */
+            PQfinish(c);
+            c = NULL;
+            continue;
+        }
         bool news = false;
         PGnotify *nt;
         int own = atomic_load(&pg->own_pid);
