@@ -1079,6 +1079,28 @@ static void test_queue(void **state) {
     fr_store_free(st);
 }
 
+/* Claims rotate over users, then over each user's jobs: a user with two
+ * big jobs does not get twice the share of one with one. */
+static void test_queue_fair(void **state) {
+    (void)state;
+    struct fr_store *st = open_store("fair");
+    int64_t a = add_user(st, "alice", NULL), b = add_user(st, "bob", NULL), ja1, ja2, jb;
+    const char *p[] = {"/1", "/2", "/3", "/4"};
+    assert_int_equal(fr_store_queue_add(st, a, "a1", p, 4, &ja1), FR_OK);
+    assert_int_equal(fr_store_queue_add(st, a, "a2", p, 4, &ja2), FR_OK);
+    assert_int_equal(fr_store_queue_add(st, b, "b", p, 4, &jb), FR_OK);
+    const int64_t want[] = {ja1, jb, ja2, jb, ja1, jb, ja2, jb};
+    for (int i = 0; i < 8; i++) {
+        int32_t n;
+        struct fr_store_item *it = claim(st, "n1", 1, 60000, &n);
+        assert_int_equal(n, 1);
+        if (it[0].job != want[i]) fail_msg("claim %d: job %lld, want %lld", i, (long long)it[0].job, (long long)want[i]);
+        fr_free(it);
+        usleep(3000); /* claim times are in ms */
+    }
+    fr_store_free(st);
+}
+
 /* Two connections claiming at once never get the same item. */
 struct claimer {
     const char *node;
@@ -1208,7 +1230,7 @@ int main(void) {
         cmocka_unit_test(test_names),           cmocka_unit_test(test_people_faces), cmocka_unit_test(test_images),
         cmocka_unit_test(test_jobs),            cmocka_unit_test(test_isolation),   cmocka_unit_test(test_atomic_faults),
         cmocka_unit_test(test_two_connections), cmocka_unit_test(test_threads),     cmocka_unit_test(test_queue),
-        cmocka_unit_test(test_queue_race),
+        cmocka_unit_test(test_queue_fair),      cmocka_unit_test(test_queue_race),
     };
     int rc = g_pg ? cmocka_run_group_tests_name("postgresql", pg_tests, setup, teardown)
                   : cmocka_run_group_tests_name("sqlite", sqlite_tests, setup, teardown);

@@ -257,8 +257,9 @@ FR_API enum fr_status fr_store_job_list(struct fr_store *st, int64_t user, int32
  * items in batches; a claim is a lease that the worker extends with
  * fr_store_queue_heartbeat and that lapses lease_ms after the last one, so
  * that a worker that died leaves its items to the others. Claims rotate
- * over the running jobs (the one claimed from longest ago first), so that
- * one user's big import does not starve another's. Finishing an item
+ * over the users with running jobs (the user claimed from longest ago
+ * first), then over that user's jobs, so that one user's big imports do
+ * not starve another's. Finishing an item
  * writes its image and faces and marks it done in ONE transaction, and
  * only while the finishing worker still holds it: every item is indexed
  * exactly once, and an image whose content the user already has is

@@ -661,7 +661,8 @@ enum fr_status fr__pg_queue_claim(struct fr_store *st, const char *node, int32_t
         status = fr__pg_exec(st,
                              "SELECT j.id FROM jobs j WHERE j.state = 0 AND j.kind = 'index' AND EXISTS (SELECT 1 "
                              "FROM job_items i WHERE i.job_id = j.id AND (i.state = 0 OR (i.state = 1 AND "
-                             "i.lease_until < $1))) ORDER BY j.last_claim, j.id LIMIT 1",
+                             "i.lease_until < $1))) ORDER BY (SELECT max(k.last_claim) FROM jobs k WHERE k.user_id = j.user_id AND "
+                      "k.kind = 'index'), j.last_claim, j.id LIMIT 1",
                              &p, &r, "choosing a job", NULL);
         int64_t job = 0;
         if (status == FR_OK) {
