@@ -105,7 +105,8 @@ enum fr_status fr__sq_queue_claim(struct fr_store *st, const char *node, int32_t
     int32_t got = 0;
     enum fr_status status = fr__store_begin(st);
     if (status == FR_OK) {
-        /* The running job claimed from longest ago that has claimable items. */
+        /* Among running jobs with claimable items: the one whose user was
+         * claimed from longest ago, then that user's job claimed longest ago. */
         sqlite3_stmt *s = NULL;
         status = prep(st,
                       "SELECT j.id FROM jobs j WHERE j.state = 0 AND j.kind = 'index' AND EXISTS (SELECT 1 FROM "

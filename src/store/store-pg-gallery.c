@@ -651,7 +651,8 @@ enum fr_status fr__pg_queue_claim(struct fr_store *st, const char *node, int32_t
     int32_t got = 0;
     struct fr_store_item *items = NULL;
     if (status == FR_OK) {
-        /* The running job claimed from longest ago with claimable items
+        /* The running job with claimable items whose user, then which itself,
+         * was claimed from longest ago
          * (not locked: two nodes may pick the same job and then split its
          * items), then its first items that no live lease holds, skipping
          * rows another node is claiming right now. */
