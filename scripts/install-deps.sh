@@ -17,6 +17,8 @@ PACKAGES=(
   libcmocka-dev
   prometheus                          # promtool: tests/test-promtool.sh checks GET /metrics
   chromium                            # headless browser for the web app's tests (tests/web)
+  libpq-dev                           # the PostgreSQL store (data = postgresql://...)
+  postgresql                          # tests/pg-tmp.sh: a throwaway server for test-store-pg, test-cluster-pg
   ca-certificates
 )
 

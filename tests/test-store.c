@@ -1,7 +1,15 @@
 #define _GNU_SOURCE
-/* The SQLite store: every function, isolation between users, API keys,
- * name rules, cascades, atomicity of writes (with injected faults),
- * migrations, persistence across reopen, integrity and out-of-memory. */
+/* The store: every function, isolation between users, API keys, name
+ * rules, cascades, atomicity of writes (with injected faults), the
+ * indexing queue, migrations, persistence across reopen, integrity and
+ * out-of-memory.
+ *
+ * The same tests run against both implementations: SQLite by default,
+ * PostgreSQL when FACEREC_TEST_PG holds the URL of a scratch database
+ * (tests/pg-tmp.sh run test-store; each test then gets a database of its
+ * own, created here). The few SQLite-only checks (files, PRAGMAs, the
+ * allocator) run on SQLite only, and PostgreSQL's own (URLs, its schema
+ * table) on PostgreSQL only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,15 +18,65 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "facerec/status.h"
 #include "facerec/store.h"
 #include "store/store-impl.h"
+#ifdef FR_HAVE_LIBPQ
+#include <libpq-fe.h>
+#endif
 
 static char g_dir[256];
 static char g_err[512];
+static const char *g_pg; /* FACEREC_TEST_PG: the PostgreSQL URL, or NULL for SQLite */
+
+/* The URL of database fr_<sub> on the test's server, created if missing. */
+static const char *pg_url(const char *sub) {
+    static char url[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    char db[128];
+    snprintf(db, sizeof(db), "fr_%s", sub);
+    for (char *c = db; *c; c++)
+        if (*c == '/' || *c == '-') *c = '_';
+    const char *q = strstr(g_pg, "/facerec");
+    if (!q) fail_msg("FACEREC_TEST_PG must name database facerec: %s", g_pg);
+    snprintf(url[k], sizeof(url[k]), "%.*s/%s%s", (int)(q - g_pg), g_pg, db, q + strlen("/facerec"));
+#ifdef FR_HAVE_LIBPQ
+    PGconn *c = PQconnectdb(g_pg);
+    if (PQstatus(c) != CONNECTION_OK) fail_msg("%s: %s", g_pg, PQerrorMessage(c));
+    const char *v[1] = {db};
+    PGresult *r = PQexecParams(c, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL, v, NULL, NULL, 0);
+    bool have = PQntuples(r) > 0;
+    PQclear(r);
+    if (!have) {
+        char sql[200];
+        snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+        r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    PQfinish(c);
+#endif
+    return url[k];
+}
+
+/* Runs one SQL statement on the test's database of sub (PostgreSQL). */
+static void pg_sql(const char *sub, const char *sql) {
+#ifdef FR_HAVE_LIBPQ
+    PGconn *c = PQconnectdb(pg_url(sub));
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType es = PQresultStatus(r);
+    if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+#else
+    (void)sub, (void)sql;
+#endif
+}
 
 static int setup(void **state) {
     (void)state;
@@ -35,10 +93,11 @@ static int teardown(void **state) {
 
 /* A fresh store in its own sub-directory of the test's temporary one. */
 static struct fr_store *open_store(const char *sub) {
-    static char dir[4][512];
+    static char dir[4][1024];
     static int k;
     k = (k + 1) % 4;
-    snprintf(dir[k], sizeof(dir[k]), "%s/%s", g_dir, sub);
+    if (g_pg) snprintf(dir[k], sizeof(dir[k]), "%s", pg_url(sub));
+    else snprintf(dir[k], sizeof(dir[k]), "%s/%s", g_dir, sub);
     struct fr_store_params p = fr_store_default_params();
     p.data_dir = dir[k];
     struct fr_store *st = NULL;
@@ -48,6 +107,7 @@ static struct fr_store *open_store(const char *sub) {
 }
 
 static const char *sub_dir(const char *sub) {
+    if (g_pg) return pg_url(sub);
     static char dir[512];
     snprintf(dir, sizeof(dir), "%s/%s", g_dir, sub);
     return dir;
@@ -92,14 +152,19 @@ static void add_faces(struct fr_store *st, int64_t user, int64_t person, const c
 }
 
 static int64_t count_rows(struct fr_store *st, const char *table) {
-    char sql[128];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(st->db, sql, -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    int64_t n = st->vt->count_rows(st, table);
+    assert_true(n >= 0);
     return n;
+}
+
+/* Waits (up to 10 s) for the store to notice another connection's write:
+ * at once on SQLite, within a change notice's latency on PostgreSQL. */
+static bool version_moves(struct fr_store *st, int64_t v0) {
+    for (int i = 0; i < 1000; i++) {
+        if (fr_store_data_version(st) != v0) return true;
+        usleep(10000);
+    }
+    return false;
 }
 
 /* ---- opening ---- */
@@ -242,7 +307,7 @@ static void test_reopen(void **state) {
     int64_t v0 = fr_store_data_version(ro);
     assert_int_equal(fr_store_user_get(ro, "alice", &u), FR_OK);
     assert_int_equal(fr_store_person_add(st, a, "Carol", NULL), FR_OK);
-    assert_true(fr_store_data_version(ro) != v0);
+    assert_true(version_moves(ro, v0));
     assert_int_equal(fr_store_person_add(ro, a, "Dave", NULL), FR_ERR_IO);
     (void)dv;
     fr_store_free(ro);
@@ -345,13 +410,7 @@ static void test_auth(void **state) {
     assert_int_equal(fr_store_auth(st, shaped, &u), FR_OK);
     assert_string_equal(u.name, "carol");
     /* No part of a legacy key is stored in the clear. */
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(st->db, "SELECT count(*) FROM api_keys WHERE prefix LIKE 'secret%'", -1, &s,
-                                        NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 0);
-    sqlite3_finalize(s);
+    assert_int_equal(count_rows(st, "api_keys WHERE prefix LIKE 'secret%'"), 0);
 
     /* Revoked keys stop working, the user stays. */
     assert_int_equal(fr_store_key_revoke_all(st, "alice"), FR_OK);
@@ -803,7 +862,18 @@ static void test_two_connections(void **state) {
     (void)state;
     struct fr_store *s1 = open_store("two"), *s2 = open_store("two");
     int64_t a = add_user(s1, "alice", NULL), p;
+    /* Once s1 listens (its version holds still), s2's write reaches it
+     * within a second: on PostgreSQL a change notice, on SQLite at once. */
+    int64_t v0 = fr_store_data_version(s1);
+    for (int i = 0; i < 1000 && fr_store_data_version(s1) != (v0 = fr_store_data_version(s1)); i++) usleep(10000);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(fr_store_person_add(s2, a, "From two", &p), FR_OK);
+    assert_true(version_moves(s1, v0));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    print_message("  another connection's write noticed after %.1f ms\n", secs * 1000);
+    assert_true(secs < 1.0);
     struct fr_store_person pp;
     assert_int_equal(fr_store_person_get(s1, a, p, &pp), FR_OK);
     assert_int_equal(fr_store_user_remove(s2, "alice"), FR_OK);
@@ -855,13 +925,314 @@ static void test_threads(void **state) {
     fr_store_free(st);
 }
 
+/* ---- the indexing queue ---- */
+
+static struct fr_store_item *claim(struct fr_store *st, const char *node, int32_t max, int64_t lease_ms,
+                                   int32_t *n) {
+    struct fr_store_item *it = NULL;
+    assert_int_equal(fr_store_queue_claim(st, node, max, lease_ms, &it, n), FR_OK);
+    return it;
+}
+
+static void finish_ok(struct fr_store *st, const char *node, const struct fr_store_item *it, const char *content,
+                      int32_t nfaces, bool *skipped) {
+    struct fr_face f[2] = {make_face(1), make_face(2)};
+    struct fr_store_new_face nf[2] = {{.face = &f[0]}, {.face = &f[1]}};
+    struct fr_store_image im;
+    memset(&im, 0, sizeof(im));
+    fr_store_sha256(content, strlen(content), im.sha256);
+    snprintf(im.name, sizeof(im.name), "%s", content);
+    assert_int_equal(fr_store_queue_finish(st, node, it, &im, nf, nfaces, NULL, NULL, skipped), FR_OK);
+}
+
+static void test_queue(void **state) {
+    (void)state;
+    struct fr_store *st = open_store("queue");
+    int64_t a = add_user(st, "alice", NULL), b = add_user(st, "bob", NULL), ja, jb, je;
+    const char *pa[] = {"/p/a1.jpg", "/p/a2.jpg", "/p/a3.jpg", "/p/a4.jpg", "/p/a5.jpg"};
+    const char *pb[] = {"/p/b1.jpg", "/p/b2.jpg", "/p/b3.jpg"};
+    assert_int_equal(fr_store_queue_add(st, a, "/p", pa, 5, &ja), FR_OK);
+    assert_int_equal(fr_store_queue_add(st, b, "/q", pb, 3, &jb), FR_OK);
+    /* Bad input writes nothing. */
+    const char *bad[] = {"/ok", ""};
+    assert_int_equal(fr_store_queue_add(st, a, "x", bad, 2, NULL), FR_ERR_INVALID);
+    assert_int_equal(fr_store_queue_add(st, 99999, "x", pa, 1, NULL), FR_ERR_NOT_FOUND);
+    int32_t n;
+    struct fr_store_item *it;
+    assert_int_equal(fr_store_queue_claim(st, "", 2, 1000, &it, &n), FR_ERR_INVALID);
+    assert_int_equal(fr_store_queue_claim(st, "n1", 0, 1000, &it, &n), FR_ERR_INVALID);
+    /* An empty job is done at once. */
+    assert_int_equal(fr_store_queue_add(st, a, "empty", NULL, 0, &je), FR_OK);
+    struct fr_store_job j;
+    assert_int_equal(fr_store_job_get(st, a, je, &j), FR_OK);
+    assert_int_equal(j.state, FR_STORE_JOB_DONE);
+
+    /* Claims rotate over the users' jobs: alice, bob, alice, ... */
+    /* (Claim times are in ms: the pauses keep them apart.) */
+    struct fr_store_item *c1 = claim(st, "n1", 2, 60000, &n);
+    usleep(3000);
+    assert_int_equal(n, 2);
+    assert_int_equal(c1[0].user, a);
+    assert_int_equal(c1[0].job, ja);
+    assert_string_equal(c1[0].path, "/p/a1.jpg");
+    assert_string_equal(c1[1].path, "/p/a2.jpg");
+    struct fr_store_item *c2 = claim(st, "n2", 2, 60000, &n);
+    usleep(3000);
+    assert_int_equal(n, 2);
+    assert_int_equal(c2[0].user, b);
+    assert_string_equal(c2[0].path, "/p/b1.jpg");
+    /* A claim with a lease that lapses at once, as a node that dies. */
+    struct fr_store_item *c3 = claim(st, "dead", 2, 1, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(c3[0].user, a);
+    assert_string_equal(c3[0].path, "/p/a3.jpg");
+    usleep(20000);
+
+    /* Finishing: faces and image written with the item, once. */
+    bool skipped = true;
+    finish_ok(st, "n1", &c1[0], "content-a1", 2, &skipped);
+    assert_false(skipped);
+    /* Not n2's item; and twice is not possible. */
+    struct fr_face f0 = make_face(0);
+    struct fr_store_new_face nf0 = {.face = &f0};
+    struct fr_store_image im0;
+    memset(&im0, 0, sizeof(im0));
+    assert_int_equal(fr_store_queue_finish(st, "n2", &c1[1], &im0, &nf0, 1, NULL, NULL, NULL), FR_ERR_NOT_FOUND);
+    assert_int_equal(fr_store_queue_finish(st, "n1", &c1[0], &im0, &nf0, 1, NULL, NULL, NULL), FR_ERR_NOT_FOUND);
+    /* The same content again: recorded done, no new faces. */
+    finish_ok(st, "n1", &c1[1], "content-a1", 2, &skipped);
+    assert_true(skipped);
+    assert_int_equal(count_rows(st, "faces"), 2);
+    /* A failure is recorded with its reason. */
+    assert_int_equal(fr_store_queue_finish(st, "n2", &c2[0], NULL, NULL, 0, "cannot decode", NULL, NULL), FR_OK);
+    finish_ok(st, "n2", &c2[1], "content-b2", 1, NULL);
+
+    /* The dead node's lease lapsed: its items go to the next claimer, and
+     * the dead node can no longer finish them. */
+    struct fr_store_item *c5 = claim(st, "n2", 10, 60000, &n);
+    assert_int_equal(n, 1); /* bob's last one first: alice's job was claimed last */
+    assert_string_equal(c5[0].path, "/p/b3.jpg");
+    struct fr_store_item *c4 = claim(st, "n2", 10, 60000, &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(c4[0].path, "/p/a3.jpg");
+    assert_int_equal(fr_store_queue_finish(st, "dead", &c3[0], &im0, &nf0, 1, NULL, NULL, NULL), FR_ERR_NOT_FOUND);
+    assert_int_equal(fr_store_queue_heartbeat(st, "n2", 60000), FR_OK);
+    for (int i = 0; i < 3; i++) {
+        char content[32];
+        snprintf(content, sizeof(content), "content-a%d", i + 3);
+        finish_ok(st, "n2", &c4[i], content, 1, NULL);
+    }
+    assert_int_equal(fr_store_job_get(st, a, ja, &j), FR_OK);
+    assert_int_equal(j.state, FR_STORE_JOB_DONE);
+    assert_int_equal(j.total, 5);
+    assert_int_equal(j.done, 5);
+    assert_int_equal(j.failed, 0);
+    assert_int_equal(count_rows(st, "faces"), 6);
+    struct fr_store_job_node *nodes;
+    assert_int_equal(fr_store_job_nodes(st, a, ja, &nodes, &n), FR_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(nodes[0].node, "n1");
+    assert_int_equal(nodes[0].done, 2);
+    assert_string_equal(nodes[1].node, "n2");
+    assert_int_equal(nodes[1].done, 3);
+    assert_true(nodes[1].last_ms >= nodes[1].first_ms && nodes[1].first_ms > 0);
+    fr_free(nodes);
+
+    /* Bob's job: one failed, one done, one claimed; cancelling stops the rest. */
+    assert_int_equal(fr_store_job_get(st, b, jb, &j), FR_OK);
+    assert_int_equal(j.state, FR_STORE_JOB_RUNNING);
+    assert_int_equal(j.done, 1);
+    assert_int_equal(j.failed, 1);
+    struct fr_store_job_failure *fl;
+    assert_int_equal(fr_store_job_failures(st, b, jb, 10, &fl, &n), FR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(fl[0].path, "/p/b1.jpg");
+    assert_string_equal(fl[0].error, "cannot decode");
+    fr_free(fl);
+    /* Isolation: alice sees nothing of bob's job, and cannot cancel it. */
+    assert_int_equal(fr_store_job_get(st, a, jb, &j), FR_ERR_NOT_FOUND);
+    assert_int_equal(fr_store_job_cancel(st, a, jb), FR_ERR_NOT_FOUND);
+    assert_int_equal(fr_store_job_failures(st, a, jb, 10, &fl, &n), FR_ERR_NOT_FOUND);
+    assert_int_equal(fr_store_job_nodes(st, a, jb, &nodes, &n), FR_ERR_NOT_FOUND);
+    assert_int_equal(fr_store_job_cancel(st, b, jb), FR_OK);
+    assert_int_equal(fr_store_job_cancel(st, b, jb), FR_OK);
+    assert_int_equal(fr_store_job_get(st, b, jb, &j), FR_OK);
+    assert_int_equal(j.state, FR_STORE_JOB_CANCELLED);
+    it = claim(st, "n1", 10, 60000, &n);
+    assert_int_equal(n, 0);
+    assert_null(it);
+    /* Faces went to the right users. */
+    struct fr_store_user u;
+    assert_int_equal(fr_store_user_get(st, "alice", &u), FR_OK);
+    assert_int_equal(u.n_faces, 5);
+    assert_int_equal(fr_store_user_get(st, "bob", &u), FR_OK);
+    assert_int_equal(u.n_faces, 1);
+    /* Removing a user removes its jobs and items. */
+    assert_int_equal(fr_store_user_remove(st, "alice"), FR_OK);
+    assert_int_equal(count_rows(st, "job_items"), 3);
+    assert_int_equal(fr_store_check(st, g_err, sizeof(g_err)), FR_OK);
+    fr_free(c1);
+    fr_free(c2);
+    fr_free(c3);
+    fr_free(c4);
+    fr_free(c5);
+    fr_store_free(st);
+}
+
+/* Claims rotate over users, then over each user's jobs: a user with two
+ * big jobs does not get twice the share of one with one. */
+static void test_queue_fair(void **state) {
+    (void)state;
+    struct fr_store *st = open_store("fair");
+    int64_t a = add_user(st, "alice", NULL), b = add_user(st, "bob", NULL), ja1, ja2, jb;
+    const char *p[] = {"/1", "/2", "/3", "/4"};
+    assert_int_equal(fr_store_queue_add(st, a, "a1", p, 4, &ja1), FR_OK);
+    assert_int_equal(fr_store_queue_add(st, a, "a2", p, 4, &ja2), FR_OK);
+    assert_int_equal(fr_store_queue_add(st, b, "b", p, 4, &jb), FR_OK);
+    const int64_t want[] = {ja1, jb, ja2, jb, ja1, jb, ja2, jb};
+    for (int i = 0; i < 8; i++) {
+        int32_t n;
+        struct fr_store_item *it = claim(st, "n1", 1, 60000, &n);
+        assert_int_equal(n, 1);
+        if (it[0].job != want[i]) fail_msg("claim %d: job %lld, want %lld", i, (long long)it[0].job, (long long)want[i]);
+        fr_free(it);
+        usleep(3000); /* claim times are in ms */
+    }
+    fr_store_free(st);
+}
+
+/* Two connections claiming at once never get the same item. */
+struct claimer {
+    const char *node;
+    int64_t ids[64];
+    int32_t n;
+    int fails;
+};
+
+static void *claim_all(void *arg) {
+    struct claimer *c = arg;
+    struct fr_store *st = open_store("race");
+    for (;;) {
+        struct fr_store_item *it = NULL;
+        int32_t n = 0;
+        if (fr_store_queue_claim(st, c->node, 3, 60000, &it, &n) != FR_OK) c->fails++;
+        if (n == 0) break;
+        for (int32_t i = 0; i < n && c->n < 64; i++) {
+            char content[32];
+            snprintf(content, sizeof(content), "race-%lld", (long long)it[i].id);
+            struct fr_face f = make_face(1);
+            struct fr_store_new_face nf = {.face = &f};
+            struct fr_store_image im;
+            memset(&im, 0, sizeof(im));
+            fr_store_sha256(content, strlen(content), im.sha256);
+            if (fr_store_queue_finish(st, c->node, &it[i], &im, &nf, 1, NULL, NULL, NULL) != FR_OK) c->fails++;
+            c->ids[c->n++] = it[i].id;
+        }
+        fr_free(it);
+    }
+    fr_store_free(st);
+    return NULL;
+}
+
+static void test_queue_race(void **state) {
+    (void)state;
+    struct fr_store *st = open_store("race");
+    int64_t a = add_user(st, "alice", NULL), job;
+    const char *paths[40];
+    char buf[40][16];
+    for (int i = 0; i < 40; i++) snprintf(buf[i], sizeof(buf[i]), "/r/%d", i), paths[i] = buf[i];
+    assert_int_equal(fr_store_queue_add(st, a, "/r", paths, 40, &job), FR_OK);
+    struct claimer c[3] = {{.node = "w1"}, {.node = "w2"}, {.node = "w3"}};
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&t[i], NULL, claim_all, &c[i]), 0);
+    for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+    int32_t total = 0;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(c[i].fails, 0);
+        total += c[i].n;
+    }
+    assert_int_equal(total, 40);
+    assert_int_equal(count_rows(st, "faces"), 40);
+    struct fr_store_job j;
+    assert_int_equal(fr_store_job_get(st, a, job, &j), FR_OK);
+    assert_int_equal(j.state, FR_STORE_JOB_DONE);
+    assert_int_equal(j.done, 40);
+    fr_store_free(st);
+}
+
+/* ---- PostgreSQL only ---- */
+
+static void test_pg_open(void **state) {
+    (void)state;
+    struct fr_store_params p = fr_store_default_params();
+    struct fr_store *st = (struct fr_store *)1;
+    /* No server there: a clear I/O error naming the URL, without its password. */
+    p.data_dir = "postgresql://someone:hunter2@/nodb?host=/nonexistent&connect_timeout=2";
+    assert_int_equal(fr_store_new(&p, &st, g_err, sizeof(g_err)), FR_ERR_IO);
+    assert_null(st);
+    assert_non_null(strstr(g_err, "postgresql://someone@/nodb"));
+    assert_null(strstr(g_err, "hunter2"));
+    /* Read-only on a database without the schema. */
+    p.data_dir = pg_url("empty");
+    p.read_only = true;
+    assert_int_equal(fr_store_new(&p, &st, g_err, sizeof(g_err)), FR_ERR_NOT_FOUND);
+    /* Created and migrated on first use, by any number of openers. */
+    p.read_only = false;
+    st = open_store("empty");
+    assert_int_equal(fr_store_schema_version(st), fr__store_latest_version());
+    struct fr_store *st2 = open_store("empty");
+    fr_store_free(st2);
+    fr_store_free(st);
+    /* A newer facerec's schema is refused. */
+    pg_sql("empty", "INSERT INTO facerec_schema(version) VALUES(999)");
+    assert_int_equal(fr_store_new(&p, &st, g_err, sizeof(g_err)), FR_ERR_UNSUPPORTED);
+    assert_non_null(strstr(g_err, "newer facerec"));
+}
+
+/* The server drops every connection (a restart, a failover): the call
+ * that meets the break fails with FR_ERR_IO, the next one reconnects, and
+ * the listener comes back too. */
+static void test_pg_reconnect(void **state) {
+    (void)state;
+    struct fr_store *st = open_store("reconnect");
+    add_user(st, "alice", NULL);
+    struct fr_store_user u;
+    pg_sql("reconnect", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'fr_reconnect' AND "
+                        "pid <> pg_backend_pid()");
+    enum fr_status s = fr_store_user_get(st, "alice", &u);
+    assert_true(s == FR_OK || s == FR_ERR_IO);
+    assert_int_equal(fr_store_user_get(st, "alice", &u), FR_OK);
+    int64_t p;
+    assert_int_equal(fr_store_person_add(st, u.id, "after", &p), FR_OK);
+    /* Listening again: another connection's write is noticed. */
+    struct fr_store *st2 = open_store("reconnect");
+    int64_t v0 = fr_store_data_version(st);
+    for (int i = 0; i < 1000 && fr_store_data_version(st) != (v0 = fr_store_data_version(st)); i++) usleep(10000);
+    assert_int_equal(fr_store_person_add(st2, u.id, "from two", &p), FR_OK);
+    assert_true(version_moves(st, v0));
+    fr_store_free(st2);
+    fr_store_free(st);
+}
+
 int main(void) {
+    g_pg = getenv("FACEREC_TEST_PG");
+    if (g_pg && !*g_pg) g_pg = NULL;
+    const struct CMUnitTest sqlite_tests[] = {
+        cmocka_unit_test(test_open_defaults), cmocka_unit_test(test_open_errors), cmocka_unit_test(test_migration),
+        cmocka_unit_test(test_oom),
+    };
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test(test_pg_open),
+        cmocka_unit_test(test_pg_reconnect),
+    };
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_defaults),   cmocka_unit_test(test_open_errors), cmocka_unit_test(test_migration),
         cmocka_unit_test(test_reopen),          cmocka_unit_test(test_users),       cmocka_unit_test(test_auth),
         cmocka_unit_test(test_names),           cmocka_unit_test(test_people_faces), cmocka_unit_test(test_images),
         cmocka_unit_test(test_jobs),            cmocka_unit_test(test_isolation),   cmocka_unit_test(test_atomic_faults),
-        cmocka_unit_test(test_oom),             cmocka_unit_test(test_two_connections), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_two_connections), cmocka_unit_test(test_threads),     cmocka_unit_test(test_queue),
+        cmocka_unit_test(test_queue_fair),      cmocka_unit_test(test_queue_race),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int rc = g_pg ? cmocka_run_group_tests_name("postgresql", pg_tests, setup, teardown)
+                  : cmocka_run_group_tests_name("sqlite", sqlite_tests, setup, teardown);
+    return rc | cmocka_run_group_tests_name(g_pg ? "postgresql" : "sqlite", tests, setup, teardown);
 }

@@ -104,6 +104,11 @@ struct fr_config {
     int32_t recognize_k;        /* recognize's default k (3) */
     int32_t cluster_min_faces;  /* 3 */
     float cluster_max_distance; /* 0.5 */
+    /* the indexing queue */
+    char *node_name;            /* "" = HOSTNAME-PID */
+    int32_t index_workers;      /* 2; 0 = take no queued work */
+    int32_t index_batch;        /* 8 */
+    int32_t index_lease_ms;     /* 30000 */
     char *log_level;         /* "error", "warn", "info", "debug" */
     /* Where each value came from, by table index: NULL = the table's
      * default (string fields then point at the table's text and are not

@@ -13,10 +13,13 @@
  * FR_ERR_NOT_FOUND, exactly like a missing one.
  *
  * Other processes (the CLI indexing into the data directory while a
- * server runs) are noticed through fr_store_data_version() and the user's
- * gallery_version: when the version in the database differs from the one
- * this gallery last loaded or wrote, the user's matrix is reloaded before
- * it is used.
+ * server runs, or other servers on the same PostgreSQL database) are
+ * noticed through fr_store_data_version() and the user's gallery_version:
+ * when the version in the database differs from the one this gallery last
+ * loaded or wrote, the user's matrix is reloaded before it is used. On
+ * PostgreSQL, where other servers' change notices arrive asynchronously,
+ * a write keeps the matrix only when fr_store_last_write says nobody else
+ * wrote that user's gallery since the matrix was loaded.
  *
  * Similarity: fr_similarity(distance) of facerec/pipeline.h, a logistic
  * curve that is 1 for identical descriptors, exactly 0.5 at the default
@@ -120,6 +123,15 @@ FR_API enum fr_status fr_gallery_enroll(struct fr_gallery *g, int64_t user, int6
 FR_API enum fr_status fr_gallery_index(struct fr_gallery *g, int64_t user, const struct fr_store_image *img,
                                        const struct fr_store_new_face *faces, int32_t n, int64_t *ids_out,
                                        int64_t *image_id, bool *skipped);
+
+/* Finishes a queued index item that node holds (fr_store_queue_finish):
+ * the image and its faces are written with the item's completion in one
+ * transaction and, on success, added to the user's matrix; with error set,
+ * the item is recorded as failed. FR_ERR_NOT_FOUND when the item is no
+ * longer node's (nothing written). */
+FR_API enum fr_status fr_gallery_queue_finish(struct fr_gallery *g, const char *node, const struct fr_store_item *item,
+                                              const struct fr_store_image *img, const struct fr_store_new_face *faces,
+                                              int32_t n, const char *error, bool *skipped);
 
 /* ---- recognition ---------------------------------------------------------------- */
 

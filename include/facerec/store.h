@@ -1,4 +1,15 @@
-/* facerec store: the durable side of the people gallery, on SQLite.
+/* facerec store: the durable side of the people gallery, on SQLite or
+ * PostgreSQL.
+ *
+ * params.data_dir names a directory (SQLite, described below) or a
+ * PostgreSQL URL, "postgresql://user@host/db" or "postgres://...", any
+ * URI libpq takes. Both stores behave the same through this API: the
+ * same rows, the same isolation, the same statuses. On PostgreSQL the
+ * schema is created and migrated at open (a facerec_schema table holds its
+ * version; concurrent openers serialise on an advisory lock); several
+ * processes on several machines may share the database, and
+ * fr_store_data_version() changes when any of them commits a change to a
+ * gallery (LISTEN/NOTIFY on a second connection: no polling).
  *
  * One database file, DATA_DIR/facerec.db, in WAL mode with
  * synchronous=FULL: when a write call returns FR_OK its transaction is
@@ -28,7 +39,8 @@
  * Thread-safety: a store may be used from any number of threads; calls
  * are serialised inside (one connection behind a mutex; SQLite's busy
  * timeout handles other processes, such as the CLI writing to the data
- * directory while a server runs). Strings and arrays returned through
+ * directory while a server runs; on PostgreSQL the server's row locks do,
+ * and a gallery write locks its user's row first). Strings and arrays returned through
  * out-parameters belong to the caller: arrays and thumbnails are
  * fr_malloc'd, release them with fr_free.
  *
@@ -88,6 +100,14 @@ FR_API enum fr_status fr_store_check(struct fr_store *st, char *err, size_t errl
 /* Changes whenever another connection (another process) committed a
  * write since the last call: PRAGMA data_version. Cheap; for caches. */
 FR_API int64_t fr_store_data_version(struct fr_store *st);
+
+/* On a store whose change notices arrive asynchronously (PostgreSQL):
+ * true when the calling thread's last committed write touched user's
+ * gallery, with the user's gallery_version just before it (read under the
+ * lock the write held) and just after it; the record is consumed. False
+ * on SQLite, where fr_store_data_version is exact. For caches such as the
+ * gallery's matrices. */
+FR_API bool fr_store_last_write(struct fr_store *st, int64_t user, int64_t *before, int64_t *after);
 
 /* ---- users and API keys ------------------------------------------------- */
 
@@ -211,7 +231,7 @@ FR_API enum fr_status fr_store_face_scan(struct fr_store *st, int64_t user, fr_s
 
 /* ---- jobs --------------------------------------------------------------- */
 
-enum fr_store_job_state { FR_STORE_JOB_RUNNING, FR_STORE_JOB_DONE, FR_STORE_JOB_FAILED };
+enum fr_store_job_state { FR_STORE_JOB_RUNNING, FR_STORE_JOB_DONE, FR_STORE_JOB_FAILED, FR_STORE_JOB_CANCELLED };
 
 struct fr_store_job {
     int64_t id;
@@ -229,6 +249,74 @@ FR_API enum fr_status fr_store_job_update(struct fr_store *st, int64_t user, int
 /* The user's jobs, newest first, at most limit. */
 FR_API enum fr_status fr_store_job_list(struct fr_store *st, int64_t user, int32_t limit, struct fr_store_job **out,
                                         int32_t *n);
+
+/* ---- the indexing queue -----------------------------------------------------
+ *
+ * A queued index job is a job row of kind "index" plus one item per file.
+ * Any number of workers (facerec serve processes, on one database) claim
+ * items in batches; a claim is a lease that the worker extends with
+ * fr_store_queue_heartbeat and that lapses lease_ms after the last one, so
+ * that a worker that died leaves its items to the others. Claims rotate
+ * over the users with running jobs (the user claimed from longest ago
+ * first), then over that user's jobs, so that one user's big imports do
+ * not starve another's. Finishing an item
+ * writes its image and faces and marks it done in ONE transaction, and
+ * only while the finishing worker still holds it: every item is indexed
+ * exactly once, and an image whose content the user already has is
+ * recorded as done without new faces. The job is done when every item is
+ * done or failed. */
+
+#define FR_STORE_NODE_MAX 63   /* bytes of a worker's name */
+#define FR_STORE_PATH_MAX 4095 /* bytes of an item's path */
+
+struct fr_store_item {
+    int64_t id, job, user;
+    char path[FR_STORE_PATH_MAX + 1];
+};
+
+/* Per worker progress of one job, for rates. */
+struct fr_store_job_node {
+    char node[FR_STORE_NODE_MAX + 1];
+    int64_t done, failed;
+    int64_t first_ms, last_ms; /* first claim, last finish (unix ms) */
+};
+
+/* An item that failed, with the reason. */
+struct fr_store_job_failure {
+    char path[FR_STORE_PATH_MAX + 1];
+    char error[256];
+};
+
+/* A running index job of n items (paths, each 1..FR_STORE_PATH_MAX bytes),
+ * detail as in fr_store_job_start; *id gets the job. n may be 0 (the job
+ * is done at once). */
+FR_API enum fr_status fr_store_queue_add(struct fr_store *st, int64_t user, const char *detail,
+                                         const char *const *paths, int32_t n, int64_t *id);
+/* Claims up to max items (of running jobs, not held by a live lease) for
+ * node, leased for lease_ms; *out is fr_malloc'd (NULL when *n is 0). */
+FR_API enum fr_status fr_store_queue_claim(struct fr_store *st, const char *node, int32_t max, int64_t lease_ms,
+                                           struct fr_store_item **out, int32_t *n);
+/* Extends every lease node holds to now + lease_ms. */
+FR_API enum fr_status fr_store_queue_heartbeat(struct fr_store *st, const char *node, int64_t lease_ms);
+/* Finishes an item that node holds: with error NULL, adds img (reusing the
+ * user's image with that hash: *skipped is set and nothing else written)
+ * and its faces unassigned, as fr_store_faces_add does; with an error,
+ * records it. One transaction. FR_ERR_NOT_FOUND when the item is no
+ * longer node's (its lease lapsed and another worker took it): nothing is
+ * written then. ids_out (n entries) and skipped may be NULL. */
+FR_API enum fr_status fr_store_queue_finish(struct fr_store *st, const char *node, const struct fr_store_item *item,
+                                            const struct fr_store_image *img, const struct fr_store_new_face *faces,
+                                            int32_t n, const char *error, int64_t *ids_out, bool *skipped);
+/* One job of the user (FR_ERR_NOT_FOUND if none). */
+FR_API enum fr_status fr_store_job_get(struct fr_store *st, int64_t user, int64_t id, struct fr_store_job *out);
+/* Cancels a running job: its items not yet claimed are never claimed.
+ * A job that already ended is left as it is (FR_OK). */
+FR_API enum fr_status fr_store_job_cancel(struct fr_store *st, int64_t user, int64_t id);
+/* The job's failed items (at most limit) and its per-worker counts. */
+FR_API enum fr_status fr_store_job_failures(struct fr_store *st, int64_t user, int64_t id, int32_t limit,
+                                            struct fr_store_job_failure **out, int32_t *n);
+FR_API enum fr_status fr_store_job_nodes(struct fr_store *st, int64_t user, int64_t id, struct fr_store_job_node **out,
+                                         int32_t *n);
 
 #ifdef __cplusplus
 }

@@ -100,9 +100,10 @@ static const struct fr_setting settings[] = {
         "the window (and the grace period at the start of a body) over which min_body_rate is measured"),
     SIZE("server", max_body_memory, 1024, 1.0 * TIB, "512MiB", NULL,
          "request bodies buffered at once over all connections; a request that would pass it is answered 503"),
-    STRING("server", data, "", "DIR", NULL,
+    STRING("server", data, "", "DIR|URL", NULL,
            "data directory of the people gallery (SQLite: users, API keys, people, faces); empty means "
-           "$XDG_DATA_HOME/facerec, else ~/.local/share/facerec"),
+           "$XDG_DATA_HOME/facerec, else ~/.local/share/facerec; a postgresql://USER@HOST/DB URL shares one "
+           "PostgreSQL database between several servers"),
     ENUM("server", log_level, log_choices, "info", "least severe log messages that are written"),
     INT("server", metrics_top_users, 0, 64, "16", NULL,
         "/metrics: this many users with the most traffic get their own series; the rest are user=\"_other\""),
@@ -183,6 +184,16 @@ static const struct fr_setting settings[] = {
     FLOAT("gallery", cluster_max_distance, 0.01, 2.0, "0.5", NULL,
           "cluster: faces closer than this distance are neighbours; an unassigned face this close to a person "
           "joins it"),
+    /* the indexing queue (POST /v1/jobs) */
+    STRING("gallery", node_name, "", "NAME", NULL,
+           "this server's name in index jobs' per-node progress; empty means HOSTNAME-PID"),
+    INT("gallery", index_workers, 0, 64, "2", NULL,
+        "index jobs: batches this server works on at once (one decodes and writes while another computes); "
+        "0 takes no queued work"),
+    INT("gallery", index_batch, 1, 1024, "8", NULL, "index jobs: images claimed at a time"),
+    INT("gallery", index_lease_ms, 1, 3600000, "30000", NULL,
+        "index jobs: a claim lapses this long after the claiming server's last heartbeat (it beats every third "
+        "of it), and other servers take the images over"),
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 _Static_assert(N_SETTINGS <= FR_CONFIG_MAX_SETTINGS, "raise FR_CONFIG_MAX_SETTINGS");

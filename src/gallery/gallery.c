@@ -182,6 +182,8 @@ static enum fr_status write_begin(struct fr_gallery *g, int64_t user, struct uga
     struct ugal *e = user_entry(g, user);
     if (!e) return FR_ERR_NOMEM;
     *dv = external_check(g);
+    int64_t stale_before, stale_after; /* forget any earlier write's record */
+    fr_store_last_write(g->st, user, &stale_before, &stale_after);
     pthread_rwlock_wrlock(&e->lock);
     enum fr_status st = refresh(g, e);
     if (st != FR_OK) {
@@ -198,8 +200,14 @@ static enum fr_status write_begin(struct fr_gallery *g, int64_t user, struct uga
  * next use reload. Unlocks. */
 static void write_end(struct fr_gallery *g, struct ugal *e, int64_t dv, bool wrote, bool applied) {
     if (wrote) {
-        int64_t v = -1;
-        if (!applied || fr_store_data_version(g->st) != dv || user_version(g, e->user, &v) != FR_OK) v = -1;
+        int64_t v = -1, before, after;
+        if (fr_store_last_write(g->st, e->user, &before, &after)) {
+            /* A shared store (PostgreSQL) says what the write saw: the
+             * matrix is current if nobody wrote between its load and ours. */
+            v = applied && before == e->version ? after : -1;
+        } else if (!applied || fr_store_data_version(g->st) != dv || user_version(g, e->user, &v) != FR_OK) {
+            v = -1;
+        }
         e->version = v;
     }
     pthread_rwlock_unlock(&e->lock);
@@ -387,6 +395,32 @@ enum fr_status fr_gallery_index(struct fr_gallery *g, int64_t user, const struct
     bool applied = true;
     if (st == FR_ERR_NOT_FOUND) st = add_faces(g, e, user, 0, img, faces, n, ids_out, image_id, &applied);
     write_end(g, e, dv, st == FR_OK, applied);
+    return st;
+}
+
+enum fr_status fr_gallery_queue_finish(struct fr_gallery *g, const char *node, const struct fr_store_item *item,
+                                       const struct fr_store_image *img, const struct fr_store_new_face *faces,
+                                       int32_t n, const char *error, bool *skipped) {
+    bool skip = false;
+    if (skipped) *skipped = false;
+    if (error || !item) return fr_store_queue_finish(g->st, node, item, NULL, NULL, 0, error, NULL, NULL);
+    if (!img || !faces_ok(faces, n)) return FR_ERR_INVALID;
+    int64_t *ids = n > 0 ? fr_malloc(sizeof(*ids) * (size_t)n) : NULL;
+    if (n > 0 && !ids) return FR_ERR_NOMEM;
+    struct ugal *e;
+    int64_t dv;
+    enum fr_status st = write_begin(g, item->user, &e, &dv);
+    if (st != FR_OK) {
+        fr_free(ids);
+        return st;
+    }
+    st = fr_store_queue_finish(g->st, node, item, img, faces, n, NULL, ids, &skip);
+    bool applied = true;
+    for (int32_t i = 0; st == FR_OK && !skip && i < n; i++)
+        if (fr_search_add(e->m, ids[i], 0, faces[i].face->descriptor) != FR_OK) applied = false;
+    write_end(g, e, dv, st == FR_OK && !skip, applied);
+    fr_free(ids);
+    if (skipped) *skipped = skip;
     return st;
 }
 

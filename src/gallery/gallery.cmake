@@ -4,6 +4,7 @@
 add_library(facerec_gallery OBJECT
   src/gallery/gallery.c
   src/gallery/thumb.c
+  src/gallery/indexer.c
 )
 target_include_directories(facerec_gallery PUBLIC include PRIVATE src)
 target_link_libraries(facerec_gallery PUBLIC PkgConfig::TURBOJPEG pthread)

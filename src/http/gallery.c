@@ -670,9 +670,7 @@ out:
 
 /* ---- jobs ----------------------------------------------------------------------------- */
 
-static const char *job_state(enum fr_store_job_state s) {
-    return s == FR_STORE_JOB_DONE ? "done" : s == FR_STORE_JOB_FAILED ? "failed" : "running";
-}
+static const char *job_state(enum fr_store_job_state s) { return fr__http_job_state(s); }
 
 enum MHD_Result fr__http_jobs_list(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     enum MHD_Result ret;

@@ -80,6 +80,7 @@ add_library(facerec_http OBJECT
   src/http/json.c
   src/http/keys.c
   src/http/gallery.c
+  src/http/jobs.c
   src/http/metrics.c
   src/http/web.c
   ${CMAKE_BINARY_DIR}/web-assets.c

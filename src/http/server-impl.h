@@ -200,6 +200,11 @@ enum MHD_Result fr__http_recognize(struct fr_http *h, struct MHD_Connection *c, 
 enum MHD_Result fr__http_index(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_cluster(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_jobs_list(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+/* Queued jobs (jobs.c). */
+enum MHD_Result fr__http_job_add(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+enum MHD_Result fr__http_job_get(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+enum MHD_Result fr__http_job_cancel(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+const char *fr__http_job_state(enum fr_store_job_state s);
 /* Before the scheduler runs: 404 when the route's {id} is not the user's
  * person (enrolling into nobody would waste the compute). Returns true
  * when it answered. */

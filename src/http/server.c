@@ -722,6 +722,9 @@ static const struct fr__http_route routes[] = {
     { "POST", "/v1/index", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_index },
     { "POST", "/v1/cluster", true, true, FR__HTTP_IN_JSON, false, fr__http_cluster },
     { "GET", "/v1/jobs", true, true, FR__HTTP_IN_NONE, false, fr__http_jobs_list },
+    { "POST", "/v1/jobs", true, true, FR__HTTP_IN_JSON, false, fr__http_job_add },
+    { "GET", "/v1/jobs/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_job_get },
+    { "DELETE", "/v1/jobs/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_job_cancel },
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -63,7 +63,7 @@ static enum fr_status exec_one(struct fr_store *st, sqlite3_stmt *s, const char 
 
 /* ---- people ---- */
 
-enum fr_status fr_store_person_add(struct fr_store *st, int64_t user, const char *name, int64_t *id) {
+enum fr_status fr__sq_person_add(struct fr_store *st, int64_t user, const char *name, int64_t *id) {
     FR_ASSERT(st);
     if (!fr__store_valid_name(name)) return bad_name();
     fr__store_lock(st);
@@ -95,7 +95,7 @@ static void read_person(sqlite3_stmt *s, void *row) {
     p->n_faces = sqlite3_column_int64(s, 4);
 }
 
-enum fr_status fr_store_person_get(struct fr_store *st, int64_t user, int64_t id, struct fr_store_person *out) {
+enum fr_status fr__sq_person_get(struct fr_store *st, int64_t user, int64_t id, struct fr_store_person *out) {
     FR_ASSERT(st && out);
     fr__store_lock(st);
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_PERSON_GET);
@@ -108,7 +108,7 @@ enum fr_status fr_store_person_get(struct fr_store *st, int64_t user, int64_t id
     return status;
 }
 
-enum fr_status fr_store_person_list(struct fr_store *st, int64_t user, int64_t after_id, int32_t limit,
+enum fr_status fr__sq_person_list(struct fr_store *st, int64_t user, int64_t after_id, int32_t limit,
                                     struct fr_store_person **out, int32_t *n) {
     FR_ASSERT(st && out && n);
     *out = NULL;
@@ -124,7 +124,7 @@ enum fr_status fr_store_person_list(struct fr_store *st, int64_t user, int64_t a
     return status;
 }
 
-enum fr_status fr_store_person_rename(struct fr_store *st, int64_t user, int64_t id, const char *name) {
+enum fr_status fr__sq_person_rename(struct fr_store *st, int64_t user, int64_t id, const char *name) {
     FR_ASSERT(st);
     if (!fr__store_valid_name(name)) return bad_name();
     fr__store_lock(st);
@@ -142,7 +142,7 @@ enum fr_status fr_store_person_rename(struct fr_store *st, int64_t user, int64_t
     return status;
 }
 
-enum fr_status fr_store_person_delete(struct fr_store *st, int64_t user, int64_t id, int64_t *n_faces_out) {
+enum fr_status fr__sq_person_delete(struct fr_store *st, int64_t user, int64_t id, int64_t *n_faces_out) {
     FR_ASSERT(st);
     fr__store_lock(st);
     enum fr_status status = fr__store_begin(st);
@@ -172,7 +172,7 @@ enum fr_status fr_store_person_delete(struct fr_store *st, int64_t user, int64_t
     return status;
 }
 
-enum fr_status fr_store_person_merge(struct fr_store *st, int64_t user, int64_t into, int64_t from) {
+enum fr_status fr__sq_person_merge(struct fr_store *st, int64_t user, int64_t into, int64_t from) {
     FR_ASSERT(st);
     if (into == from) return fr__store_fail(FR_ERR_INVALID, "cannot merge a person into itself");
     fr__store_lock(st);
@@ -223,7 +223,7 @@ static void read_image(sqlite3_stmt *s, void *row) {
 }
 
 /* The user's image with that hash into *out; FR_ERR_NOT_FOUND if none. */
-static enum fr_status find_image(struct fr_store *st, int64_t user, const uint8_t *sha256,
+enum fr_status fr__sq_image_find_locked(struct fr_store *st, int64_t user, const uint8_t *sha256,
                                  struct fr_store_image *out) {
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_IMAGE_FIND);
     sqlite3_bind_int64(s, 1, user);
@@ -231,19 +231,19 @@ static enum fr_status find_image(struct fr_store *st, int64_t user, const uint8_
     return fr__store_read_one(st, s, read_image, out, "no image with that hash", "looking up an image");
 }
 
-enum fr_status fr_store_image_find(struct fr_store *st, int64_t user, const uint8_t sha256[FR_STORE_HASH_LEN],
+enum fr_status fr__sq_image_find(struct fr_store *st, int64_t user, const uint8_t sha256[FR_STORE_HASH_LEN],
                                    struct fr_store_image *out) {
     FR_ASSERT(st && sha256 && out);
     fr__store_lock(st);
-    enum fr_status status = find_image(st, user, sha256, out);
+    enum fr_status status = fr__sq_image_find_locked(st, user, sha256, out);
     fr__store_unlock(st);
     return status;
 }
 
 /* The id of the user's row for img, inserted if it has none yet. */
-static enum fr_status upsert_image(struct fr_store *st, int64_t user, const struct fr_store_image *img, int64_t *id) {
+enum fr_status fr__sq_upsert_image(struct fr_store *st, int64_t user, const struct fr_store_image *img, int64_t *id) {
     struct fr_store_image found;
-    enum fr_status status = find_image(st, user, img->sha256, &found);
+    enum fr_status status = fr__sq_image_find_locked(st, user, img->sha256, &found);
     if (status == FR_OK) *id = found.id;
     if (status != FR_ERR_NOT_FOUND) return status;
     size_t nlen = strnlen(img->name, sizeof(img->name));
@@ -264,7 +264,7 @@ static enum fr_status upsert_image(struct fr_store *st, int64_t user, const stru
 
 /* ---- faces ---- */
 
-static enum fr_status insert_face(struct fr_store *st, int64_t user, int64_t person, int64_t image,
+enum fr_status fr__sq_insert_face(struct fr_store *st, int64_t user, int64_t person, int64_t image,
                                   const struct fr_store_new_face *nf, int64_t now, int64_t *id) {
     const struct fr_face *f = nf->face;
     uint8_t emb[4 * FR_DESCRIPTOR_DIM], lm[4 * 2 * FR_LANDMARKS];
@@ -286,7 +286,7 @@ static enum fr_status insert_face(struct fr_store *st, int64_t user, int64_t per
     return status;
 }
 
-enum fr_status fr_store_faces_add(struct fr_store *st, int64_t user, int64_t person, const struct fr_store_image *img,
+enum fr_status fr__sq_faces_add(struct fr_store *st, int64_t user, int64_t person, const struct fr_store_image *img,
                                   const struct fr_store_new_face *faces, int32_t n, int64_t *ids_out,
                                   int64_t *image_id) {
     FR_ASSERT(st);
@@ -299,9 +299,9 @@ enum fr_status fr_store_faces_add(struct fr_store *st, int64_t user, int64_t per
     enum fr_status status = fr__store_begin(st);
     if (status == FR_OK) {
         if (person > 0) status = person_exists(st, user, person);
-        if (status == FR_OK && img) status = upsert_image(st, user, img, &img_id);
+        if (status == FR_OK && img) status = fr__sq_upsert_image(st, user, img, &img_id);
         for (int32_t i = 0; status == FR_OK && i < n; i++)
-            status = insert_face(st, user, person, img_id, &faces[i], now, ids_out ? &ids_out[i] : NULL);
+            status = fr__sq_insert_face(st, user, person, img_id, &faces[i], now, ids_out ? &ids_out[i] : NULL);
         status = fr__store_end(st, status);
     }
     fr__store_unlock(st);
@@ -322,7 +322,7 @@ static void read_face(sqlite3_stmt *s, void *row) {
     f->created = sqlite3_column_int64(s, 10);
 }
 
-enum fr_status fr_store_face_get(struct fr_store *st, int64_t user, int64_t id, struct fr_store_face *out) {
+enum fr_status fr__sq_face_get(struct fr_store *st, int64_t user, int64_t id, struct fr_store_face *out) {
     FR_ASSERT(st && out);
     fr__store_lock(st);
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_FACE_GET);
@@ -335,7 +335,7 @@ enum fr_status fr_store_face_get(struct fr_store *st, int64_t user, int64_t id, 
     return status;
 }
 
-enum fr_status fr_store_face_list(struct fr_store *st, int64_t user, int64_t person, int64_t after_id, int32_t limit,
+enum fr_status fr__sq_face_list(struct fr_store *st, int64_t user, int64_t person, int64_t after_id, int32_t limit,
                                   struct fr_store_face **out, int32_t *n) {
     FR_ASSERT(st && out && n);
     *out = NULL;
@@ -356,7 +356,7 @@ enum fr_status fr_store_face_list(struct fr_store *st, int64_t user, int64_t per
     return status;
 }
 
-enum fr_status fr_store_face_delete(struct fr_store *st, int64_t user, int64_t id) {
+enum fr_status fr__sq_face_delete(struct fr_store *st, int64_t user, int64_t id) {
     FR_ASSERT(st);
     fr__store_lock(st);
     enum fr_status status = fr__store_begin(st);
@@ -371,7 +371,7 @@ enum fr_status fr_store_face_delete(struct fr_store *st, int64_t user, int64_t i
     return status;
 }
 
-enum fr_status fr_store_face_assign(struct fr_store *st, int64_t user, const int64_t *ids, int32_t n, int64_t person) {
+enum fr_status fr__sq_face_assign(struct fr_store *st, int64_t user, const int64_t *ids, int32_t n, int64_t person) {
     FR_ASSERT(st);
     if (n < 0 || (n > 0 && !ids) || person < 0) return fr__store_fail(FR_ERR_INVALID, "bad face list");
     fr__store_lock(st);
@@ -398,7 +398,7 @@ enum fr_status fr_store_face_assign(struct fr_store *st, int64_t user, const int
     return status;
 }
 
-enum fr_status fr_store_face_thumbnail(struct fr_store *st, int64_t user, int64_t id, void **jpeg, size_t *len) {
+enum fr_status fr__sq_face_thumbnail(struct fr_store *st, int64_t user, int64_t id, void **jpeg, size_t *len) {
     FR_ASSERT(st && jpeg && len);
     *jpeg = NULL;
     *len = 0;
@@ -424,7 +424,7 @@ enum fr_status fr_store_face_thumbnail(struct fr_store *st, int64_t user, int64_
     return status;
 }
 
-enum fr_status fr_store_face_scan(struct fr_store *st, int64_t user, fr_store_face_fn fn, void *ctx) {
+enum fr_status fr__sq_face_scan(struct fr_store *st, int64_t user, fr_store_face_fn fn, void *ctx) {
     FR_ASSERT(st && fn);
     float emb[FR_DESCRIPTOR_DIM];
     fr__store_lock(st);
@@ -447,7 +447,7 @@ enum fr_status fr_store_face_scan(struct fr_store *st, int64_t user, fr_store_fa
 /* ---- jobs ---- */
 
 /* Binds text cut to at most max bytes, at a UTF-8 character boundary. */
-static void bind_cut(sqlite3_stmt *s, int col, const char *text, size_t max) {
+void fr__sq_bind_cut(sqlite3_stmt *s, int col, const char *text, size_t max) {
     size_t n = strnlen(text, max + 1);
     if (n > max) {
         n = max;
@@ -456,7 +456,7 @@ static void bind_cut(sqlite3_stmt *s, int col, const char *text, size_t max) {
     sqlite3_bind_text(s, col, text, (int)n, SQLITE_TRANSIENT);
 }
 
-enum fr_status fr_store_job_start(struct fr_store *st, int64_t user, const char *kind, const char *detail,
+enum fr_status fr__sq_job_start(struct fr_store *st, int64_t user, const char *kind, const char *detail,
                                   int64_t total, int64_t *id) {
     FR_ASSERT(st);
     if (!kind || !*kind || strnlen(kind, KIND_MAX + 1) > KIND_MAX || total < 0)
@@ -468,7 +468,7 @@ enum fr_status fr_store_job_start(struct fr_store *st, int64_t user, const char 
         sqlite3_bind_int64(s, 1, user);
         sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, total);
-        bind_cut(s, 4, detail ? detail : "", DETAIL_MAX);
+        fr__sq_bind_cut(s, 4, detail ? detail : "", DETAIL_MAX);
         sqlite3_bind_int64(s, 5, fr__store_now());
         status = fr__store_exec(st, s, "starting a job");
         if (status == FR_ERR_IO && sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -480,10 +480,10 @@ enum fr_status fr_store_job_start(struct fr_store *st, int64_t user, const char 
     return status;
 }
 
-enum fr_status fr_store_job_update(struct fr_store *st, int64_t user, int64_t id, enum fr_store_job_state state,
+enum fr_status fr__sq_job_update(struct fr_store *st, int64_t user, int64_t id, enum fr_store_job_state state,
                                    int64_t done, int64_t failed, const char *detail) {
     FR_ASSERT(st);
-    if ((int)state < FR_STORE_JOB_RUNNING || (int)state > FR_STORE_JOB_FAILED || done < 0 || failed < 0)
+    if ((int)state < FR_STORE_JOB_RUNNING || (int)state > FR_STORE_JOB_CANCELLED || done < 0 || failed < 0)
         return fr__store_fail(FR_ERR_INVALID, "bad job state or counts");
     fr__store_lock(st);
     enum fr_status status = fr__store_begin(st);
@@ -494,7 +494,7 @@ enum fr_status fr_store_job_update(struct fr_store *st, int64_t user, int64_t id
         sqlite3_bind_int(s, 3, (int)state);
         sqlite3_bind_int64(s, 4, done);
         sqlite3_bind_int64(s, 5, failed);
-        if (detail) bind_cut(s, 6, detail, DETAIL_MAX);
+        if (detail) fr__sq_bind_cut(s, 6, detail, DETAIL_MAX);
         sqlite3_bind_int64(s, 7, fr__store_now());
         status = exec_one(st, s, "updating a job");
         status = fr__store_end(st, status);
@@ -503,14 +503,17 @@ enum fr_status fr_store_job_update(struct fr_store *st, int64_t user, int64_t id
     return status;
 }
 
-static void read_job(sqlite3_stmt *s, void *row) {
+void fr__sq_read_job(sqlite3_stmt *s, void *row) {
     struct fr_store_job *j = row;
     memset(j, 0, sizeof(*j));
     j->id = sqlite3_column_int64(s, 0);
     const char *kind = (const char *)sqlite3_column_text(s, 1);
     snprintf(j->kind, sizeof(j->kind), "%s", kind ? kind : "");
     int state = sqlite3_column_int(s, 2);
-    j->state = state == 1 ? FR_STORE_JOB_DONE : state == 2 ? FR_STORE_JOB_FAILED : FR_STORE_JOB_RUNNING;
+    j->state = state == 1   ? FR_STORE_JOB_DONE
+               : state == 2 ? FR_STORE_JOB_FAILED
+               : state == 3 ? FR_STORE_JOB_CANCELLED
+                            : FR_STORE_JOB_RUNNING;
     j->total = sqlite3_column_int64(s, 3);
     j->done = sqlite3_column_int64(s, 4);
     j->failed = sqlite3_column_int64(s, 5);
@@ -520,7 +523,7 @@ static void read_job(sqlite3_stmt *s, void *row) {
     j->updated = sqlite3_column_int64(s, 8);
 }
 
-enum fr_status fr_store_job_list(struct fr_store *st, int64_t user, int32_t limit, struct fr_store_job **out,
+enum fr_status fr__sq_job_list(struct fr_store *st, int64_t user, int32_t limit, struct fr_store_job **out,
                                  int32_t *n) {
     FR_ASSERT(st && out && n);
     *out = NULL;
@@ -530,7 +533,7 @@ enum fr_status fr_store_job_list(struct fr_store *st, int64_t user, int32_t limi
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_JOB_LIST);
     sqlite3_bind_int64(s, 1, user);
     sqlite3_bind_int(s, 2, limit);
-    enum fr_status status = fr__store_collect(st, s, sizeof(**out), read_job, "listing jobs", (void **)out, n);
+    enum fr_status status = fr__store_collect(st, s, sizeof(**out), fr__sq_read_job, "listing jobs", (void **)out, n);
     fr__store_unlock(st);
     return status;
 }

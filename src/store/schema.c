@@ -91,9 +91,32 @@ static const char schema_v1[] =
     "CREATE TRIGGER faces_au AFTER UPDATE ON faces BEGIN"
     "  UPDATE users SET gallery_version = gallery_version + 1 WHERE id = NEW.user_id; END;";
 
+/* Version 2: the indexing queue. An index job's files are job_items
+ * (state 0 pending, 1 claimed by `node` until lease_until, 2 done, 3
+ * failed with `error`, 4 cancelled; times in unix ms); jobs.last_claim
+ * rotates claims over the running jobs. */
+static const char schema_v2[] =
+    "ALTER TABLE jobs ADD COLUMN last_claim INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE job_items ("
+    "  id INTEGER PRIMARY KEY,"
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  path TEXT NOT NULL,"
+    "  state INTEGER NOT NULL DEFAULT 0,"
+    "  node TEXT,"
+    "  lease_until INTEGER NOT NULL DEFAULT 0,"
+    "  claimed INTEGER NOT NULL DEFAULT 0,"
+    "  finished INTEGER NOT NULL DEFAULT 0,"
+    "  faces INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT);"
+    "CREATE INDEX job_items_job ON job_items(job_id, state, id);"
+    "CREATE INDEX job_items_node ON job_items(node, state);"
+    "CREATE INDEX jobs_running ON jobs(state, kind, last_claim);";
+
 const struct fr__store_migration fr__store_migrations[] = {
     {1, schema_v1},
-    /* {2, "ALTER TABLE ...;"}, */
+    {2, schema_v2},
+    /* {3, "ALTER TABLE ...;"}, */
 };
 const int32_t fr__store_n_migrations = (int32_t)(sizeof(fr__store_migrations) / sizeof(fr__store_migrations[0]));
 

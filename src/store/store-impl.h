@@ -1,5 +1,8 @@
-/* Internals of the SQLite store, shared by store.c (open, users, keys),
- * gallery.c (people, images, faces, jobs) and schema.c (migrations). */
+/* Internals of the store. One interface table (struct fr__store_vt, the
+ * FR__STORE_OPS list) with two implementations: SQLite (store.c: open,
+ * users, keys; people.c: people, images, faces, jobs; queue.c: the
+ * indexing queue; schema.c: migrations) and PostgreSQL (store-pg*.c).
+ * store-api.c holds the public functions, each a call through the table. */
 #pragma once
 
 #include <pthread.h>
@@ -64,6 +67,118 @@
                   "WHERE user_id = ?1 AND id = ?2")                                                                    \
     X(JOB_LIST, FR__STORE_JOB_SELECT " WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2")
 
+
+/* The interface every store implements: X(return type, name, (parameters),
+ * (arguments)). fr_store_<name> in store-api.c calls st->vt-><name>. */
+#define FR__STORE_OPS(X)                                                                                               \
+    X(enum fr_status, check, (struct fr_store * st, char *err, size_t errlen), (st, err, errlen))                     \
+    X(int64_t, data_version, (struct fr_store * st), (st))                                                             \
+    X(enum fr_status, user_add,                                                                                        \
+      (struct fr_store * st, const char *name, bool admin, int64_t *id, char key_out[FR_STORE_KEY_LEN + 1], char *err, \
+       size_t errlen),                                                                                                 \
+      (st, name, admin, id, key_out, err, errlen))                                                                     \
+    X(enum fr_status, key_add,                                                                                         \
+      (struct fr_store * st, const char *user_name, char key_out[FR_STORE_KEY_LEN + 1], char *err, size_t errlen),     \
+      (st, user_name, key_out, err, errlen))                                                                           \
+    X(enum fr_status, key_import,                                                                                      \
+      (struct fr_store * st, const char *user_name, const char *key, char *err, size_t errlen),                        \
+      (st, user_name, key, err, errlen))                                                                               \
+    X(enum fr_status, key_revoke_all, (struct fr_store * st, const char *user_name), (st, user_name))                  \
+    X(enum fr_status, user_remove, (struct fr_store * st, const char *name), (st, name))                               \
+    X(enum fr_status, user_get, (struct fr_store * st, const char *name, struct fr_store_user *out), (st, name, out))  \
+    X(enum fr_status, user_get_by_id, (struct fr_store * st, int64_t id, struct fr_store_user *out), (st, id, out))    \
+    X(enum fr_status, user_list, (struct fr_store * st, struct fr_store_user * *out, int32_t * n), (st, out, n))       \
+    X(enum fr_status, auth, (struct fr_store * st, const char *key, struct fr_store_user *out), (st, key, out))        \
+    X(enum fr_status, person_add, (struct fr_store * st, int64_t user, const char *name, int64_t *id),                 \
+      (st, user, name, id))                                                                                            \
+    X(enum fr_status, person_get, (struct fr_store * st, int64_t user, int64_t id, struct fr_store_person *out),       \
+      (st, user, id, out))                                                                                             \
+    X(enum fr_status, person_list,                                                                                     \
+      (struct fr_store * st, int64_t user, int64_t after_id, int32_t limit, struct fr_store_person **out, int32_t *n), \
+      (st, user, after_id, limit, out, n))                                                                             \
+    X(enum fr_status, person_rename, (struct fr_store * st, int64_t user, int64_t id, const char *name),               \
+      (st, user, id, name))                                                                                            \
+    X(enum fr_status, person_delete, (struct fr_store * st, int64_t user, int64_t id, int64_t *n_faces_out),           \
+      (st, user, id, n_faces_out))                                                                                     \
+    X(enum fr_status, person_merge, (struct fr_store * st, int64_t user, int64_t into, int64_t from),                  \
+      (st, user, into, from))                                                                                          \
+    X(enum fr_status, image_find,                                                                                      \
+      (struct fr_store * st, int64_t user, const uint8_t sha256[FR_STORE_HASH_LEN], struct fr_store_image *out),       \
+      (st, user, sha256, out))                                                                                         \
+    X(enum fr_status, faces_add,                                                                                       \
+      (struct fr_store * st, int64_t user, int64_t person, const struct fr_store_image *img,                           \
+       const struct fr_store_new_face *faces, int32_t n, int64_t *ids_out, int64_t *image_id),                         \
+      (st, user, person, img, faces, n, ids_out, image_id))                                                            \
+    X(enum fr_status, face_get, (struct fr_store * st, int64_t user, int64_t id, struct fr_store_face *out),           \
+      (st, user, id, out))                                                                                             \
+    X(enum fr_status, face_list,                                                                                       \
+      (struct fr_store * st, int64_t user, int64_t person, int64_t after_id, int32_t limit,                            \
+       struct fr_store_face **out, int32_t *n),                                                                        \
+      (st, user, person, after_id, limit, out, n))                                                                     \
+    X(enum fr_status, face_delete, (struct fr_store * st, int64_t user, int64_t id), (st, user, id))                   \
+    X(enum fr_status, face_assign,                                                                                     \
+      (struct fr_store * st, int64_t user, const int64_t *ids, int32_t n, int64_t person), (st, user, ids, n, person)) \
+    X(enum fr_status, face_thumbnail, (struct fr_store * st, int64_t user, int64_t id, void **jpeg, size_t *len),      \
+      (st, user, id, jpeg, len))                                                                                       \
+    X(enum fr_status, face_scan, (struct fr_store * st, int64_t user, fr_store_face_fn fn, void *ctx),                 \
+      (st, user, fn, ctx))                                                                                             \
+    X(enum fr_status, job_start,                                                                                       \
+      (struct fr_store * st, int64_t user, const char *kind, const char *detail, int64_t total, int64_t *id),          \
+      (st, user, kind, detail, total, id))                                                                             \
+    X(enum fr_status, job_update,                                                                                      \
+      (struct fr_store * st, int64_t user, int64_t id, enum fr_store_job_state state, int64_t done, int64_t failed,    \
+       const char *detail),                                                                                            \
+      (st, user, id, state, done, failed, detail))                                                                     \
+    X(enum fr_status, job_list, (struct fr_store * st, int64_t user, int32_t limit, struct fr_store_job **out,         \
+                                 int32_t *n),                                                                          \
+      (st, user, limit, out, n))                                                                                       \
+    X(enum fr_status, queue_add,                                                                                       \
+      (struct fr_store * st, int64_t user, const char *detail, const char *const *paths, int32_t n, int64_t *id),      \
+      (st, user, detail, paths, n, id))                                                                                \
+    X(enum fr_status, queue_claim,                                                                                     \
+      (struct fr_store * st, const char *node, int32_t max, int64_t lease_ms, struct fr_store_item **out, int32_t *n),  \
+      (st, node, max, lease_ms, out, n))                                                                               \
+    X(enum fr_status, queue_heartbeat, (struct fr_store * st, const char *node, int64_t lease_ms),                     \
+      (st, node, lease_ms))                                                                                            \
+    X(enum fr_status, queue_finish,                                                                                    \
+      (struct fr_store * st, const char *node, const struct fr_store_item *item, const struct fr_store_image *img,     \
+       const struct fr_store_new_face *faces, int32_t n, const char *error, int64_t *ids_out, bool *skipped),          \
+      (st, node, item, img, faces, n, error, ids_out, skipped))                                                        \
+    X(enum fr_status, job_get, (struct fr_store * st, int64_t user, int64_t id, struct fr_store_job *out),             \
+      (st, user, id, out))                                                                                             \
+    X(enum fr_status, job_cancel, (struct fr_store * st, int64_t user, int64_t id), (st, user, id))                    \
+    X(enum fr_status, job_failures,                                                                                    \
+      (struct fr_store * st, int64_t user, int64_t id, int32_t limit, struct fr_store_job_failure **out, int32_t *n),   \
+      (st, user, id, limit, out, n))                                                                                   \
+    X(enum fr_status, job_nodes,                                                                                       \
+      (struct fr_store * st, int64_t user, int64_t id, struct fr_store_job_node **out, int32_t *n),                    \
+      (st, user, id, out, n))
+
+struct fr__store_vt {
+    const char *name; /* "sqlite", "postgresql" */
+    void (*free)(struct fr_store *st);
+    /* Rows in a table, for the tests. */
+    int64_t (*count_rows)(struct fr_store *st, const char *table);
+#define FR__STORE_VT_MEMBER(ret, name, params, args) ret(*name) params;
+    FR__STORE_OPS(FR__STORE_VT_MEMBER)
+#undef FR__STORE_VT_MEMBER
+};
+
+/* The two implementations' functions (fr__sq_<name>, fr__pg_<name>). */
+#define FR__STORE_DECLARE(ret, name, params, args) ret fr__sq_##name params; ret fr__pg_##name params;
+FR__STORE_OPS(FR__STORE_DECLARE)
+#undef FR__STORE_DECLARE
+extern const struct fr__store_vt fr__store_sqlite_vt, fr__store_pg_vt;
+struct fr__pg;
+enum fr_status fr__sq_new(const struct fr_store_params *p, struct fr_store **out, char *err, size_t errlen);
+void fr__sq_free(struct fr_store *st);
+int64_t fr__sq_count_rows(struct fr_store *st, const char *table);
+enum fr_status fr__pg_new(const struct fr_store_params *p, struct fr_store **out, char *err, size_t errlen);
+void fr__pg_free(struct fr_store *st);
+int64_t fr__pg_count_rows(struct fr_store *st, const char *table);
+/* True when data_dir names a PostgreSQL database. */
+bool fr__store_is_url(const char *data_dir);
+
 enum fr__store_stmt {
 #define FR__STORE_STMT_ENUM(name, sql) FR__STMT_##name,
     FR__STORE_STMTS(FR__STORE_STMT_ENUM)
@@ -72,10 +187,12 @@ enum fr__store_stmt {
 };
 
 struct fr_store {
+    const struct fr__store_vt *vt;
+    struct fr__pg *pg; /* PostgreSQL: the connection and listener (store-pg.c); NULL on SQLite */
     sqlite3 *db;
     pthread_mutex_t mu;
     sqlite3_stmt *stmt[FR__STMT_COUNT];
-    char *path;
+    char *path; /* the database file, or the URL without its password */
     bool read_only;
     int32_t version;
     /* Fault injection for the tests: when positive, counts down on every
@@ -132,3 +249,31 @@ enum fr_status fr__store_end(struct fr_store *st, enum fr_status status);
 /* Names: 1..FR_STORE_NAME_MAX bytes of valid UTF-8 without controls. */
 bool fr__store_valid_name(const char *name);
 int64_t fr__store_now(void);
+
+/* Shared by people.c and queue.c (SQLite). */
+void fr__sq_read_job(sqlite3_stmt *s, void *row);
+/* The user's image with that hash; the lock is held. */
+enum fr_status fr__sq_image_find_locked(struct fr_store *st, int64_t user, const uint8_t *sha256,
+                                        struct fr_store_image *out);
+enum fr_status fr__sq_upsert_image(struct fr_store *st, int64_t user, const struct fr_store_image *img, int64_t *id);
+enum fr_status fr__sq_insert_face(struct fr_store *st, int64_t user, int64_t person, int64_t image,
+                                  const struct fr_store_new_face *nf, int64_t now, int64_t *id);
+/* Binds text cut to at most max bytes, at a UTF-8 character boundary. */
+void fr__sq_bind_cut(sqlite3_stmt *s, int col, const char *text, size_t max);
+/* Unix time in milliseconds (leases, rates). */
+int64_t fr__store_now_ms(void);
+/* Checks a queue worker's name: 1..FR_STORE_NODE_MAX printable bytes. */
+bool fr__store_valid_node(const char *node);
+
+/* API keys (store.c), shared by both stores. */
+#define LEGACY_KEY_MAX 1024 /* longest legacy key accepted by fr_store_key_import */
+/* A fresh random key into out (FR_STORE_KEY_LEN + 1 bytes). */
+enum fr_status fr__store_new_key(char *out);
+/* The public id a key is looked up by. */
+void fr__store_key_prefix(const char *key, size_t len, const uint8_t hash[FR_STORE_HASH_LEN],
+                          char prefix[FR_STORE_KEY_ID_LEN + 2]);
+bool fr__store_valid_legacy_key(const char *key);
+/* Records, for the calling thread, the gallery_version of user before and
+ * after the write transaction it just committed (PostgreSQL, whose
+ * change notifications arrive asynchronously): fr_store_last_write. */
+void fr__store_note_write(int64_t user, int64_t before, int64_t after);

@@ -19,8 +19,6 @@
 
 #define DB_FILE "facerec.db"
 
-/* Longest legacy key accepted by fr_store_key_import. */
-#define LEGACY_KEY_MAX 1024
 
 static const char *const stmt_sql[FR__STMT_COUNT] = {
 #define FR__STORE_STMT_SQL(name, sql) [FR__STMT_##name] = sql,
@@ -184,7 +182,7 @@ static enum fr_status exec_sql(struct fr_store *st, const char *sql) {
     return rc == SQLITE_OK ? FR_OK : fr__store_db_fail(st, rc, sql);
 }
 
-enum fr_status fr_store_new(const struct fr_store_params *p, struct fr_store **out, char *err, size_t errlen) {
+enum fr_status fr__sq_new(const struct fr_store_params *p, struct fr_store **out, char *err, size_t errlen) {
     FR_ASSERT(p && out);
     *out = NULL;
     last_error[0] = 0;
@@ -200,6 +198,7 @@ enum fr_status fr_store_new(const struct fr_store_params *p, struct fr_store **o
         return fr__store_fail(FR_ERR_NOMEM, "out of memory opening the store");
     }
     pthread_mutex_init(&st->mu, NULL);
+    st->vt = &fr__store_sqlite_vt;
     st->read_only = p->read_only;
     size_t plen = strlen(dir) + sizeof("/" DB_FILE);
     st->path = fr_malloc(plen);
@@ -277,13 +276,26 @@ fail:
     {
         char keep[sizeof(last_error)];
         memcpy(keep, last_error, sizeof(keep));
-        fr_store_free(st);
+        fr__sq_free(st);
         memcpy(last_error, keep, sizeof(keep));
     }
     return status;
 }
 
-void fr_store_free(struct fr_store *st) {
+int64_t fr__sq_count_rows(struct fr_store *st, const char *table) {
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+    fr__store_lock(st);
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    fr__store_unlock(st);
+    return n;
+}
+
+void fr__sq_free(struct fr_store *st) {
     if (!st) return;
     for (int i = 0; i < FR__STMT_COUNT; i++) sqlite3_finalize(st->stmt[i]);
     if (st->db && sqlite3_close(st->db) != SQLITE_OK) FR_LOGW("%s: close: %s", st->path, sqlite3_errmsg(st->db));
@@ -292,11 +304,8 @@ void fr_store_free(struct fr_store *st) {
     fr_free(st);
 }
 
-const char *fr_store_path(struct fr_store *st) { return st->path; }
 
-int32_t fr_store_schema_version(struct fr_store *st) { return st->version; }
-
-enum fr_status fr_store_check(struct fr_store *st, char *err, size_t errlen) {
+enum fr_status fr__sq_check(struct fr_store *st, char *err, size_t errlen) {
     fr__store_lock(st);
     enum fr_status status = FR_OK;
     sqlite3_stmt *s = NULL;
@@ -325,7 +334,7 @@ enum fr_status fr_store_check(struct fr_store *st, char *err, size_t errlen) {
     return status;
 }
 
-int64_t fr_store_data_version(struct fr_store *st) {
+int64_t fr__sq_data_version(struct fr_store *st) {
     fr__store_lock(st);
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_DATA_VERSION);
     int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
@@ -370,7 +379,7 @@ static bool is_b64url(char c) {
 /* The public id a key is looked up by: the 8 characters after "fr_" for a
  * generated key; for any other (legacy) key, derived from its hash, so that
  * no part of a legacy secret is stored in the clear. */
-static void key_prefix(const char *key, size_t len, const uint8_t hash[FR_STORE_HASH_LEN],
+void fr__store_key_prefix(const char *key, size_t len, const uint8_t hash[FR_STORE_HASH_LEN],
                        char prefix[FR_STORE_KEY_ID_LEN + 2]) {
     bool generated = len == FR_STORE_KEY_LEN && !strncmp(key, "fr_", 3) && key[3 + FR_STORE_KEY_ID_LEN] == '_';
     for (size_t i = 3; generated && i < len; i++)
@@ -393,7 +402,7 @@ static enum fr_status insert_key(struct fr_store *st, int64_t user, const char *
     char prefix[FR_STORE_KEY_ID_LEN + 2];
     size_t len = strlen(key);
     fr_store_sha256(key, len, hash);
-    key_prefix(key, len, hash, prefix);
+    fr__store_key_prefix(key, len, hash, prefix);
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_KEY_INSERT);
     sqlite3_bind_int64(s, 1, user);
     sqlite3_bind_text(s, 2, prefix, -1, SQLITE_TRANSIENT);
@@ -403,7 +412,7 @@ static enum fr_status insert_key(struct fr_store *st, int64_t user, const char *
 }
 
 /* A fresh random key into out (FR_STORE_KEY_LEN + 1 bytes). */
-static enum fr_status new_key(char *out) {
+enum fr_status fr__store_new_key(char *out) {
     uint8_t id[6], secret[32];
     if (RAND_bytes(id, sizeof(id)) != 1 || RAND_bytes(secret, sizeof(secret)) != 1)
         return fr__store_fail(FR_ERR_IO, "no randomness for a new API key (OpenSSL RAND_bytes failed)");
@@ -445,7 +454,7 @@ static enum fr_status insert_user(struct fr_store *st, const char *name, bool ad
     return status;
 }
 
-enum fr_status fr_store_user_add(struct fr_store *st, const char *name, bool admin, int64_t *id,
+enum fr_status fr__sq_user_add(struct fr_store *st, const char *name, bool admin, int64_t *id,
                                  char key_out[FR_STORE_KEY_LEN + 1], char *err, size_t errlen) {
     FR_ASSERT(st && key_out);
     key_out[0] = 0;
@@ -456,7 +465,7 @@ enum fr_status fr_store_user_add(struct fr_store *st, const char *name, bool adm
         return status;
     }
     char key[FR_STORE_KEY_LEN + 1];
-    enum fr_status status = new_key(key);
+    enum fr_status status = fr__store_new_key(key);
     int64_t uid = 0;
     fr__store_lock(st);
     if (status == FR_OK) status = fr__store_begin(st);
@@ -474,12 +483,12 @@ enum fr_status fr_store_user_add(struct fr_store *st, const char *name, bool adm
     return status;
 }
 
-enum fr_status fr_store_key_add(struct fr_store *st, const char *user_name, char key_out[FR_STORE_KEY_LEN + 1],
+enum fr_status fr__sq_key_add(struct fr_store *st, const char *user_name, char key_out[FR_STORE_KEY_LEN + 1],
                                 char *err, size_t errlen) {
     FR_ASSERT(st && key_out);
     key_out[0] = 0;
     char key[FR_STORE_KEY_LEN + 1];
-    enum fr_status status = new_key(key);
+    enum fr_status status = fr__store_new_key(key);
     fr__store_lock(st);
     if (status == FR_OK) status = fr__store_begin(st);
     if (status == FR_OK) {
@@ -497,7 +506,7 @@ enum fr_status fr_store_key_add(struct fr_store *st, const char *user_name, char
 
 /* Legacy keys: any printable word without blanks, as the old "KEY USER"
  * file allowed. */
-static bool valid_legacy_key(const char *key) {
+bool fr__store_valid_legacy_key(const char *key) {
     if (!key) return false;
     size_t n = strnlen(key, LEGACY_KEY_MAX + 1);
     if (n == 0 || n > LEGACY_KEY_MAX) return false;
@@ -506,13 +515,13 @@ static bool valid_legacy_key(const char *key) {
     return true;
 }
 
-enum fr_status fr_store_key_import(struct fr_store *st, const char *user_name, const char *key, char *err,
+enum fr_status fr__sq_key_import(struct fr_store *st, const char *user_name, const char *key, char *err,
                                    size_t errlen) {
     FR_ASSERT(st);
     enum fr_status status = FR_OK;
     if (!fr__store_valid_name(user_name))
         status = fr__store_fail(FR_ERR_INVALID, "bad user name for an imported key");
-    else if (!valid_legacy_key(key))
+    else if (!fr__store_valid_legacy_key(key))
         status = fr__store_fail(FR_ERR_INVALID, "bad key for user '%s': 1 to %d printable characters without blanks",
                                 user_name, LEGACY_KEY_MAX);
     if (status != FR_OK) {
@@ -567,11 +576,11 @@ static enum fr_status exec_on_user(struct fr_store *st, const char *name, enum f
     return status;
 }
 
-enum fr_status fr_store_key_revoke_all(struct fr_store *st, const char *user_name) {
+enum fr_status fr__sq_key_revoke_all(struct fr_store *st, const char *user_name) {
     return exec_on_user(st, user_name, FR__STMT_KEY_DELETE_USER, "revoking keys");
 }
 
-enum fr_status fr_store_user_remove(struct fr_store *st, const char *name) {
+enum fr_status fr__sq_user_remove(struct fr_store *st, const char *name) {
     /* The foreign keys cascade to keys, people, faces, images, jobs. */
     return exec_on_user(st, name, FR__STMT_USER_DELETE, "removing a user");
 }
@@ -606,7 +615,7 @@ enum fr_status fr__store_read_one(struct fr_store *st, sqlite3_stmt *s, fr__stor
     return status;
 }
 
-enum fr_status fr_store_user_get(struct fr_store *st, const char *name, struct fr_store_user *out) {
+enum fr_status fr__sq_user_get(struct fr_store *st, const char *name, struct fr_store_user *out) {
     FR_ASSERT(st && out);
     if (!fr__store_valid_name(name)) return fr__store_fail(FR_ERR_NOT_FOUND, "no such user");
     fr__store_lock(st);
@@ -617,7 +626,7 @@ enum fr_status fr_store_user_get(struct fr_store *st, const char *name, struct f
     return status;
 }
 
-enum fr_status fr_store_user_get_by_id(struct fr_store *st, int64_t id, struct fr_store_user *out) {
+enum fr_status fr__sq_user_get_by_id(struct fr_store *st, int64_t id, struct fr_store_user *out) {
     FR_ASSERT(st && out);
     fr__store_lock(st);
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_USER_BY_ID);
@@ -627,7 +636,7 @@ enum fr_status fr_store_user_get_by_id(struct fr_store *st, int64_t id, struct f
     return status;
 }
 
-enum fr_status fr_store_user_list(struct fr_store *st, struct fr_store_user **out, int32_t *n) {
+enum fr_status fr__sq_user_list(struct fr_store *st, struct fr_store_user **out, int32_t *n) {
     FR_ASSERT(st && out && n);
     *out = NULL;
     *n = 0;
@@ -668,14 +677,14 @@ enum fr_status fr__store_collect(struct fr_store *st, sqlite3_stmt *s, size_t el
     return status;
 }
 
-enum fr_status fr_store_auth(struct fr_store *st, const char *key, struct fr_store_user *out) {
+enum fr_status fr__sq_auth(struct fr_store *st, const char *key, struct fr_store_user *out) {
     FR_ASSERT(st && out);
     size_t len = key ? strnlen(key, LEGACY_KEY_MAX + 1) : 0;
     if (len == 0 || len > LEGACY_KEY_MAX) return fr__store_fail(FR_ERR_AUTH, "missing or unknown API key");
     uint8_t hash[FR_STORE_HASH_LEN];
     char prefix[FR_STORE_KEY_ID_LEN + 2];
     fr_store_sha256(key, len, hash);
-    key_prefix(key, len, hash, prefix);
+    fr__store_key_prefix(key, len, hash, prefix);
     fr__store_lock(st);
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_KEY_BY_PREFIX);
     sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);

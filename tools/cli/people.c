@@ -464,6 +464,40 @@ static struct fr_gallery *begin_command(const char *cmd, const char *usage, int 
 
 /* ---- facerec index ------------------------------------------------------------------- */
 
+/* On a shared database (PostgreSQL), indexing is a queued job for the
+ * servers on it: the files (as absolute paths, which every server must be
+ * able to read) are enqueued, and the job's progress is `facerec jobs` or
+ * GET /v1/jobs/ID. */
+static int enqueue_index(struct fr_store *st, int64_t user, const char *first, struct cli_files *fl, int rc) {
+    char **abs = calloc((size_t)fl->n + 1, sizeof(char *));
+    int32_t n = 0;
+    for (int32_t i = 0; abs && i < fl->n; i++) {
+        char *r = realpath(fl->paths[i], NULL);
+        if (!r) {
+            fprintf(stderr, "facerec: %s: cannot resolve: %s\n", fl->paths[i], strerror(errno));
+            rc = CLI_SOME_FAILED;
+            continue;
+        }
+        abs[n++] = r;
+    }
+    int64_t job = 0;
+    char detail[256];
+    snprintf(detail, sizeof(detail), "%s", first);
+    enum fr_status s = abs ? fr_store_queue_add(st, user, detail, (const char *const *)abs, n, &job) : FR_ERR_NOMEM;
+    if (s != FR_OK) {
+        char msg[512];
+        fr_store_last_error(msg, sizeof(msg));
+        fprintf(stderr, "facerec: queueing the index job: %s\n", msg[0] ? msg : fr_status_str(s));
+        rc = CLI_SOME_FAILED;
+    } else {
+        printf("job %lld queued: %d images for the servers on this database (facerec jobs, GET /v1/jobs/%lld)\n",
+               (long long)job, (int)n, (long long)job);
+    }
+    for (int32_t i = 0; i < n; i++) free(abs[i]);
+    free(abs);
+    return rc;
+}
+
 static const char index_usage[] = "DIR... [--user NAME] [--quiet] [--data DIR]";
 
 int cli_cmd_index(int argc, char **argv) {
@@ -475,6 +509,13 @@ int cli_cmd_index(int argc, char **argv) {
     struct fr_store *st = fr_gallery_store(g);
     struct cli_files fl = { 0 };
     rc = cli_collect(a.pos, a.npos, &fl);
+    if (a.cfg.data && (!strncmp(a.cfg.data, "postgresql://", 13) || !strncmp(a.cfg.data, "postgres://", 11))) {
+        rc = enqueue_index(st, user, a.pos[0], &fl, rc);
+        cli_files_free(&fl);
+        fr_gallery_free(g);
+        args_free(&a);
+        return rc;
+    }
     /* Resumable: files whose content is already indexed are skipped before
      * any compute; the rest keep their hashes for the write. */
     uint8_t(*hash)[FR_STORE_HASH_LEN] = calloc((size_t)fl.n + 1, sizeof(*hash));
@@ -608,7 +649,10 @@ int cli_cmd_search(int argc, char **argv) {
 /* ---- facerec jobs ---------------------------------------------------------------------- */
 
 static const char *job_state(enum fr_store_job_state s) {
-    return s == FR_STORE_JOB_DONE ? "done" : s == FR_STORE_JOB_FAILED ? "failed" : "running";
+    return s == FR_STORE_JOB_DONE        ? "done"
+           : s == FR_STORE_JOB_FAILED    ? "failed"
+           : s == FR_STORE_JOB_CANCELLED ? "cancelled"
+                                         : "running";
 }
 
 static const char jobs_usage[] = "[--limit N] [--json] [--user NAME] [--data DIR]";

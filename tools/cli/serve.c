@@ -13,6 +13,7 @@
 #include "facerec/config.h"
 #include "facerec/gallery.h"
 #include "facerec/http.h"
+#include "facerec/indexer.h"
 
 /* `facerec serve --print-routes`: the route table, one "METHOD PATH AUTH"
  * line per route (AUTH: none, optional or key), for scripts and for the
@@ -60,6 +61,7 @@ int cli_cmd_serve(int argc, char **argv) {
     struct fr_sched *s = NULL;
     struct fr_http *h = NULL;
     struct fr_gallery *g = NULL;
+    struct fr_indexer *ix = NULL;
     /* The gallery before the models: a data directory that cannot be
      * opened stops start-up at once, not after the slow model load. */
     struct fr_gallery_params gp;
@@ -98,6 +100,19 @@ int cli_cmd_serve(int argc, char **argv) {
         rc = CLI_SOME_FAILED;
         goto out;
     }
+    /* This server's share of the queued index jobs (POST /v1/jobs). */
+    if (cfg.index_workers > 0) {
+        struct fr_indexer_params ip = fr_indexer_default_params();
+        ip.node = cfg.node_name;
+        ip.workers = cfg.index_workers;
+        ip.batch = cfg.index_batch;
+        ip.lease_ms = cfg.index_lease_ms;
+        if (fr_indexer_new(&ip, s, g, &ix, err, sizeof(err)) != FR_OK) {
+            fprintf(stderr, "facerec serve: %s\n", err);
+            rc = CLI_SOME_FAILED;
+            goto out;
+        }
+    }
     /* Always shown, whatever the log level: scripts wait for this line. */
     struct fr_http_limits lim = fr_http_get_limits(h);
     fprintf(stderr,
@@ -110,9 +125,13 @@ int cli_cmd_serve(int argc, char **argv) {
     sigwait(&stop, &sig);
     FR_LOGI("%s: %s: draining (at most %d ms)", __func__, strsignal(sig), cfg.drain_timeout_ms);
     fr_http_quiesce(h);
+    /* Queued work: the batches in flight are finished, nothing more is claimed. */
+    fr_indexer_free(ix);
+    ix = NULL;
     int32_t left = fr_sched_drain(s, cfg.drain_timeout_ms);
     if (left > 0) FR_LOGW("%s: %d requests unfinished after %d ms", __func__, (int)left, cfg.drain_timeout_ms);
 out:
+    fr_indexer_free(ix);
     fr_http_free(h);
     fr_sched_free(s);
     fr_gallery_free(g);
