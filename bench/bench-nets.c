@@ -73,8 +73,14 @@ int main(int argc, char **argv) {
     int threads[8] = { 1, 2 }, nt = 2;
     double seconds = 2.0;
     bool want[FR_NET_COUNT] = { true, true, true, true };
+    enum fr_device device = FR_DEVICE_CPU;
+    enum fr_precision precision = FR_PRECISION_FP32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc && (!strcmp(argv[i + 1], "cpu") || !strcmp(argv[i + 1], "cuda")))
+            device = !strcmp(argv[++i], "cuda") ? FR_DEVICE_CUDA : FR_DEVICE_CPU;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && (!strcmp(argv[i + 1], "fp32") || !strcmp(argv[i + 1], "fp16")))
+            precision = !strcmp(argv[++i], "fp16") ? FR_PRECISION_FP16 : FR_PRECISION_FP32;
         else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], batches, 16);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nt = parse_list(argv[++i], threads, 8);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
@@ -88,7 +94,8 @@ int main(int argc, char **argv) {
         } else {
             fprintf(stderr,
                     "usage: fr-bench [--models DIR] [--nets ssd,tiny,landmark,recognition] [--batches 1,8,32,64]\n"
-                    "                [--threads 1,2] [--seconds S]\n");
+                    "                [--threads 1,2] [--seconds S] [--device cpu|cuda] [--precision fp32|fp16]\n"
+                    "On cuda the thread list is ignored (one pass) and %%peak is the CPU's, so shown as 0.\n");
             return 2;
         }
     }
@@ -98,18 +105,26 @@ int main(int argc, char **argv) {
                                                "face_recognition" };
     printf("%-20s %7s %5s %10s %9s %8s %7s %10s\n", "net", "threads", "batch", "items/s", "ms/batch", "GFLOP/s",
            "%peak", "arena MiB");
+    if (device == FR_DEVICE_CUDA) nt = 1; /* CPU threads do not apply */
     for (int ti = 0; ti < nt; ti++) {
         int t = threads[ti];
-        double peak = measure_peak(t);
-        printf("# fp32 peak with %d thread(s), measured: %.1f GFLOP/s\n", t, peak);
+        double peak = 0.0;
+        if (device == FR_DEVICE_CPU) {
+            peak = measure_peak(t);
+            printf("# fp32 peak with %d thread(s), measured: %.1f GFLOP/s\n", t, peak);
+        } else {
+            printf("# device cuda, %s\n", precision == FR_PRECISION_FP16 ? "fp16" : "fp32");
+        }
         fflush(stdout);
         for (int k = 0; k < FR_NET_COUNT; k++) {
             if (!want[k]) continue;
             char err[512];
             struct fr_backend_params bp = fr_backend_default_params();
-            bp.device = FR_DEVICE_CPU;
+            bp.device = device;
+            bp.precision = precision;
             bp.threads = t;
-            bp.memory_limit = (size_t)16 << 30;
+            /* On CUDA: the backend's default, 80% of the card's free memory. */
+            bp.memory_limit = device == FR_DEVICE_CPU ? (size_t)16 << 30 : 0;
             struct fr_backend *be;
             struct fr_net *net;
             if (fr_backend_new(&bp, &be, err, sizeof(err)) != FR_OK) {
@@ -151,7 +166,7 @@ int main(int argc, char **argv) {
                 double ips = (double)b * runs / dt;
                 double gf = ips * fr_net_flops(net) / 1e9;
                 printf("%-20s %7d %5d %10.1f %9.2f %8.1f %6.1f%% %10.1f\n", names[k], t, b, ips, dt / runs * 1e3, gf,
-                       100.0 * gf / peak, (double)arena / (1 << 20));
+                       peak > 0 ? 100.0 * gf / peak : 0.0, (double)arena / (1 << 20));
                 fflush(stdout);
             }
             for (int32_t o = 0; o < fr_net_output_count(net); o++) free(outs[o]);
