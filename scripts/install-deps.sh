@@ -17,6 +17,7 @@ PACKAGES=(
   libcmocka-dev
   prometheus                          # promtool: tests/test-promtool.sh checks GET /metrics
   ca-certificates
+  dpkg-dev lintian adduser curl       # make deb, test-packages (installs, runs, purges the packages)
 )
 
 # node/npm are often installed outside apt (e.g. node 20 + npm 11); only fall

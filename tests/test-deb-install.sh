@@ -58,7 +58,7 @@ grep -qx /etc/facerec/facerec.ini /var/lib/dpkg/info/facerec.conffiles && ok || 
 [ -f /usr/share/facerec/models/face_recognition_model.bin ] && ok || bad "models not installed"
 # The unit is valid as systemd reads it (offline).
 if command -v systemd-analyze >/dev/null; then
-    systemd-analyze verify /lib/systemd/system/facerec.service >"$tmp/verify" 2>&1 && ok ||
+    systemd-analyze verify --man=no /lib/systemd/system/facerec.service >"$tmp/verify" 2>&1 && ok ||
         { bad "systemd-analyze verify"; cat "$tmp/verify"; }
 fi
 
