@@ -149,15 +149,20 @@ static struct reg_slot *slot_get(int32_t i) {
     return s;
 }
 
-const struct fr_backend_module *fr__backend_module_get(enum fr_device device, char *why, size_t whylen) {
-    for (int32_t i = 0; i < N_SLOTS; i++) {
-        if (strcmp(g_slots[i].name, device == FR_DEVICE_CUDA ? "cuda" : "") != 0) continue;
-        struct reg_slot *s = slot_get(i);
-        if (!s->mod) fr_errf(why, whylen, "%s", s->why);
-        return s->mod;
-    }
-    fr_errf(why, whylen, "no backend module for this device");
+static struct reg_slot *slot_for(enum fr_device device) {
+    for (int32_t i = 0; i < N_SLOTS; i++)
+        if (device == FR_DEVICE_CUDA && !strcmp(g_slots[i].name, "cuda")) return slot_get(i);
     return NULL;
+}
+
+const struct fr_backend_module *fr__backend_module_get(enum fr_device device, char *why, size_t whylen) {
+    struct reg_slot *s = slot_for(device);
+    if (!s) {
+        fr_errf(why, whylen, "no backend module for this device");
+        return NULL;
+    }
+    if (!s->mod) fr_errf(why, whylen, "%s", s->why);
+    return s->mod;
 }
 
 int32_t fr__backend_device_count(enum fr_device device, char *why, size_t whylen) {
@@ -165,7 +170,7 @@ int32_t fr__backend_device_count(enum fr_device device, char *why, size_t whylen
     if (!m) return 0;
     char inner[512] = "";
     int32_t n = m->device_count(inner, sizeof inner);
-    if (n <= 0) fr_errf(why, whylen, "%s (module %s)", inner, g_slots[0].path);
+    if (n <= 0) fr_errf(why, whylen, "%s (module %s)", inner, slot_for(device)->path);
     return n > 0 ? n : 0;
 }
 
