@@ -103,8 +103,10 @@ finish facerec "$arch"
 if [ -f "$build/libfacerec-cuda.so" ]; then
     p="$work/facerec-cuda"
     DESTDIR="$p" cmake --install "$build" --prefix /usr --component cuda >/dev/null
-    so="$p/usr/lib/facerec/libfacerec-cuda.so"
-    [ -f "$so" ] || die "cmake --install put no module at $so"
+    # /usr/lib/facerec (found as ../lib/facerec from /usr/bin), or the
+    # multiarch libdir when the build was configured with prefix /usr.
+    so=$(find "$p" -name libfacerec-cuda.so | head -1)
+    [ -n "$so" ] || die "cmake --install put no libfacerec-cuda.so under $p"
     strip --strip-unneeded --remove-section=.comment --remove-section=.note "$so"
     chmod 644 "$so"
     install -d -m 755 "$p/DEBIAN" "$p/usr/share/lintian/overrides"

@@ -41,7 +41,7 @@ install -m 755 "$build/facerec" "$build/fr-bench" "$build/tests/test-backend-cud
 # The installed copy of the module: its RUNPATH (the build machine's CUDA
 # directory) is removed by cmake --install.
 DESTDIR="$work/inst" cmake --install "$build" --prefix /x --component cuda >/dev/null
-install -m 755 "$work/inst/x/lib/facerec/libfacerec-cuda.so" "$b/lib/facerec/"
+install -m 755 "$(find "$work/inst" -name libfacerec-cuda.so | head -1)" "$b/lib/facerec/"
 strip --strip-unneeded "$b"/bin/* "$b/lib/facerec/libfacerec-cuda.so"
 
 # Shared libraries: the closure of what the programs and the module need,

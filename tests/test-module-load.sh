@@ -64,19 +64,22 @@ run "auto, module moved away" 0 -- "$tmp/bin/facerec" detect --models "$models" 
 has "auto, module moved away" out "obama.jpg,"
 run "cuda, module moved away" nonzero -- "$tmp/bin/facerec" detect --device cuda --models "$models" "$photo"
 has "cuda, module moved away" err "looked for $tmp/bin/libfacerec-cuda.so, $tmp/bin/../lib/facerec/libfacerec-cuda.so"
-# ... and found in ../lib/facerec, as an install lays it out.
+# ... and found in ../lib/facerec, as an install under a prefix lays it out
+# (the installed copy, from cmake --install; with a multiarch libdir it is
+# found through FR_MODULE_DIR instead, so the layout is rebuilt here).
 cmake --install "$build" --prefix "$tmp/inst" --component cuda >/dev/null
-mkdir -p "$tmp/inst/bin"
-cp "$build/facerec" "$tmp/inst/bin/facerec"
-run "devices, installed layout" 0 -- "$tmp/inst/bin/facerec" devices
-has "devices, installed layout" out "cuda  $tmp/inst/bin/../lib/facerec/libfacerec-cuda.so: "
+inst_module=$(find "$tmp/inst" -name libfacerec-cuda.so | head -1)
+mkdir -p "$tmp/layout/bin" "$tmp/layout/lib/facerec"
+cp "$build/facerec" "$tmp/layout/bin/facerec"
+cp "$inst_module" "$tmp/layout/lib/facerec/"
+run "devices, installed layout" 0 -- "$tmp/layout/bin/facerec" devices
+has "devices, installed layout" out "cuda  $tmp/layout/bin/../lib/facerec/libfacerec-cuda.so: "
 
 # 4. The module present but libcudnn unresolvable. The installed copy has
 # no RUNPATH; the loader is run with --inhibit-cache, so /etc/ld.so.cache
 # (where a toolkit install registers its directory) is not consulted, and
 # its library path holds cuBLAS only. dlopen then fails on libcudnn, and
 # the message names it.
-inst_module="$tmp/inst/lib/facerec/libfacerec-cuda.so"
 if readelf -d "$inst_module" | grep -q 'R.*PATH'; then
     readelf -d "$inst_module" >"$tmp/out"; bad "installed module has a RUNPATH"
 else ok; fi
