@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the bundle's `run` and `gpu-check.sh`: sets up the environment
 # of an unpacked facerec GPU bundle (make gpu-bundle).
 #
