@@ -6,6 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
 .PHONY: all build asan deps models contract-deps web test test-release test-asan demo bench golden clean help
+.PHONY: deb gpu-bundle test-packages test-bundle
 
 all: build
 
@@ -19,6 +20,8 @@ help:
 	@echo "              multi-scale detection's recall and cost (bench/tiles.sh)"
 	@echo "make golden   regenerate tests/golden/ with face-api under node (needs npm)"
 	@echo "make web      install the web app's npm library (uPlot) and the browser tests' driver (npm ci)"
+	@echo "make deb      Debian packages facerec, facerec-cuda, facerec-models in $(BUILD)/deb/ (docs/PACKAGING.md)"
+	@echo "make gpu-bundle  self-contained tarball for a GPU machine in $(BUILD)/bundle/ (docs/GPU.md)"
 
 deps:
 	scripts/install-deps.sh
@@ -57,6 +60,8 @@ test: deps models contract-deps web
 	$(MAKE) test-release
 	$(MAKE) test-asan
 	$(MAKE) fuzz-smoke
+	$(MAKE) test-packages
+	$(MAKE) test-bundle
 
 demo: deps models build
 	scripts/demo.sh $(BUILD)
@@ -110,3 +115,23 @@ fuzz-smoke: fuzz-build
 	mkdir -p $(FUZZ_BUILD)/corpus-smoke $(FUZZ_BUILD)/crashes
 	$(FUZZ_BUILD)/fuzz-decode $(FUZZ_FLAGS) -seed=1 -max_total_time=60 \
 	  -artifact_prefix=$(FUZZ_BUILD)/crashes/ $(FUZZ_BUILD)/corpus-smoke $(FUZZ_BUILD)/corpus
+
+# Shipping (issue 16, docs/PACKAGING.md and docs/GPU.md). `make deb` packages
+# the Release build in $(BUILD); test-packages installs the packages on this
+# machine, runs them and purges them (as root only, on a machine without
+# facerec installed: CI); `make gpu-bundle` and test-bundle need the CUDA
+# backend in the build and are skipped without it.
+deb: build
+	packaging/build-deb.sh $(BUILD) $(BUILD)/deb
+
+# Exit 77 = skipped (not root, or facerec already installed here).
+test-packages: deb
+	@FACEREC_TEST_INSTALL=1 tests/test-deb-install.sh $(BUILD)/deb .; rc=$$?; [ $$rc = 0 ] || [ $$rc = 77 ]
+
+gpu-bundle: build
+	@if [ -f $(BUILD)/libfacerec-cuda.so ]; then packaging/gpu-bundle.sh $(BUILD) $(BUILD)/bundle; \
+	else echo "gpu-bundle: $(BUILD) has no CUDA backend (configure with the CUDA toolkit, cuDNN, cuBLAS)"; fi
+
+test-bundle: gpu-bundle
+	@set -- $(BUILD)/bundle/facerec-gpu-*.tar.gz; \
+	if [ -f "$$1" ]; then tests/test-bundle.sh "$$1"; else echo "test-bundle: skipped (no CUDA backend)"; fi

@@ -80,8 +80,15 @@ int main(int argc, char **argv) {
     bool want[FR_NET_COUNT] = { true, true, true, true };
     enum fr_precision precs[8] = { FR_PRECISION_FP32 };
     int np_ = 1;
+    enum fr_device device = FR_DEVICE_CPU;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc && (!strcmp(argv[i + 1], "cpu") || !strcmp(argv[i + 1], "cuda")))
+            device = !strcmp(argv[++i], "cuda") ? FR_DEVICE_CUDA : FR_DEVICE_CPU;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && fr_precision_parse(argv[i + 1], &precs[0])) {
+            np_ = 1;
+            i++;
+        }
         else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], batches, 16);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nt = parse_list(argv[++i], threads, 8);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
@@ -107,7 +114,9 @@ int main(int argc, char **argv) {
         } else {
             fprintf(stderr,
                     "usage: fr-bench [--models DIR] [--nets ssd,tiny,landmark,recognition] [--batches 1,8,32,64]\n"
-                    "                [--threads 1,2] [--seconds S] [--precisions fp32,bf16,int8,auto]\n");
+                    "                [--threads 1,2] [--seconds S] [--precisions fp32,bf16,int8,auto] [--device cpu|cuda]\n"
+                    "                [--precision P] (one precision: the same as --precisions P)\n"
+                    "On cuda the thread list is ignored (one pass) and %%peak is the CPU's, so shown as 0.\n");
             return 2;
         }
     }
@@ -118,19 +127,26 @@ int main(int argc, char **argv) {
     printf("%-20s %5s %7s %5s %10s %9s %8s %7s %10s %8s\n", "net", "prec", "threads", "batch", "items/s", "ms/batch",
            "GFLOP/s", "%peak", "arena MiB", "vs fp32");
     double base_ips[16] = { 0 };
+    if (device == FR_DEVICE_CUDA) nt = 1; /* CPU threads do not apply */
     for (int ti = 0; ti < nt; ti++) {
         int t = threads[ti];
-        double peak = measure_peak(t);
-        printf("# fp32 peak with %d thread(s), measured: %.1f GFLOP/s\n", t, peak);
+        double peak = 0.0;
+        if (device == FR_DEVICE_CPU) {
+            peak = measure_peak(t);
+            printf("# fp32 peak with %d thread(s), measured: %.1f GFLOP/s\n", t, peak);
+        } else {
+            printf("# device cuda\n");
+        }
         fflush(stdout);
         for (int k = 0; k < FR_NET_COUNT; k++)
         for (int pi = 0; pi < np_; pi++) {
             if (!want[k]) continue;
             char err[512];
             struct fr_backend_params bp = fr_backend_default_params();
-            bp.device = FR_DEVICE_CPU;
+            bp.device = device;
             bp.threads = t;
-            bp.memory_limit = (size_t)16 << 30;
+            /* On CUDA: the backend's default, 80% of the card's free memory. */
+            bp.memory_limit = device == FR_DEVICE_CPU ? (size_t)16 << 30 : 0;
             bp.precision = precs[pi];
             struct fr_backend *be;
             struct fr_net *net;
@@ -177,7 +193,7 @@ int main(int argc, char **argv) {
                 char rel[16] = "";
                 if (pi > 0 && base_ips[bi] > 0) snprintf(rel, sizeof rel, "%.2fx", ips / base_ips[bi]);
                 printf("%-20s %5s %7d %5d %10.1f %9.2f %8.1f %6.1f%% %10.1f %8s\n", names[k], fr_precision_name(ran), t,
-                       b, ips, dt / runs * 1e3, gf, 100.0 * gf / peak, (double)arena / (1 << 20), rel);
+                       b, ips, dt / runs * 1e3, gf, peak > 0 ? 100.0 * gf / peak : 0.0, (double)arena / (1 << 20), rel);
                 fflush(stdout);
             }
             for (int32_t o = 0; o < fr_net_output_count(net); o++) free(outs[o]);

@@ -20,6 +20,7 @@ PACKAGES=(
   libpq-dev                           # the PostgreSQL store (data = postgresql://...)
   postgresql                          # tests/pg-tmp.sh: a throwaway server for test-store-pg, test-cluster-pg
   ca-certificates
+  dpkg-dev lintian adduser curl       # make deb, test-packages (installs, runs, purges the packages)
 )
 
 # node/npm are often installed outside apt (e.g. node 20 + npm 11); only fall

@@ -20,6 +20,8 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "facerec/status.h"
 
@@ -81,6 +83,23 @@ FR_API size_t fr_backend_memory_limit(const struct fr_backend *be);
 FR_API void fr_backend_info(struct fr_backend *be, struct fr_backend_info *out);
 /* Change the CPU thread count for subsequent runs (benchmarks use this). */
 FR_API void fr_backend_set_threads(struct fr_backend *be, int32_t threads);
+
+/* The backend registry (`facerec devices`). Entry 0 is the built-in CPU
+ * backend; the others are modules (libfacerec-cuda.so) looked up on first
+ * use, in FACEREC_MODULE_PATH when set, else next to the program, in
+ * ../lib/facerec relative to it and in the install's library directory.
+ * Thread-safe; the lookup happens once per process. */
+struct fr_backend_reg_info {
+    char name[16];    /* "cpu", "cuda" */
+    char source[512]; /* "built in (oneDNN)", or the module's path ("" when none was found) */
+    bool loaded;      /* built in, or the module loaded */
+    int32_t n_devices;
+    char status[1024]; /* why there is no device: module missing or not loadable (dlerror), no driver */
+};
+FR_API int32_t fr_backend_reg_count(void);
+FR_API void fr_backend_reg_get(int32_t i, struct fr_backend_reg_info *out);
+/* One line about device `dev` of backend `i` (name, memory). */
+FR_API void fr_backend_reg_device(int32_t i, int32_t dev, char *out, size_t outlen);
 
 #ifdef __cplusplus
 }

@@ -200,8 +200,11 @@ _Static_assert(N_SETTINGS <= FR_CONFIG_MAX_SETTINGS, "raise FR_CONFIG_MAX_SETTIN
 
 /* FACEREC_* variables that are not settings: the config file's path, the
  * test data directory the test scripts share with the tests, the NVML
- * library to load (tests point it at a fake) and `facerec monitor`'s key. */
-static const char *const env_not_settings[] = {"CONFIG", "TESTDATA", "NVML_LIBRARY", "API_KEY", NULL};
+ * library to load (tests point it at a fake), `facerec monitor`'s key,
+ * where backend modules are looked for (src/nn/backend-reg.c) and the GPU
+ * bundle's own variables (packaging/bundle/env.sh). */
+static const char *const env_not_settings[] = {"CONFIG",      "TESTDATA",    "NVML_LIBRARY", "API_KEY",
+                                               "MODULE_PATH", "NVIDIA_PATH", "BUNDLE_QUIET", NULL};
 
 const struct fr_setting *fr_settings(size_t *count) {
     if (count) *count = N_SETTINGS;

@@ -88,8 +88,16 @@ void fr__budget_give(struct fr_backend *be, size_t bytes);
 
 enum fr_status fr__backend_cpu_new(const struct fr_backend_params *p, struct fr_backend **out, char *err,
                                    size_t errlen);
+/* The registry (backend-reg.c): the module serving `device`, loaded on
+ * first use; NULL with the reason (file not found, dlerror) in why. */
+struct fr_backend_module;
+const struct fr_backend_module *fr__backend_module_get(enum fr_device device, char *why, size_t whylen);
+/* Devices of that kind; 0 with the reason in why (no module, no driver). */
+int32_t fr__backend_device_count(enum fr_device device, char *why, size_t whylen);
+
 #ifdef FR_HAVE_CUDA
-/* Devices the CUDA runtime sees; 0 with the reason in `why` when none. */
+/* Inside libfacerec-cuda.so (FR_HAVE_CUDA is defined for the module only).
+ * Devices the CUDA runtime sees; 0 with the reason in `why` when none. */
 int32_t fr__cuda_device_count(char *why, size_t whylen);
 enum fr_status fr__backend_cuda_new(const struct fr_backend_params *p, struct fr_backend **out, char *err,
                                     size_t errlen);

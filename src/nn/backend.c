@@ -2,50 +2,44 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backend-impl.h"
+#include "backend-module.h"
 #include "cuda/cuda-plan.h"
-
-#ifdef FR_HAVE_CUDA
-#define CUDA_BUILT true
-#else
-#define CUDA_BUILT false
-#endif
 
 struct fr_backend_params fr_backend_default_params(void) {
     return (struct fr_backend_params){ .device = FR_DEVICE_AUTO, .memory_limit = 0, .threads = 0 };
 }
 
+/* The CPU backend is built in; CUDA comes from libfacerec-cuda.so when the
+ * registry finds and loads it (backend-reg.c). --device cpu never looks for
+ * the module. */
 enum fr_status fr_backend_new(const struct fr_backend_params *params, struct fr_backend **out, char *err,
                               size_t errlen) {
     FR_ASSERT(out);
     *out = NULL;
     struct fr_backend_params p = params ? *params : fr_backend_default_params();
-    char why[256] = "this build has no CUDA backend";
+    char why[1024] = "";
     int32_t n_devices = 0;
-#ifdef FR_HAVE_CUDA
-    if (p.device != FR_DEVICE_CPU) n_devices = fr__cuda_device_count(why, sizeof why);
-#endif
+    const struct fr_backend_module *cuda = NULL;
+    if (p.device != FR_DEVICE_CPU) {
+        cuda = fr__backend_module_get(FR_DEVICE_CUDA, why, sizeof why);
+        if (cuda) n_devices = fr__backend_device_count(FR_DEVICE_CUDA, why, sizeof why);
+    }
     if ((int)p.precision < FR_PRECISION_FP32 || p.precision > FR_PRECISION_AUTO) {
         fr_errf(err, errlen, "precision %d is unknown", (int)p.precision);
         return FR_ERR_INVALID;
     }
-    switch (fr__device_pick(p.device, CUDA_BUILT, n_devices)) {
+    switch (fr__device_pick(p.device, cuda != NULL, n_devices)) {
     case FR__PICK_FAIL: fr_errf(err, errlen, "device cuda: %s", why); return FR_ERR_DEVICE;
-#ifdef FR_HAVE_CUDA
     case FR__PICK_CUDA: {
-        enum fr_status st = fr__backend_cuda_new(&p, out, err, errlen);
+        enum fr_status st = cuda->backend_new(&p, out, err, errlen);
         if (st == FR_OK) (*out)->precision = p.precision;
         return st;
     }
-#else
-    case FR__PICK_CUDA: break; /* unreachable: the pick needs a CUDA build */
-#endif
     case FR__PICK_CPU:
-        /* Only a CUDA build has something to fall back from. A debug line:
-         * machines without a card are the common case, and every CLI run
-         * would repeat it; /status and the scheduler's start-up line name
-         * the backend in use. */
-        if (CUDA_BUILT && p.device == FR_DEVICE_AUTO) FR_LOGD("%s: %s; using the CPU", __func__, why);
+        /* A debug line: machines without a card or without the module are
+         * the common case, and every CLI run would repeat it; /status and
+         * the scheduler's start-up line name the backend in use. */
+        if (p.device == FR_DEVICE_AUTO) FR_LOGD("%s: %s; using the CPU", __func__, why);
         break;
     }
     enum fr_status st = fr__backend_cpu_new(&p, out, err, errlen);

@@ -113,6 +113,7 @@ int cli_cmd_user(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv); /* bench.c */
 int cli_cmd_tune(int argc, char **argv);  /* tune.c */
 int cli_cmd_monitor(int argc, char **argv);
+int cli_cmd_devices(int argc, char **argv); /* devices.c */
 
 /* A response body collected by libcurl (bench, monitor): pass
  * cli_body_write as CURLOPT_WRITEFUNCTION and the body as CURLOPT_WRITEDATA.

@@ -2,9 +2,12 @@
 # after the `facerec` library is defined.
 #
 # FACEREC_CUDA=AUTO builds it when nvcc, cuDNN and cuBLAS are found, ON
-# fails without them, OFF skips it. The CUDA runtime is linked statically
-# and cuDNN/cuBLAS are shared libraries that load without a driver, so the
-# same binaries start on machines without a GPU and fall back to the CPU.
+# fails without them, OFF skips it. The backend is a module,
+# libfacerec-cuda.so (src/nn/backend-module.h): the programs do not link
+# CUDA at all and dlopen the module at run time (src/nn/backend-reg.c), so
+# they start on machines without CUDA and fall back to the CPU. The module
+# links the CUDA runtime statically and cuDNN/cuBLAS dynamically; those load
+# without a driver, so the module loads there too and reports no device.
 set(FR_CUDA_ENABLED OFF)
 string(TOUPPER "${FACEREC_CUDA}" _fr_cuda_mode)
 if(NOT _fr_cuda_mode STREQUAL "OFF")
@@ -42,21 +45,36 @@ if(FR_CUDA_ENABLED)
   enable_language(CUDA)
   message(STATUS "CUDA backend: nvcc ${CMAKE_CUDA_COMPILER_VERSION}, archs ${CMAKE_CUDA_ARCHITECTURES}, "
     "cuDNN ${CUDNN_LIB}")
-  add_library(facerec_cuda OBJECT src/nn/cuda/backend-cuda.c src/nn/cuda/kernels.cu)
-  target_include_directories(facerec_cuda PRIVATE include src)
-  target_include_directories(facerec_cuda SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS} ${CUDNN_INCLUDE})
+  add_library(facerec-cuda MODULE src/nn/cuda/module.c src/nn/cuda/backend-cuda.c src/nn/cuda/kernels.cu
+    src/nn/cuda/cuda-plan.c src/nn/plan.c)
+  target_include_directories(facerec-cuda PRIVATE include src)
+  target_include_directories(facerec-cuda SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS} ${CUDNN_INCLUDE})
+  target_compile_definitions(facerec-cuda PRIVATE FR_HAVE_CUDA _GNU_SOURCE)
   # The directory's options are gcc's; nvcc gets its own. cuDNN 9 marks the
   # legacy convolution API deprecated, which is the API used here.
-  set_property(TARGET facerec_cuda PROPERTY COMPILE_OPTIONS
-    $<$<COMPILE_LANGUAGE:C>:-Wall$<SEMICOLON>-Wextra$<SEMICOLON>-Werror$<SEMICOLON>-Wno-unused-parameter$<SEMICOLON>-Wno-deprecated-declarations>
+  set_property(TARGET facerec-cuda PROPERTY COMPILE_OPTIONS
+    $<$<COMPILE_LANGUAGE:C>:-Wall$<SEMICOLON>-Wextra$<SEMICOLON>-Werror$<SEMICOLON>-Wno-unused-parameter$<SEMICOLON>-Wno-deprecated-declarations$<SEMICOLON>-fvisibility=hidden>
     $<$<AND:$<COMPILE_LANGUAGE:C>,$<BOOL:${FR_SANITIZE}>>:-fsanitize=address,undefined$<SEMICOLON>-fno-omit-frame-pointer>
-    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall$<SEMICOLON>--Werror=all-warnings>)
-  set_target_properties(facerec_cuda PROPERTIES POSITION_INDEPENDENT_CODE ON CUDA_STANDARD 17)
-  set_source_files_properties(src/nn/backend.c PROPERTIES COMPILE_DEFINITIONS FR_HAVE_CUDA)
-  target_sources(facerec PRIVATE $<TARGET_OBJECTS:facerec_cuda>)
-  # facerec was defined before CUDA was enabled, so it did not inherit this.
-  set_target_properties(facerec PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
-  target_link_libraries(facerec PUBLIC CUDA::cudart_static CUDA::cublas ${CUDNN_LIB})
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall$<SEMICOLON>-Xcompiler=-fvisibility=hidden$<SEMICOLON>--Werror=all-warnings>)
+  set_target_properties(facerec-cuda PROPERTIES POSITION_INDEPENDENT_CODE ON CUDA_STANDARD 17
+    C_VISIBILITY_PRESET hidden LINK_DEPENDS ${PROJECT_SOURCE_DIR}/src/nn/cuda/module.map
+    # Installed modules find cuDNN/cuBLAS through the loader's path (the
+    # distribution's or NVIDIA's packages, or the bundle's wrapper); the
+    # build tree's copy keeps the toolkit's directories in its RUNPATH.
+    INSTALL_RPATH "")
+  get_filename_component(_fr_cudnn_dir "${CUDNN_LIB}" DIRECTORY)
+  set(_fr_cuda_rpath ${CUDAToolkit_LIBRARY_DIR} ${_fr_cudnn_dir})
+  list(REMOVE_DUPLICATES _fr_cuda_rpath)
+  list(REMOVE_ITEM _fr_cuda_rpath "")
+  set_property(TARGET facerec-cuda PROPERTY BUILD_RPATH "${_fr_cuda_rpath}")
+  # Self-contained: every symbol resolves at link time, and only the entry
+  # point is exported (the copies of fr_malloc etc. stay local).
+  target_link_options(facerec-cuda PRIVATE -Wl,--no-undefined -Wl,-z,defs -Wl,--as-needed
+    -Wl,--version-script=${PROJECT_SOURCE_DIR}/src/nn/cuda/module.map)
+  target_link_libraries(facerec-cuda PRIVATE CUDA::cudart_static CUDA::cublas ${CUDNN_LIB})
+  install(TARGETS facerec-cuda LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/facerec COMPONENT cuda)
+  # Programs look for the module when they start a backend; build it with them.
+  add_dependencies(facerec facerec-cuda)
 endif()
 
 # Host-only planner report (no CUDA needed): bytes per net and batch item.
