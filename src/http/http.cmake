@@ -25,6 +25,8 @@ add_custom_command(
           ${FR_OPENAPI_JSON}
   DEPENDS ${PROJECT_SOURCE_DIR}/docs/openapi.yaml ${FR_CONTRACT_DIR}/spec-to-c.js ${FR_CONTRACT_DIR}/spec.js
   COMMENT "docs/openapi.yaml -> openapi.json, compiled in"
+  VERBATIM)
+
 # The web app (web/) is compiled into the binary at build time, with the npm
 # libraries it uses (uPlot), which scripts/fetch-web.sh installs from
 # web/package-lock.json and checks against scripts/web.sha256. When they are
