@@ -302,11 +302,14 @@ static void test_bmp_variants(void **state) {
 
 /* A DNG of the pattern whose preview is the inverted pattern, so the
  * output shows which of libraw's paths was taken. */
-static void dng_case(int w, int h, int pw, int ph, int o, int target, bool want_preview, const char *what) {
+static void dng_case(int w, int h, int pw, int ph, int o, int target, bool want_preview, bool jpeg, const char *what) {
     uint8_t *rgb = fr_fx_pattern_rgb(w, h), *pv = fr_fx_pattern_rgb(pw, ph);
     for (size_t i = 0; i < (size_t)pw * ph * 3; i++) pv[i] = (uint8_t)(255 - pv[i]);
     struct fr_fx_blob b;
-    assert_true(fr_fx_dng(rgb, w, h, pv, pw, ph, o, &b));
+    if (jpeg)
+        assert_true(fr_fx_dng_jpeg(rgb, w, h, pv, pw, ph, o, &b));
+    else
+        assert_true(fr_fx_dng(rgb, w, h, pv, pw, ph, o, &b));
     if (fr_image_sniff(b.data, b.len) != FR_FORMAT_RAW) fail_msg("%s: not sniffed as camera RAW", what);
     struct fr_decode_params p = fr_decode_default_params();
     p.max_image_size = target;
@@ -331,7 +334,7 @@ static void dng_case(int w, int h, int pw, int ph, int o, int target, bool want_
     /* The demosaic goes through linear light, a colour matrix and libraw's
      * auto-brightness, so a few levels of difference are expected; the
      * other path's picture (inverted) is over 100 away. */
-    want_close(img, rp, want_preview ? 1.0 : 8.0, what);
+    want_close(img, rp, want_preview ? (jpeg ? LOSSY_MAE_JPEG : 1.0) : 8.0, what);
     if (g_verbose) printf("  %-60s -> %dx%d in %.1f ms\n", what, img->width, img->height, ms);
     free(rp);
     fr_image_free(ref);
@@ -346,16 +349,20 @@ static void dng_case(int w, int h, int pw, int ph, int o, int target, bool want_
 static void test_dng(void **state) {
     (void)state;
     /* Preview at least FR_RAW_PREVIEW_MIN: used. */
-    dng_case(1280, 960, 1280, 960, 1, 2048, true, "DNG, full-size preview, max_image_size 2048");
-    dng_case(1280, 960, 1280, 960, 1, 0, true, "DNG, full-size preview, max_image_size 0");
-    dng_case(1280, 960, 1280, 960, 6, 640, true, "DNG, full-size preview, orientation 6, max_image_size 640");
+    dng_case(1280, 960, 1280, 960, 1, 2048, true, false, "DNG, full-size preview, max_image_size 2048");
+    dng_case(1280, 960, 1280, 960, 1, 0, true, false, "DNG, full-size preview, max_image_size 0");
+    dng_case(1280, 960, 1280, 960, 6, 640, true, false, "DNG, full-size preview, orientation 6, max_image_size 640");
+    /* The JPEG preview cameras write: decoded with DCT scaling. */
+    dng_case(1280, 960, 1280, 960, 1, 2048, true, true, "DNG, full-size JPEG preview");
+    dng_case(1280, 960, 1280, 960, 8, 600, true, true, "DNG, JPEG preview, orientation 8, max_image_size 600");
+    dng_case(1280, 960, 640, 480, 1, 600, true, true, "DNG, 640 px JPEG preview, max_image_size 600");
     /* Preview reaching max_image_size: used. */
-    dng_case(640, 480, 320, 240, 1, 300, true, "DNG 640x480, 320 px preview, max_image_size 300");
+    dng_case(640, 480, 320, 240, 1, 300, true, false, "DNG 640x480, 320 px preview, max_image_size 300");
     /* Preview too small: half-size demosaic (640/2 >= 300), full when not. */
-    dng_case(640, 480, 160, 120, 1, 300, false, "DNG 640x480, 160 px preview, max_image_size 300 (half)");
-    dng_case(640, 480, 160, 120, 8, 300, false, "DNG, small preview, orientation 8 (half)");
-    dng_case(640, 480, 160, 120, 3, 2048, false, "DNG, small preview, max_image_size 2048 (full demosaic)");
-    dng_case(640, 480, 160, 120, 1, 0, false, "DNG, small preview, max_image_size 0 (full demosaic)");
+    dng_case(640, 480, 160, 120, 1, 300, false, false, "DNG 640x480, 160 px preview, max_image_size 300 (half)");
+    dng_case(640, 480, 160, 120, 8, 300, false, true, "DNG, small JPEG preview, orientation 8 (half)");
+    dng_case(640, 480, 160, 120, 3, 2048, false, false, "DNG, small preview, max_image_size 2048 (full demosaic)");
+    dng_case(640, 480, 160, 120, 1, 0, false, false, "DNG, small preview, max_image_size 0 (full demosaic)");
 }
 
 /* ---- 16-bit, HDR and ICC ------------------------------------------------------- */
@@ -475,6 +482,42 @@ static void test_icc(void **state) {
         fr_fx_blob_free(&tagged);
         fr_fx_blob_free(&icc);
     }
+    free(rgb);
+}
+
+/* A CMYK JPEG (Adobe, inverted) with a CMYK profile: lcms2's conversion
+ * of the stored CMYK, not the profile-less inverted-CMYK formula. */
+static void test_icc_cmyk(void **state) {
+    (void)state;
+    int w = 64, h = 48;
+    uint8_t *rgb = fr_fx_pattern_rgb(w, h);
+    struct fr_fx_blob icc, plain, tagged;
+    assert_true(fr_fx_icc(FR_FX_ICC_CMYK, &icc));
+    assert_true(fr_fx_jpeg(rgb, w, h, 95, TJSAMP_444, FR_FX_JPEG_CMYK, &plain));
+    assert_true(fr_fx_jpeg_add_icc(&plain, &icc, &tagged));
+    /* The stored CMYK, as libjpeg-turbo hands it out. */
+    uint8_t *cmyk = malloc((size_t)w * h * 4), *ref = malloc((size_t)w * h * 3);
+    tjhandle tj = tjInitDecompress();
+    assert_int_equal(tjDecompress2(tj, plain.data, (unsigned long)plain.len, cmyk, w, w * 4, h, TJPF_CMYK, 0), 0);
+    tjDestroy(tj);
+    assert_true(fr_fx_icc_cmyk_reference(&icc, cmyk, (size_t)w * h, ref));
+    struct fr_decode_params p = full_size();
+    struct fr_image *a = decode_ok(&tagged, &p, "CMYK JPEG with a CMYK profile");
+    want_exact(a, ref, 1, "CMYK JPEG with a CMYK profile");
+    /* Without the profile: the formula, far from the profile's darker K. */
+    struct fr_image *b = decode_ok(&plain, &p, "CMYK JPEG without a profile");
+    uint8_t *pb = packed(b);
+    double d = 0;
+    for (size_t i = 0; i < (size_t)w * h * 3; i++) d += abs((int)pb[i] - (int)ref[i]);
+    if (d / ((double)w * h * 3) < 2) fail_msg("the CMYK profile changes nothing (%.2f)", d / ((double)w * h * 3));
+    free(pb);
+    fr_image_free(a);
+    fr_image_free(b);
+    free(cmyk);
+    free(ref);
+    fr_fx_blob_free(&tagged);
+    fr_fx_blob_free(&plain);
+    fr_fx_blob_free(&icc);
     free(rgb);
 }
 
@@ -710,7 +753,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_jxl_variants), T(test_jxl_orientation), T(test_tiff_variants), T(test_tiff_orientation),
         T(test_gif_variants), T(test_bmp_variants),    T(test_dng),           T(test_high_bit_depth),
-        T(test_icc),          T(test_tool_files),
+        T(test_icc),          T(test_icc_cmyk),        T(test_tool_files),
         /* The pipeline allocates for its lifetime; no leak check around it. */
         cmocka_unit_test(test_faces),
     };
