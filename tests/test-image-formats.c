@@ -369,7 +369,24 @@ static void test_dng(void **state) {
 
 /* A 10-bit AVIF (4:2:0, 16-bit RGB samples in) through libavif's encoder:
  * libheif 1.15's own high bit depth AV1 path trips an assertion in aom. */
-static bool avif_10bit(const uint8_t *rgb, int w, int h, struct fr_fx_blob *out) {
+/* The sRGB picture as HDR code values: SDR white at 203 nits (PQ) or at
+ * 75% signal (HLG), BT.2020 primaries; 16-bit samples for libavif. */
+static uint16_t hdr_code(double rel, bool pq) {
+    double e;
+    if (pq) {
+        const double m1 = 2610.0 / 16384, m2 = 2523.0 / 4096 * 128, c1 = 3424.0 / 4096, c2 = 2413.0 / 4096 * 32,
+                     c3 = 2392.0 / 4096 * 32;
+        double y = pow(rel * 203.0 / 10000.0, m1);
+        e = pow((c1 + c2 * y) / (1 + c3 * y), m2);
+    } else {
+        const double a = 0.17883277, b = 0.28466892, c = 0.55991073;
+        double lin = rel * 0.26496256;
+        e = lin <= 1.0 / 12 ? sqrt(3 * lin) : a * log(12 * lin - b) + c;
+    }
+    return (uint16_t)lrint(fmin(fmax(e, 0), 1) * 65535.0);
+}
+
+static bool avif_10bit(const uint8_t *rgb, int w, int h, int hdr, struct fr_fx_blob *out) {
     out->data = NULL;
     out->len = 0;
     avifImage *img = avifImageCreate((uint32_t)w, (uint32_t)h, 10, AVIF_PIXEL_FORMAT_YUV420);
@@ -384,14 +401,25 @@ static bool avif_10bit(const uint8_t *rgb, int w, int h, struct fr_fx_blob *out)
         ri.rowBytes = (uint32_t)w * 6;
         ri.pixels = malloc((size_t)w * (size_t)h * 6);
         ok = ri.pixels != NULL;
-        for (size_t i = 0; ok && i < (size_t)w * (size_t)h * 3; i++) {
-            /* Samples between the 8-bit levels: only a decoder that keeps
-             * the high bits and rounds lands back on the source. */
-            uint16_t v = (uint16_t)(rgb[i] * 257);
-            memcpy(ri.pixels + i * 2, &v, 2);
+        /* BT.709 to BT.2020 (linear light). */
+        static const double m[3][3] = {{0.6274, 0.3293, 0.0433}, {0.0691, 0.9195, 0.0114}, {0.0164, 0.0880, 0.8956}};
+        for (size_t i = 0; ok && i < (size_t)w * (size_t)h; i++) {
+            for (int c = 0; c < 3; c++) {
+                uint16_t v = (uint16_t)(rgb[i * 3 + (size_t)c] * 257);
+                if (hdr) {
+                    double l = 0;
+                    for (int k = 0; k < 3; k++) l += m[c][k] * fr_fx_srgb_to_linear(rgb[i * 3 + (size_t)k]);
+                    v = hdr_code(l, hdr == 1);
+                }
+                memcpy(ri.pixels + (i * 3 + (size_t)c) * 2, &v, 2);
+            }
         }
         ok = ok && avifImageRGBToYUV(img, &ri) == AVIF_RESULT_OK;
         free(ri.pixels);
+    }
+    if (ok && hdr) {
+        img->colorPrimaries = AVIF_COLOR_PRIMARIES_BT2020;
+        img->transferCharacteristics = hdr == 1 ? AVIF_TRANSFER_CHARACTERISTICS_SMPTE2084 : AVIF_TRANSFER_CHARACTERISTICS_HLG;
     }
     if (ok) {
         enc->speed = 8;
@@ -411,19 +439,25 @@ static void test_high_bit_depth(void **state) {
     int w = 64, h = 48;
     uint8_t *rgb = fr_fx_pattern_rgb(w, h);
     struct fr_decode_params p = full_size();
-    struct fr_fx_blob b;
-    if (!avif_10bit(rgb, w, h, &b)) {
-        printf("  skipped: libavif %s cannot encode a 10-bit AVIF here\n", avifVersion());
-        free(rgb);
-        skip();
+    /* SDR 10-bit, then HDR: PQ and HLG with BT.2020 primaries, which must
+     * come back as the SDR picture (tone-mapped: the top 20% of white is
+     * rolled off, so a little more error is allowed). */
+    static const char *const names[3] = {"AVIF 10-bit", "AVIF 10-bit HDR PQ BT.2020", "AVIF 10-bit HDR HLG BT.2020"};
+    for (int hdr = 0; hdr < 3; hdr++) {
+        struct fr_fx_blob b;
+        if (!avif_10bit(rgb, w, h, hdr, &b)) {
+            printf("  skipped: libavif %s cannot encode a 10-bit AVIF here\n", avifVersion());
+            free(rgb);
+            skip();
+        }
+        assert_int_equal(fr_image_sniff(b.data, b.len), FR_FORMAT_AVIF);
+        struct fr_image *img = decode_ok(&b, &p, names[hdr]);
+        want_fmt(img, FR_FORMAT_AVIF, names[hdr]);
+        want_size(img, w, h, w, h, names[hdr]);
+        want_close(img, rgb, hdr ? 2 * LOSSY_MAE_HEIF : LOSSY_MAE_HEIF, names[hdr]);
+        fr_image_free(img);
+        fr_fx_blob_free(&b);
     }
-    assert_int_equal(fr_image_sniff(b.data, b.len), FR_FORMAT_AVIF);
-    struct fr_image *img = decode_ok(&b, &p, "AVIF 10-bit");
-    want_fmt(img, FR_FORMAT_AVIF, "AVIF 10-bit");
-    want_size(img, w, h, w, h, "AVIF 10-bit");
-    want_close(img, rgb, LOSSY_MAE_HEIF, "AVIF 10-bit");
-    fr_image_free(img);
-    fr_fx_blob_free(&b);
     free(rgb);
 }
 
