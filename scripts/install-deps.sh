@@ -10,6 +10,9 @@ PACKAGES=(
   libdnnl-dev                         # oneDNN inference backend
   libturbojpeg0-dev libjpeg-turbo-progs
   libpng-dev libwebp-dev libheif-dev
+  libjxl-dev libtiff-dev libgif-dev libraw-dev liblcms2-dev   # JPEG XL, TIFF, GIF, camera RAW, ICC (issue 17)
+  libavif-dev                         # tests: 10-bit AVIF fixtures
+  libjxl-tools libtiff-tools imagemagick libimage-exiftool-perl  # tests: cjxl, tiffcp, convert, exiftool
   libmicrohttpd-dev libcjson-dev libsqlite3-dev libinih-dev
   libssl-dev                          # libcrypto: SHA-256 and randomness for API keys
   libncurses-dev libcurl4-openssl-dev

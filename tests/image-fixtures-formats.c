@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
+#include <turbojpeg.h>
 
 static bool append(struct fr_fx_blob *b, const void *data, size_t n) {
     uint8_t *p = realloc(b->data, b->len + n + 1);
@@ -408,8 +409,8 @@ bool fr_fx_tiff_set_size(struct fr_fx_blob *b, uint32_t w, uint32_t h) {
 
 /* ---- DNG ---------------------------------------------------------------------- */
 
-bool fr_fx_dng(const uint8_t *rgb, int w, int h, const uint8_t *preview, int pw, int ph, int orientation,
-               struct fr_fx_blob *out) {
+static bool dng(const uint8_t *rgb, int w, int h, const uint8_t *preview, int pw, int ph, int orientation,
+                bool jpeg_preview, struct fr_fx_blob *out) {
     out->data = NULL;
     out->len = 0;
     struct tiff_sink s;
@@ -427,9 +428,9 @@ bool fr_fx_dng(const uint8_t *rgb, int w, int h, const uint8_t *preview, int pw,
     TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)ph);
     TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
     TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
-    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, jpeg_preview ? PHOTOMETRIC_YCBCR : PHOTOMETRIC_RGB);
     TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-    TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_NONE);
+    TIFFSetField(t, TIFFTAG_COMPRESSION, jpeg_preview ? COMPRESSION_JPEG : COMPRESSION_NONE);
     TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)ph);
     TIFFSetField(t, TIFFTAG_MAKE, "facerec");
     TIFFSetField(t, TIFFTAG_MODEL, "synthetic DNG");
@@ -442,8 +443,16 @@ bool fr_fx_dng(const uint8_t *rgb, int w, int h, const uint8_t *preview, int pw,
     TIFFSetField(t, TIFFTAG_ASSHOTNEUTRAL, 3, neutral);
     TIFFSetField(t, TIFFTAG_SUBIFD, 1, sub);
     bool ok = true;
-    for (int y = 0; ok && y < ph; y++)
-        ok = TIFFWriteScanline(t, (void *)(preview + (size_t)y * (size_t)pw * 3), (uint32_t)y, 0) >= 0;
+    if (jpeg_preview) {
+        /* As cameras store it: one strip holding a whole baseline JPEG
+         * (DNG's "new-style" JPEG compression 7), written raw. */
+        struct fr_fx_blob j;
+        ok = fr_fx_jpeg(preview, pw, ph, 92, TJSAMP_420, 0, &j) && TIFFWriteRawStrip(t, 0, j.data, (tmsize_t)j.len) >= 0;
+        fr_fx_blob_free(&j);
+    } else {
+        for (int y = 0; ok && y < ph; y++)
+            ok = TIFFWriteScanline(t, (void *)(preview + (size_t)y * (size_t)pw * 3), (uint32_t)y, 0) >= 0;
+    }
     ok = ok && TIFFWriteDirectory(t);
     /* The SubIFD: 16-bit RGGB Bayer data of the linearised picture. */
     static const uint16_t dim[2] = {2, 2};
@@ -482,6 +491,16 @@ bool fr_fx_dng(const uint8_t *rgb, int w, int h, const uint8_t *preview, int pw,
     }
     *out = s.b;
     return true;
+}
+
+bool fr_fx_dng(const uint8_t *rgb, int w, int h, const uint8_t *preview, int pw, int ph, int orientation,
+               struct fr_fx_blob *out) {
+    return dng(rgb, w, h, preview, pw, ph, orientation, false, out);
+}
+
+bool fr_fx_dng_jpeg(const uint8_t *rgb, int w, int h, const uint8_t *preview, int pw, int ph, int orientation,
+                    struct fr_fx_blob *out) {
+    return dng(rgb, w, h, preview, pw, ph, orientation, true, out);
 }
 
 /* ---- GIF ------------------------------------------------------------------------ */
@@ -748,12 +767,64 @@ fail:
 
 /* ---- ICC ------------------------------------------------------------------------- */
 
+/* The CMYK test printer: RGB = (1 - C) * (1 - K)^1.5 on the sRGB curve,
+ * so black ink darkens faster than the usual inverted-CMYK formula and a
+ * decoder that ignores the profile is visibly off. */
+struct cmyk_ctx {
+    cmsHTRANSFORM to_lab;
+};
+
+static int cmyk_sampler(const cmsUInt16Number in[], cmsUInt16Number out[], void *user) {
+    struct cmyk_ctx *c = user;
+    double k = 1.0 - in[3] / 65535.0, rgb[3];
+    for (int i = 0; i < 3; i++) rgb[i] = (1.0 - in[i] / 65535.0) * pow(k, 1.5);
+    cmsCIELab lab;
+    cmsDoTransform(c->to_lab, rgb, &lab, 1);
+    cmsFloat2LabEncoded(out, &lab);
+    return 1;
+}
+
+static cmsHPROFILE cmyk_profile(void) {
+    cmsHPROFILE srgb = cmsCreate_sRGBProfile(), lab = cmsCreateLab4Profile(NULL);
+    struct cmyk_ctx c = {srgb && lab ? cmsCreateTransform(srgb, TYPE_RGB_DBL, lab, TYPE_Lab_DBL, INTENT_PERCEPTUAL, 0)
+                                     : NULL};
+    cmsHPROFILE p = c.to_lab ? cmsCreateProfilePlaceholder(NULL) : NULL;
+    cmsPipeline *lut = p ? cmsPipelineAlloc(NULL, 4, 3) : NULL;
+    cmsStage *clut = lut ? cmsStageAllocCLut16bit(NULL, 9, 4, 3, NULL) : NULL;
+    bool ok = clut && cmsStageSampleCLut16bit(clut, cmyk_sampler, &c, 0) &&
+              cmsPipelineInsertStage(lut, cmsAT_BEGIN, clut);
+    if (ok) {
+        cmsSetProfileVersion(p, 2.1);
+        cmsSetDeviceClass(p, cmsSigOutputClass);
+        cmsSetColorSpace(p, cmsSigCmykData);
+        cmsSetPCS(p, cmsSigLabData);
+        ok = cmsWriteTag(p, cmsSigAToB0Tag, lut) && cmsWriteTag(p, cmsSigMediaWhitePointTag, cmsD50_XYZ());
+        cmsMLU *mlu = cmsMLUalloc(NULL, 1);
+        cmsMLUsetASCII(mlu, "en", "US", "facerec test CMYK");
+        ok = ok && cmsWriteTag(p, cmsSigProfileDescriptionTag, mlu);
+        cmsMLUfree(mlu);
+    } else if (clut) {
+        cmsStageFree(clut);
+    }
+    if (lut) cmsPipelineFree(lut);
+    if (c.to_lab) cmsDeleteTransform(c.to_lab);
+    if (srgb) cmsCloseProfile(srgb);
+    if (lab) cmsCloseProfile(lab);
+    if (!ok && p) {
+        cmsCloseProfile(p);
+        p = NULL;
+    }
+    return p;
+}
+
 bool fr_fx_icc(enum fr_fx_icc_kind kind, struct fr_fx_blob *out) {
     out->data = NULL;
     out->len = 0;
     cmsHPROFILE p = NULL;
     if (kind == FR_FX_ICC_SRGB) {
         p = cmsCreate_sRGBProfile();
+    } else if (kind == FR_FX_ICC_CMYK) {
+        p = cmyk_profile();
     } else {
         /* Display P3: P3 primaries, D65, the sRGB curve. */
         cmsCIExyY d65 = {0.3127, 0.3290, 1.0};
@@ -788,6 +859,18 @@ bool fr_fx_icc_reference(const struct fr_fx_blob *icc, const uint8_t *in, size_t
                                                       cmsFLAGS_BLACKPOINTCOMPENSATION)
                                  : NULL;
     if (t) cmsDoTransform(t, in, srgb, (cmsUInt32Number)npx);
+    if (t) cmsDeleteTransform(t);
+    if (src) cmsCloseProfile(src);
+    if (dst) cmsCloseProfile(dst);
+    return t != NULL;
+}
+
+bool fr_fx_icc_cmyk_reference(const struct fr_fx_blob *icc, const uint8_t *cmyk, size_t npx, uint8_t *srgb) {
+    cmsHPROFILE src = cmsOpenProfileFromMem(icc->data, (cmsUInt32Number)icc->len), dst = cmsCreate_sRGBProfile();
+    cmsHTRANSFORM t = src && dst ? cmsCreateTransform(src, TYPE_CMYK_8_REV, dst, TYPE_RGB_8, INTENT_PERCEPTUAL,
+                                                      cmsFLAGS_BLACKPOINTCOMPENSATION)
+                                 : NULL;
+    if (t) cmsDoTransform(t, cmyk, srgb, (cmsUInt32Number)npx);
     if (t) cmsDeleteTransform(t);
     if (src) cmsCloseProfile(src);
     if (dst) cmsCloseProfile(dst);

@@ -165,6 +165,10 @@ bool fr_fx_tiff_set_size(struct fr_fx_blob *tiff, uint32_t w, uint32_t h);
  * preview and the demosaic. */
 bool fr_fx_dng(const uint8_t *rgb, int w, int h, const uint8_t *preview, int pw, int ph, int orientation,
                struct fr_fx_blob *out);
+/* The same with the preview stored as a baseline JPEG (compression 7),
+ * as cameras write it: libraw's JPEG preview path. */
+bool fr_fx_dng_jpeg(const uint8_t *rgb, int w, int h, const uint8_t *preview, int pw, int ph, int orientation,
+                    struct fr_fx_blob *out);
 
 /* GIF via giflib's encoder: the picture quantised to the 6x6x6 cube. The
  * frame may start at (left, top) on the screen; transparent makes every
@@ -200,9 +204,12 @@ bool fr_fx_bmp(const uint8_t *rgb, int w, int h, const struct fr_fx_bmp_opts *o,
 enum fr_fx_icc_kind {
     FR_FX_ICC_SRGB,
     FR_FX_ICC_P3,
+    FR_FX_ICC_CMYK, /* a made-up printer: RGB = (1 - C) * (1 - K)^1.5 */
 };
 bool fr_fx_icc(enum fr_fx_icc_kind kind, struct fr_fx_blob *out);
 /* lcms2's own conversion of npx RGB8 pixels in the profile to sRGB. */
 bool fr_fx_icc_reference(const struct fr_fx_blob *icc, const uint8_t *in, size_t npx, uint8_t *srgb);
+/* lcms2's conversion of npx inverted (Adobe) CMYK8 pixels to sRGB. */
+bool fr_fx_icc_cmyk_reference(const struct fr_fx_blob *icc, const uint8_t *cmyk, size_t npx, uint8_t *srgb);
 /* jpeg with one APP2 ICC_PROFILE segment inserted after SOI. */
 bool fr_fx_jpeg_add_icc(const struct fr_fx_blob *jpeg, const struct fr_fx_blob *icc, struct fr_fx_blob *out);

@@ -302,11 +302,14 @@ static void test_bmp_variants(void **state) {
 
 /* A DNG of the pattern whose preview is the inverted pattern, so the
  * output shows which of libraw's paths was taken. */
-static void dng_case(int w, int h, int pw, int ph, int o, int target, bool want_preview, const char *what) {
+static void dng_case(int w, int h, int pw, int ph, int o, int target, bool want_preview, bool jpeg, const char *what) {
     uint8_t *rgb = fr_fx_pattern_rgb(w, h), *pv = fr_fx_pattern_rgb(pw, ph);
     for (size_t i = 0; i < (size_t)pw * ph * 3; i++) pv[i] = (uint8_t)(255 - pv[i]);
     struct fr_fx_blob b;
-    assert_true(fr_fx_dng(rgb, w, h, pv, pw, ph, o, &b));
+    if (jpeg)
+        assert_true(fr_fx_dng_jpeg(rgb, w, h, pv, pw, ph, o, &b));
+    else
+        assert_true(fr_fx_dng(rgb, w, h, pv, pw, ph, o, &b));
     if (fr_image_sniff(b.data, b.len) != FR_FORMAT_RAW) fail_msg("%s: not sniffed as camera RAW", what);
     struct fr_decode_params p = fr_decode_default_params();
     p.max_image_size = target;
@@ -331,7 +334,7 @@ static void dng_case(int w, int h, int pw, int ph, int o, int target, bool want_
     /* The demosaic goes through linear light, a colour matrix and libraw's
      * auto-brightness, so a few levels of difference are expected; the
      * other path's picture (inverted) is over 100 away. */
-    want_close(img, rp, want_preview ? 1.0 : 8.0, what);
+    want_close(img, rp, want_preview ? (jpeg ? LOSSY_MAE_JPEG : 1.0) : 8.0, what);
     if (g_verbose) printf("  %-60s -> %dx%d in %.1f ms\n", what, img->width, img->height, ms);
     free(rp);
     fr_image_free(ref);
@@ -346,23 +349,44 @@ static void dng_case(int w, int h, int pw, int ph, int o, int target, bool want_
 static void test_dng(void **state) {
     (void)state;
     /* Preview at least FR_RAW_PREVIEW_MIN: used. */
-    dng_case(1280, 960, 1280, 960, 1, 2048, true, "DNG, full-size preview, max_image_size 2048");
-    dng_case(1280, 960, 1280, 960, 1, 0, true, "DNG, full-size preview, max_image_size 0");
-    dng_case(1280, 960, 1280, 960, 6, 640, true, "DNG, full-size preview, orientation 6, max_image_size 640");
+    dng_case(1280, 960, 1280, 960, 1, 2048, true, false, "DNG, full-size preview, max_image_size 2048");
+    dng_case(1280, 960, 1280, 960, 1, 0, true, false, "DNG, full-size preview, max_image_size 0");
+    dng_case(1280, 960, 1280, 960, 6, 640, true, false, "DNG, full-size preview, orientation 6, max_image_size 640");
+    /* The JPEG preview cameras write: decoded with DCT scaling. */
+    dng_case(1280, 960, 1280, 960, 1, 2048, true, true, "DNG, full-size JPEG preview");
+    dng_case(1280, 960, 1280, 960, 8, 600, true, true, "DNG, JPEG preview, orientation 8, max_image_size 600");
+    dng_case(1280, 960, 640, 480, 1, 600, true, true, "DNG, 640 px JPEG preview, max_image_size 600");
     /* Preview reaching max_image_size: used. */
-    dng_case(640, 480, 320, 240, 1, 300, true, "DNG 640x480, 320 px preview, max_image_size 300");
+    dng_case(640, 480, 320, 240, 1, 300, true, false, "DNG 640x480, 320 px preview, max_image_size 300");
     /* Preview too small: half-size demosaic (640/2 >= 300), full when not. */
-    dng_case(640, 480, 160, 120, 1, 300, false, "DNG 640x480, 160 px preview, max_image_size 300 (half)");
-    dng_case(640, 480, 160, 120, 8, 300, false, "DNG, small preview, orientation 8 (half)");
-    dng_case(640, 480, 160, 120, 3, 2048, false, "DNG, small preview, max_image_size 2048 (full demosaic)");
-    dng_case(640, 480, 160, 120, 1, 0, false, "DNG, small preview, max_image_size 0 (full demosaic)");
+    dng_case(640, 480, 160, 120, 1, 300, false, false, "DNG 640x480, 160 px preview, max_image_size 300 (half)");
+    dng_case(640, 480, 160, 120, 8, 300, false, true, "DNG, small JPEG preview, orientation 8 (half)");
+    dng_case(640, 480, 160, 120, 3, 2048, false, false, "DNG, small preview, max_image_size 2048 (full demosaic)");
+    dng_case(640, 480, 160, 120, 1, 0, false, false, "DNG, small preview, max_image_size 0 (full demosaic)");
 }
 
 /* ---- 16-bit, HDR and ICC ------------------------------------------------------- */
 
 /* A 10-bit AVIF (4:2:0, 16-bit RGB samples in) through libavif's encoder:
  * libheif 1.15's own high bit depth AV1 path trips an assertion in aom. */
-static bool avif_10bit(const uint8_t *rgb, int w, int h, struct fr_fx_blob *out) {
+/* The sRGB picture as HDR code values: SDR white at 203 nits (PQ) or at
+ * 75% signal (HLG), BT.2020 primaries; 16-bit samples for libavif. */
+static uint16_t hdr_code(double rel, bool pq) {
+    double e;
+    if (pq) {
+        const double m1 = 2610.0 / 16384, m2 = 2523.0 / 4096 * 128, c1 = 3424.0 / 4096, c2 = 2413.0 / 4096 * 32,
+                     c3 = 2392.0 / 4096 * 32;
+        double y = pow(rel * 203.0 / 10000.0, m1);
+        e = pow((c1 + c2 * y) / (1 + c3 * y), m2);
+    } else {
+        const double a = 0.17883277, b = 0.28466892, c = 0.55991073;
+        double lin = rel * 0.26496256;
+        e = lin <= 1.0 / 12 ? sqrt(3 * lin) : a * log(12 * lin - b) + c;
+    }
+    return (uint16_t)lrint(fmin(fmax(e, 0), 1) * 65535.0);
+}
+
+static bool avif_10bit(const uint8_t *rgb, int w, int h, int hdr, struct fr_fx_blob *out) {
     out->data = NULL;
     out->len = 0;
     avifImage *img = avifImageCreate((uint32_t)w, (uint32_t)h, 10, AVIF_PIXEL_FORMAT_YUV420);
@@ -377,14 +401,25 @@ static bool avif_10bit(const uint8_t *rgb, int w, int h, struct fr_fx_blob *out)
         ri.rowBytes = (uint32_t)w * 6;
         ri.pixels = malloc((size_t)w * (size_t)h * 6);
         ok = ri.pixels != NULL;
-        for (size_t i = 0; ok && i < (size_t)w * (size_t)h * 3; i++) {
-            /* Samples between the 8-bit levels: only a decoder that keeps
-             * the high bits and rounds lands back on the source. */
-            uint16_t v = (uint16_t)(rgb[i] * 257);
-            memcpy(ri.pixels + i * 2, &v, 2);
+        /* BT.709 to BT.2020 (linear light). */
+        static const double m[3][3] = {{0.6274, 0.3293, 0.0433}, {0.0691, 0.9195, 0.0114}, {0.0164, 0.0880, 0.8956}};
+        for (size_t i = 0; ok && i < (size_t)w * (size_t)h; i++) {
+            for (int c = 0; c < 3; c++) {
+                uint16_t v = (uint16_t)(rgb[i * 3 + (size_t)c] * 257);
+                if (hdr) {
+                    double l = 0;
+                    for (int k = 0; k < 3; k++) l += m[c][k] * fr_fx_srgb_to_linear(rgb[i * 3 + (size_t)k]);
+                    v = hdr_code(l, hdr == 1);
+                }
+                memcpy(ri.pixels + (i * 3 + (size_t)c) * 2, &v, 2);
+            }
         }
         ok = ok && avifImageRGBToYUV(img, &ri) == AVIF_RESULT_OK;
         free(ri.pixels);
+    }
+    if (ok && hdr) {
+        img->colorPrimaries = AVIF_COLOR_PRIMARIES_BT2020;
+        img->transferCharacteristics = hdr == 1 ? AVIF_TRANSFER_CHARACTERISTICS_SMPTE2084 : AVIF_TRANSFER_CHARACTERISTICS_HLG;
     }
     if (ok) {
         enc->speed = 8;
@@ -404,19 +439,25 @@ static void test_high_bit_depth(void **state) {
     int w = 64, h = 48;
     uint8_t *rgb = fr_fx_pattern_rgb(w, h);
     struct fr_decode_params p = full_size();
-    struct fr_fx_blob b;
-    if (!avif_10bit(rgb, w, h, &b)) {
-        printf("  skipped: libavif %s cannot encode a 10-bit AVIF here\n", avifVersion());
-        free(rgb);
-        skip();
+    /* SDR 10-bit, then HDR: PQ and HLG with BT.2020 primaries, which must
+     * come back as the SDR picture (tone-mapped: the top 20% of white is
+     * rolled off, so a little more error is allowed). */
+    static const char *const names[3] = {"AVIF 10-bit", "AVIF 10-bit HDR PQ BT.2020", "AVIF 10-bit HDR HLG BT.2020"};
+    for (int hdr = 0; hdr < 3; hdr++) {
+        struct fr_fx_blob b;
+        if (!avif_10bit(rgb, w, h, hdr, &b)) {
+            printf("  skipped: libavif %s cannot encode a 10-bit AVIF here\n", avifVersion());
+            free(rgb);
+            skip();
+        }
+        assert_int_equal(fr_image_sniff(b.data, b.len), FR_FORMAT_AVIF);
+        struct fr_image *img = decode_ok(&b, &p, names[hdr]);
+        want_fmt(img, FR_FORMAT_AVIF, names[hdr]);
+        want_size(img, w, h, w, h, names[hdr]);
+        want_close(img, rgb, hdr ? 2 * LOSSY_MAE_HEIF : LOSSY_MAE_HEIF, names[hdr]);
+        fr_image_free(img);
+        fr_fx_blob_free(&b);
     }
-    assert_int_equal(fr_image_sniff(b.data, b.len), FR_FORMAT_AVIF);
-    struct fr_image *img = decode_ok(&b, &p, "AVIF 10-bit");
-    want_fmt(img, FR_FORMAT_AVIF, "AVIF 10-bit");
-    want_size(img, w, h, w, h, "AVIF 10-bit");
-    want_close(img, rgb, LOSSY_MAE_HEIF, "AVIF 10-bit");
-    fr_image_free(img);
-    fr_fx_blob_free(&b);
     free(rgb);
 }
 
@@ -475,6 +516,42 @@ static void test_icc(void **state) {
         fr_fx_blob_free(&tagged);
         fr_fx_blob_free(&icc);
     }
+    free(rgb);
+}
+
+/* A CMYK JPEG (Adobe, inverted) with a CMYK profile: lcms2's conversion
+ * of the stored CMYK, not the profile-less inverted-CMYK formula. */
+static void test_icc_cmyk(void **state) {
+    (void)state;
+    int w = 64, h = 48;
+    uint8_t *rgb = fr_fx_pattern_rgb(w, h);
+    struct fr_fx_blob icc, plain, tagged;
+    assert_true(fr_fx_icc(FR_FX_ICC_CMYK, &icc));
+    assert_true(fr_fx_jpeg(rgb, w, h, 95, TJSAMP_444, FR_FX_JPEG_CMYK, &plain));
+    assert_true(fr_fx_jpeg_add_icc(&plain, &icc, &tagged));
+    /* The stored CMYK, as libjpeg-turbo hands it out. */
+    uint8_t *cmyk = malloc((size_t)w * h * 4), *ref = malloc((size_t)w * h * 3);
+    tjhandle tj = tjInitDecompress();
+    assert_int_equal(tjDecompress2(tj, plain.data, (unsigned long)plain.len, cmyk, w, w * 4, h, TJPF_CMYK, 0), 0);
+    tjDestroy(tj);
+    assert_true(fr_fx_icc_cmyk_reference(&icc, cmyk, (size_t)w * h, ref));
+    struct fr_decode_params p = full_size();
+    struct fr_image *a = decode_ok(&tagged, &p, "CMYK JPEG with a CMYK profile");
+    want_exact(a, ref, 1, "CMYK JPEG with a CMYK profile");
+    /* Without the profile: the formula, far from the profile's darker K. */
+    struct fr_image *b = decode_ok(&plain, &p, "CMYK JPEG without a profile");
+    uint8_t *pb = packed(b);
+    double d = 0;
+    for (size_t i = 0; i < (size_t)w * h * 3; i++) d += abs((int)pb[i] - (int)ref[i]);
+    if (d / ((double)w * h * 3) < 2) fail_msg("the CMYK profile changes nothing (%.2f)", d / ((double)w * h * 3));
+    free(pb);
+    fr_image_free(a);
+    fr_image_free(b);
+    free(cmyk);
+    free(ref);
+    fr_fx_blob_free(&tagged);
+    fr_fx_blob_free(&plain);
+    fr_fx_blob_free(&icc);
     free(rgb);
 }
 
@@ -710,7 +787,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_jxl_variants), T(test_jxl_orientation), T(test_tiff_variants), T(test_tiff_orientation),
         T(test_gif_variants), T(test_bmp_variants),    T(test_dng),           T(test_high_bit_depth),
-        T(test_icc),          T(test_tool_files),
+        T(test_icc),          T(test_icc_cmyk),        T(test_tool_files),
         /* The pipeline allocates for its lifetime; no leak check around it. */
         cmocka_unit_test(test_faces),
     };

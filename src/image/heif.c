@@ -2,6 +2,7 @@
  * transforms (irot, imir, clean aperture), so the pixels come out upright
  * and EXIF orientation must not be applied again. */
 #include <libheif/heif.h>
+#include <math.h>
 #include <string.h>
 
 #include "image-impl.h"
@@ -122,6 +123,76 @@ done:
     return st;
 }
 
+/* ---- HDR (PQ and HLG) to SDR ----
+ *
+ * libheif converts YCbCr to RGB but leaves the transfer curve alone, so an
+ * HDR photo (iPhone and Android HDR HEIC/AVIF: PQ or HLG, usually BT.2020
+ * primaries) would come out flat and washed out if its code values were
+ * read as sRGB. Such images are decoded at their bit depth instead and
+ * tone-mapped: to linear light relative to SDR reference white (203 nits
+ * for PQ, BT.2408; 75% signal for HLG), BT.2020 to BT.709 primaries, a
+ * soft knee that keeps everything below 80% of white as it is and rolls
+ * brighter highlights off towards white, then the sRGB curve. */
+enum hdr_kind { HDR_NONE, HDR_PQ, HDR_HLG };
+
+static double pq_to_rel(double e) {
+    const double m1 = 2610.0 / 16384, m2 = 2523.0 / 4096 * 128, c1 = 3424.0 / 4096, c2 = 2413.0 / 4096 * 32,
+                 c3 = 2392.0 / 4096 * 32;
+    double p = pow(e, 1 / m2), n = p - c1 > 0 ? p - c1 : 0;
+    return 10000.0 * pow(n / (c2 - c3 * p), 1 / m1) / 203.0;
+}
+
+static double hlg_to_rel(double e) {
+    const double a = 0.17883277, b = 0.28466892, c = 0.55991073, white = 0.26496256; /* E at 75% signal */
+    double lin = e <= 0.5 ? e * e / 3 : (exp((e - c) / a) + b) / 12;
+    return lin / white;
+}
+
+static uint8_t knee_to_srgb(double v) {
+    if (v <= 0) return 0;
+    if (v > 0.8) v = 0.8 + 0.2 * (1 - exp(-(v - 0.8) / 0.2));
+    double s = v <= 0.0031308 ? 12.92 * v : 1.055 * pow(v, 1 / 2.4) - 0.055;
+    return (uint8_t)(s * 255 + 0.5);
+}
+
+static enum fr_status tone_map(const struct heif_image *im, enum hdr_kind kind, bool bt2020, struct fr_image *img,
+                               char *err, size_t errlen) {
+    int stride = 0, bits = heif_image_get_bits_per_pixel_range(im, heif_channel_interleaved);
+    const uint8_t *px = heif_image_get_plane_readonly(im, heif_channel_interleaved, &stride);
+    if (!px || bits < 8 || bits > 16) {
+        fr_errf(err, errlen, "HEIF/AVIF decoder returned no HDR pixels");
+        return FR_ERR_IMAGE;
+    }
+    size_t levels = (size_t)1 << bits;
+    double *lin = fr_malloc(levels * sizeof(double));
+    if (!lin) {
+        fr_errf(err, errlen, "out of memory");
+        return FR_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < levels; i++) {
+        double e = (double)i / (double)(levels - 1);
+        lin[i] = kind == HDR_PQ ? pq_to_rel(e) : hlg_to_rel(e);
+    }
+    /* BT.2020 to BT.709 (linear light). */
+    static const double m[3][3] = { { 1.6605, -0.5876, -0.0728 }, { -0.1246, 1.1329, -0.0083 },
+                                    { -0.0182, -0.1006, 1.1187 } };
+    for (int32_t y = 0; y < img->height; y++) {
+        const uint8_t *s = px + (size_t)y * (size_t)stride;
+        uint8_t *d = img->data + (size_t)y * img->stride;
+        for (int32_t x = 0; x < img->width; x++) {
+            double c[3];
+            for (int k = 0; k < 3; k++) {
+                unsigned v = (unsigned)s[(x * 3 + k) * 2] | (unsigned)s[(x * 3 + k) * 2 + 1] << 8;
+                c[k] = lin[v < levels ? v : levels - 1];
+            }
+            for (int k = 0; k < 3; k++)
+                d[x * 3 + k] = knee_to_srgb(bt2020 ? m[k][0] * c[0] + m[k][1] * c[1] + m[k][2] * c[2] : c[k]);
+        }
+    }
+    fr_free(lin);
+    return FR_OK;
+}
+
 enum fr_status fr__decode_heif(const uint8_t *buf, size_t len, const struct fr_decode_params *p,
                                struct fr_raw_image *out, char *err, size_t errlen) {
     enum fr_status st = check_derivations(buf, len, err, errlen);
@@ -165,7 +236,17 @@ enum fr_status fr__decode_heif(const uint8_t *buf, size_t len, const struct fr_d
     int w = heif_image_handle_get_width(h), hh = heif_image_handle_get_height(h);
     if ((st = fr__check_limits(w, hh, p, err, errlen)) != FR_OK) goto done;
     st = FR_ERR_IMAGE;
-    e = heif_decode_image(h, &im, heif_colorspace_RGB, heif_chroma_interleaved_RGB, NULL);
+    enum hdr_kind hdr = HDR_NONE;
+    bool bt2020 = false;
+    struct heif_color_profile_nclx *nclx = NULL;
+    if (heif_image_handle_get_nclx_color_profile(h, &nclx).code == heif_error_Ok && nclx) {
+        if (nclx->transfer_characteristics == heif_transfer_characteristic_ITU_R_BT_2100_0_PQ) hdr = HDR_PQ;
+        if (nclx->transfer_characteristics == heif_transfer_characteristic_ITU_R_BT_2100_0_HLG) hdr = HDR_HLG;
+        bt2020 = nclx->color_primaries == heif_color_primaries_ITU_R_BT_2020_2_and_2100_0;
+    }
+    heif_nclx_color_profile_free(nclx);
+    e = heif_decode_image(h, &im, heif_colorspace_RGB,
+                          hdr != HDR_NONE ? heif_chroma_interleaved_RRGGBB_LE : heif_chroma_interleaved_RGB, NULL);
     if (e.code != heif_error_Ok) {
         fr_errf(err, errlen, "cannot decode HEIF/AVIF image: %s", e.message);
         if (e.code == heif_error_Unsupported_feature || e.code == heif_error_Unsupported_filetype)
@@ -186,12 +267,17 @@ enum fr_status fr__decode_heif(const uint8_t *buf, size_t len, const struct fr_d
         st = FR_ERR_NOMEM;
         goto done;
     }
-    for (int y = 0; y < ih; y++) memcpy(img->data + (size_t)y * img->stride, px + (size_t)y * stride, (size_t)iw * 3);
+    if (hdr != HDR_NONE) {
+        if ((st = tone_map(im, hdr, bt2020, img, err, errlen)) != FR_OK) goto done;
+    } else {
+        for (int y = 0; y < ih; y++)
+            memcpy(img->data + (size_t)y * img->stride, px + (size_t)y * stride, (size_t)iw * 3);
+    }
     /* An embedded ICC profile ('prof' or 'rICC'); nclx colour (the usual
      * case) is what libheif's YCbCr to RGB conversion already used. */
     enum heif_color_profile_type pt = heif_image_handle_get_color_profile_type(h);
     size_t plen = heif_image_handle_get_raw_color_profile_size(h);
-    if ((pt == heif_color_profile_type_prof || pt == heif_color_profile_type_rICC) && plen >= 132 &&
+    if (hdr == HDR_NONE && (pt == heif_color_profile_type_prof || pt == heif_color_profile_type_rICC) && plen >= 132 &&
         plen <= ((size_t)16 << 20)) {
         uint8_t *prof = fr_malloc(plen);
         if (prof && heif_image_handle_get_raw_color_profile(h, prof).code == heif_error_Ok)

@@ -99,6 +99,8 @@ enum fr_status fr__decode_raw(const uint8_t *buf, size_t len, const struct fr_de
         int32_t plong = longer(pv.full_width, pv.full_height);
         if (target > 0 ? plong >= enough : plong >= longer(w, h)) {
             out->img = pv.img;
+            out->icc = pv.icc; /* a preview JPEG's own profile, if any */
+            out->icc_len = pv.icc_len;
             /* Coordinates map back to the sensor image when the preview has
              * its aspect ratio; else to the preview itself. */
             double ar = (double)w / h, par = (double)pv.full_width / pv.full_height;
@@ -110,6 +112,7 @@ enum fr_status fr__decode_raw(const uint8_t *buf, size_t len, const struct fr_de
             goto done;
         }
         fr_image_free(pv.img);
+        fr_free(pv.icc);
     }
     bool half = target > 0 && longer(w, h) / 2 >= enough;
     lr->params.half_size = half;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <tiffio.h>
 #include <turbojpeg.h>
 
 #include "image-fixtures.h"
@@ -149,16 +150,87 @@ static void heifs(const uint8_t *rgb) {
     }
 }
 
-/* Headers of formats facerec names but does not decode. */
+/* Issue 17's formats: JPEG XL, TIFF, GIF, BMP and camera RAW (DNG), in
+ * their variants, plus header bombs. */
+static void more_formats(const uint8_t *rgb) {
+    struct fr_fx_blob b;
+    char name[128];
+    static const char *const jxl[] = {"lossy", "lossless8", "lossless16", "float", "linear16", "gray"};
+    for (int k = 0; k < 6; k++) {
+        snprintf(name, sizeof name, "jxl-%s.jxl", jxl[k]);
+        save_free(name, &b, fr_fx_jxl(rgb, W, H, (enum fr_fx_jxl_kind)k, k == 2 ? 6 : 1, &b));
+    }
+    save_free("jxl-claim-100000.jxl", &b, fr_fx_jxl_claim(100000, 100000, &b));
+    static const struct {
+        struct fr_fx_tiff_opts o;
+        const char *name;
+    } tiffs[] = {
+        {{.compression = COMPRESSION_NONE}, "tiff-rgb8.tif"},
+        {{.compression = COMPRESSION_LZW, .orientation = 6}, "tiff-lzw-orient6.tif"},
+        {{.compression = COMPRESSION_ADOBE_DEFLATE, .tiled = true}, "tiff-deflate-tiled.tif"},
+        {{.compression = COMPRESSION_PACKBITS, .bits = 16, .big_endian = true}, "tiff-packbits-16-mm.tif"},
+        {{.photometric = PHOTOMETRIC_MINISBLACK}, "tiff-gray.tif"},
+        {{.photometric = PHOTOMETRIC_PALETTE, .extra_pages = 1}, "tiff-palette-2pages.tif"},
+        {{.photometric = PHOTOMETRIC_SEPARATED}, "tiff-cmyk.tif"},
+        {{.compression = COMPRESSION_JPEG}, "tiff-jpeg.tif"},
+        {{.alpha = true}, "tiff-rgba.tif"},
+    };
+    for (size_t i = 0; i < sizeof tiffs / sizeof tiffs[0]; i++)
+        save_free(tiffs[i].name, &b, fr_fx_tiff(rgb, W, H, &tiffs[i].o, &b, NULL));
+    bool ok = fr_fx_tiff(rgb, W, H, &tiffs[0].o, &b, NULL) && fr_fx_tiff_set_size(&b, 100000, 100000);
+    save_free("tiff-claim-100000.tif", &b, ok);
+    struct fr_fx_blob icc, t;
+    struct fr_fx_tiff_opts ti = {.icc = &icc};
+    ok = fr_fx_icc(FR_FX_ICC_P3, &icc);
+    save_free("tiff-icc-p3.tif", &b, ok && fr_fx_tiff(rgb, W, H, &ti, &b, NULL));
+    ok = ok && fr_fx_jpeg(rgb, W, H, 80, TJSAMP_420, 0, &t);
+    save_free("jpeg-icc-p3.jpg", &b, ok && fr_fx_jpeg_add_icc(&t, &icc, &b));
+    fr_fx_blob_free(&t);
+    fr_fx_blob_free(&icc);
+    static const struct {
+        struct fr_fx_gif_opts o;
+        const char *name;
+    } gifs[] = {
+        {{0}, "gif.gif"},
+        {{.interlace = true, .transparent = true}, "gif-interlaced-transparent.gif"},
+        {{.extra_frames = 2, .left = 3, .top = 2}, "gif-animated-offset.gif"},
+    };
+    for (size_t i = 0; i < sizeof gifs / sizeof gifs[0]; i++)
+        save_free(gifs[i].name, &b, fr_fx_gif(rgb, W, H, &gifs[i].o, &b, NULL));
+    ok = fr_fx_gif(rgb, W, H, &gifs[0].o, &b, NULL) && fr_fx_gif_set_size(&b, 65535, 65535);
+    save_free("gif-claim-65535.gif", &b, ok);
+    static const struct {
+        struct fr_fx_bmp_opts o;
+        const char *name;
+    } bmps[] = {
+        {{.bpp = 24}, "bmp-24.bmp"},           {{.bpp = 32, .bitfields = true, .v5 = true}, "bmp-32-v5.bmp"},
+        {{.bpp = 16}, "bmp-16.bmp"},           {{.bpp = 16, .bitfields = true}, "bmp-565.bmp"},
+        {{.bpp = 8, .rle = true}, "bmp-rle8.bmp"}, {{.bpp = 4, .rle = true, .top_down = false}, "bmp-rle4.bmp"},
+        {{.bpp = 1}, "bmp-1.bmp"},             {{.bpp = 8, .core = true}, "bmp-core-8.bmp"},
+        {{.bpp = 24, .top_down = true}, "bmp-24-topdown.bmp"},
+    };
+    for (size_t i = 0; i < sizeof bmps / sizeof bmps[0]; i++)
+        save_free(bmps[i].name, &b, fr_fx_bmp(rgb, W, H, &bmps[i].o, &b, NULL));
+    /* DNGs: one whose preview is used (max_image_size below its size in
+     * most fuzz runs), one demosaiced. Small: libraw is slow per call. */
+    save_free("dng-preview.dng", &b, fr_fx_dng(rgb, W, H, rgb, W, H, 6, &b));
+    uint8_t *tiny = fr_fx_pattern_rgb(4, 3);
+    save_free("dng-demosaic.dng", &b, tiny && fr_fx_dng(rgb, W, H, tiny, 4, 3, 1, &b));
+    free(tiny);
+}
+
+/* Headers of formats facerec names but does not decode, and bare
+ * signatures of ones it does. */
 static void others(void) {
     static const struct {
         const char *name;
         const char *data;
         size_t len;
     } cases[] = {
-        {"gif.gif", "GIF89a\1\0\1\0\0\0\0,\0\0\0\0\1\0\1\0\0\2\2D\1\0;", 26},
-        {"bmp.bmp", "BM:\0\0\0\0\0\0\0006\0\0\0(\0\0\0\1\0\0\0\1\0\0\0\1\0\30\0", 30},
-        {"tiff.tif", "II*\0\10\0\0\0\0\0\0\0", 12},
+        {"gif-1x1.gif", "GIF89a\1\0\1\0\0\0\0,\0\0\0\0\1\0\1\0\0\2\2D\1\0;", 26},
+        {"bmp-header.bmp", "BM:\0\0\0\0\0\0\0006\0\0\0(\0\0\0\1\0\0\0\1\0\0\0\1\0\30\0", 30},
+        {"tiff-header.tif", "II*\0\10\0\0\0\0\0\0\0", 12},
+        {"raf-signature.raf", "FUJIFILMCCD-RAW 0201", 20},
         {"svg.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"/>", 41},
         {"heic-ftyp-only.heic", "\0\0\0\20ftypheic\0\0\0\0", 16},
     };
@@ -209,6 +281,7 @@ int main(int argc, char **argv) {
     pngs(rgb);
     webps(rgb);
     heifs(rgb);
+    more_formats(rgb);
     others();
     for (int i = 2; i < argc; i++)
         examples(argv[i]);

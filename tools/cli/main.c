@@ -45,7 +45,10 @@ static const struct cli_option *const cluster_opts[] = { opt_cluster, opt_json, 
 static const struct cli_cmd commands[] = {
     { "detect", "[options] PATH...",
       "Find faces. PATH is an image or a directory (searched recursively; files that are not images\n"
-      "are skipped). Text: one line per face, path,x,y,width,height,score.",
+      "are skipped). Text: one line per face, path,x,y,width,height,score.\n"
+      "Formats, told by content, not by name: JPEG, PNG, WebP, HEIC/HEIF, AVIF, JPEG XL, TIFF (first\n"
+      "page), GIF (first frame), BMP and camera RAW (DNG, CR2, CR3, NEF, ARW, ORF, RW2, RAF and others\n"
+      "libraw reads: the embedded preview when large enough, else the demosaiced sensor data).",
       detect_opts, cli_cmd_detect, NULL },
     { "embed", "[options] PATH...",
       "As detect, with each face's 128-d embedding (face-api's descriptor; same person below 0.6).\n"
