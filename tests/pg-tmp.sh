@@ -65,6 +65,12 @@ run)
     dir=$(mktemp -d /tmp/fr-pg-XXXXXX)
     trap 'stop "$dir"' EXIT
     trap 'exit 130' INT TERM
+    # Should this script itself be killed (a test timeout sends SIGKILL,
+    # which no trap sees), a watcher outside its process group stops the
+    # server and removes the directory once it is gone.
+    me=$$
+    setsid sh -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; "$2" stop "$3"' sh "$me" "$0" "$dir" \
+        </dev/null >/dev/null 2>&1 &
     url=$(start "$dir") || { rc=$?; exit $rc; }
     set +e
     FACEREC_TEST_PG=$url "$@"
