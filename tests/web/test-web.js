@@ -14,7 +14,11 @@
 // 1280x800 and 390x844 (no horizontal scrolling). Screenshots go to
 // BUILD/web-screenshots/.
 //
-// Usage: node tests/web/test-web.js BUILD_DIR SOURCE_DIR
+// The server loads tests/fake-nvml.c's library (two fake GPUs, one named
+// with a quote and a backslash), so that the dashboard's GPU panel is
+// exercised on a machine without NVIDIA's driver.
+//
+// Usage: node tests/web/test-web.js BUILD_DIR SOURCE_DIR [FAKE_NVML_LIBRARY]
 // Exit 0: passed; 1: failed; 77: skipped (no chromium on this machine).
 'use strict';
 const { spawn, execFileSync } = require('child_process');
@@ -22,7 +26,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const [BUILD, SRC] = process.argv.slice(2).map((p) => p && path.resolve(p));
+const [BUILD, SRC, FAKE_NVML] = process.argv.slice(2).map((p) => p && path.resolve(p));
 if (!BUILD || !SRC) {
   console.error('usage: test-web.js BUILD_DIR SOURCE_DIR');
   process.exit(2);
@@ -76,7 +80,10 @@ let server = null;
 function startServer() {
   return new Promise((resolve, reject) => {
     server = spawn(FACEREC, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, '--models', MODELS,
-      '--log-level', 'warn', '--max-workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--log-level', 'warn', '--max-workers', '1'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: FAKE_NVML ? { ...process.env, FACEREC_NVML_LIBRARY: FAKE_NVML } : process.env,
+    });
     let log = '';
     const timer = setTimeout(() => reject(new Error(`no port reported in 120 s:\n${log}`)), 120000);
     server.stderr.on('data', (d) => {
@@ -195,6 +202,12 @@ async function dashboard(page, key, vp) {
     await stop();
   }
   console.log(`# responses by status: ${JSON.stringify((await call(key, 'GET', '/status')).doc.server.requests.by_status)}`);
+  if (FAKE_NVML) {
+    await page.waitForFunction(() => document.querySelectorAll('.gpu').length === 2);
+    const gpus = await page.$$eval('.gpu .gpu-name', (g) => g.map((x) => x.textContent));
+    check(gpus[0] === '0: Fake GPU "A\\100"' && gpus[1] === '1: Fake GPU B',
+      `${vp}: every GPU NVML reports is shown, names as text (${gpus})`);
+  }
   const charts = await page.$$eval('.chart canvas', (c) => c.length);
   check(charts >= 4, `${vp}: four charts are drawn (${charts} canvases)`);
   const batches = await page.$$eval('.panel .meter', (m) => m.length);
