@@ -145,7 +145,7 @@ export class Dashboard {
     push('p99', lt.p99 || 0);
     const du = s.device_utilization || {};
     push('util', 100 * (du.busy_1s || 0));
-    push('gpu', du.gpu ? du.gpu.utilization : null);
+    push('gpu', du.gpu ? 100 * du.gpu.utilization : null);
     for (const spec of this.specs || []) if (spec.chart) spec.chart.setData(this.data(spec));
   }
 
@@ -212,7 +212,8 @@ export class Dashboard {
       clear(this.gpu, el('h2', {}, 'GPUs'), el('p', { class: 'muted' }, 'No NVIDIA GPU (NVML) on this server.'));
       return;
     }
-    let gpus = [g];
+    // /status gives the share as 0..1; the panel shows percent, as /metrics is read.
+    let gpus = [{ ...g, utilization: 100 * g.utilization }];
     try {
       const m = parseGpus(await api('GET', '/metrics', undefined, { text: true }));
       if (m.length) gpus = m;
@@ -230,7 +231,7 @@ export class Dashboard {
     const prev = (this.prev && this.prev.s.server && this.prev.s.server.requests &&
       this.prev.s.server.requests.by_status) || {};
     const codes = Object.keys(by).sort();
-    const body = codes.map((code) => el('tr', { class: code >= '400' ? 'bad' : '' },
+    const body = codes.map((code) => el('tr', { class: Number(code) >= 400 ? 'bad' : '' },
       el('td', {}, code), el('td', { class: 'num' }, fmt(by[code])),
       el('td', { class: 'num' }, fmt(by[code] - (prev[code] || 0)))));
     clear(this.errors, el('h2', {}, 'Responses by status'),

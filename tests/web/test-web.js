@@ -207,6 +207,9 @@ async function dashboard(page, key, vp) {
     const gpus = await page.$$eval('.gpu .gpu-name', (g) => g.map((x) => x.textContent));
     check(gpus[0] === '0: Fake GPU "A\\100"' && gpus[1] === '1: Fake GPU B',
       `${vp}: every GPU NVML reports is shown, names as text (${gpus})`);
+    // The fake's first GPU is 42% busy (NVML's share, shown in percent).
+    const util = await page.$eval('.gpu .meter-value', (m) => m.textContent);
+    check(util === '42%', `${vp}: GPU utilisation in percent (${util})`);
   }
   const charts = await page.$$eval('.chart canvas', (c) => c.length);
   check(charts >= 4, `${vp}: four charts are drawn (${charts} canvases)`);
@@ -285,6 +288,7 @@ async function main() {
       const users = await page.$$eval('#users-table tbody tr td:first-child', (t) => t.map((x) => x.textContent));
       check(users.length === 1 && users[0] === 'alice', `${vp}: a user key sees only its own user (${users})`);
       await shot(page, 'dashboard-1280x800.png');
+      await page.screenshot({ path: path.join(SHOTS, 'dashboard-full-1280x800.png'), fullPage: true });
 
       // People grid: thumbnails, counts, the XSS name as text.
       await page.goto(BASE + '/#/people');
@@ -328,6 +332,18 @@ async function main() {
       await page.select(`#person-faces .card.face[data-id="${faceId}"] select.move`, '0');
       await page.waitForFunction(() => /^1 face/.test((document.querySelector('#person-count') || {}).textContent));
       check((await call(alice, 'GET', `/v1/people/${joe}`)).doc.faces === 1, `${vp}: a face moved back to unassigned`);
+
+      // Drag and drop a photo onto the person's page: enrolled into Joe.
+      await page.evaluate(async (b64, name) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], name, { type: 'image/jpeg' }));
+        const target = document.querySelector('#enroll-drop');
+        for (const type of ['dragenter', 'dragover', 'drop'])
+          target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }, fs.readFileSync(PHOTO('knn_examples/train/biden/biden2.jpg')).toString('base64'), 'biden2.jpg');
+      await page.waitForFunction(() => /^2 faces/.test((document.querySelector('#person-count') || {}).textContent));
+      check((await call(alice, 'GET', `/v1/people/${joe}`)).doc.faces === 2, `${vp}: a dropped photo was enrolled`);
 
       // Index a photo by dropping it on the people page; its faces are unassigned.
       await page.goto(BASE + '/#/people');
