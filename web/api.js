@@ -38,6 +38,7 @@ export async function api(method, path, body, opts = {}) {
     throw new ApiError(0, 'network', 'the server cannot be reached');
   }
   if (opts.blob && r.ok) return r.blob();
+  if (opts.text && r.ok) return r.text();
   let doc = null;
   const text = await r.text();
   try { doc = text ? JSON.parse(text) : null; } catch { doc = null; }

@@ -145,7 +145,7 @@ export class Dashboard {
     push('p99', lt.p99 || 0);
     const du = s.device_utilization || {};
     push('util', 100 * (du.busy_1s || 0));
-    push('gpu', du.gpu ? du.gpu.utilization : null);
+    push('gpu', du.gpu ? 100 * du.gpu.utilization : null);
     for (const spec of this.specs || []) if (spec.chart) spec.chart.setData(this.data(spec));
   }
 
@@ -204,26 +204,34 @@ export class Dashboard {
     clear(this.memory, el('h2', {}, 'Device and memory'), ...rows);
   }
 
-  renderGpu(s) {
+  // Every GPU NVML reports: /status carries the first, /metrics all of
+  // them (read only when /status says there is one).
+  async renderGpu(s) {
     const g = s.device_utilization && s.device_utilization.gpu;
     if (!g) {
-      clear(this.gpu, el('h2', {}, 'GPU'), el('p', { class: 'muted' }, 'No NVIDIA GPU (NVML) on this server.'));
+      clear(this.gpu, el('h2', {}, 'GPUs'), el('p', { class: 'muted' }, 'No NVIDIA GPU (NVML) on this server.'));
       return;
     }
-    clear(this.gpu, el('h2', {}, 'GPU'),
-      el('p', { class: 'gpu-name' }, `${g.index}: ${g.name}`),
-      meter('utilisation', g.utilization, 100, `${fmt(g.utilization)}%`),
-      meter('memory', g.memory_used, g.memory_total, `${bytes(g.memory_used)} / ${bytes(g.memory_total)}`),
+    // /status gives the share as 0..1; the panel shows percent, as /metrics is read.
+    let gpus = [{ ...g, utilization: 100 * g.utilization }];
+    try {
+      const m = parseGpus(await api('GET', '/metrics', undefined, { text: true }));
+      if (m.length) gpus = m;
+    } catch { /* keep the one from /status */ }
+    clear(this.gpu, el('h2', {}, `GPUs (${gpus.length})`), ...gpus.map((x) => el('div', { class: 'gpu' },
+      el('p', { class: 'gpu-name' }, `${x.index}: ${x.name}`),
+      meter('utilisation', x.utilization, 100, `${fmt(x.utilization)}%`),
+      meter('memory', x.memory_used, x.memory_total, `${bytes(x.memory_used)} / ${bytes(x.memory_total)}`),
       el('p', { class: 'muted' },
-        `${g.temperature_c != null ? fmt(g.temperature_c) + ' °C' : 'temperature –'} · ` +
-        `${g.power_w != null ? fmt(g.power_w) + ' W' : 'power –'}`));
+        `${x.temperature_c != null ? fmt(x.temperature_c) + ' °C' : 'temperature –'} · ` +
+        `${x.power_w != null ? fmt(x.power_w) + ' W' : 'power –'}`))));
   }
 
   renderErrors(by) {
     const prev = (this.prev && this.prev.s.server && this.prev.s.server.requests &&
       this.prev.s.server.requests.by_status) || {};
     const codes = Object.keys(by).sort();
-    const body = codes.map((code) => el('tr', { class: code >= '400' ? 'bad' : '' },
+    const body = codes.map((code) => el('tr', { class: Number(code) >= 400 ? 'bad' : '' },
       el('td', {}, code), el('td', { class: 'num' }, fmt(by[code])),
       el('td', { class: 'num' }, fmt(by[code] - (prev[code] || 0)))));
     clear(this.errors, el('h2', {}, 'Responses by status'),
@@ -257,6 +265,28 @@ export class Dashboard {
       el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'stage'), el('th', {}, 'p50'), el('th', {}, 'p95'),
         el('th', {}, 'p99'))), el('tbody', {}, rows)));
   }
+}
+
+// The facerec_gpu_* series of a Prometheus text exposition, by GPU.
+const GPU_SERIES = {
+  facerec_gpu_utilization_ratio: ['utilization', 100],
+  facerec_gpu_memory_used_bytes: ['memory_used', 1],
+  facerec_gpu_memory_total_bytes: ['memory_total', 1],
+  facerec_gpu_temperature_celsius: ['temperature_c', 1],
+  facerec_gpu_power_watts: ['power_w', 1],
+};
+export function parseGpus(text) {
+  const gpus = new Map();
+  const unescape = (v) => v.replace(/\\(["\\n])/g, (_, c) => (c === 'n' ? '\n' : c));
+  for (const line of text.split('\n')) {
+    const m = line.match(/^(facerec_gpu_[a-z_]+)\{gpu="(\d+)",name="((?:[^"\\]|\\.)*)"\} (\S+)$/);
+    if (!m || !GPU_SERIES[m[1]]) continue;
+    const [key, scale] = GPU_SERIES[m[1]];
+    const i = Number(m[2]);
+    if (!gpus.has(i)) gpus.set(i, { index: i, name: unescape(m[3]), temperature_c: null, power_w: null });
+    gpus.get(i)[key] = Number(m[4]) * scale;
+  }
+  return [...gpus.values()].sort((a, b) => a.index - b.index);
 }
 
 function duration(sec) {

@@ -14,7 +14,11 @@
 // 1280x800 and 390x844 (no horizontal scrolling). Screenshots go to
 // BUILD/web-screenshots/.
 //
-// Usage: node tests/web/test-web.js BUILD_DIR SOURCE_DIR
+// The server loads tests/fake-nvml.c's library (two fake GPUs, one named
+// with a quote and a backslash), so that the dashboard's GPU panel is
+// exercised on a machine without NVIDIA's driver.
+//
+// Usage: node tests/web/test-web.js BUILD_DIR SOURCE_DIR [FAKE_NVML_LIBRARY]
 // Exit 0: passed; 1: failed; 77: skipped (no chromium on this machine).
 'use strict';
 const { spawn, execFileSync } = require('child_process');
@@ -22,7 +26,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const [BUILD, SRC] = process.argv.slice(2).map((p) => p && path.resolve(p));
+const [BUILD, SRC, FAKE_NVML] = process.argv.slice(2).map((p) => p && path.resolve(p));
 if (!BUILD || !SRC) {
   console.error('usage: test-web.js BUILD_DIR SOURCE_DIR');
   process.exit(2);
@@ -76,7 +80,10 @@ let server = null;
 function startServer() {
   return new Promise((resolve, reject) => {
     server = spawn(FACEREC, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, '--models', MODELS,
-      '--log-level', 'warn', '--max-workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--log-level', 'warn', '--max-workers', '1'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: FAKE_NVML ? { ...process.env, FACEREC_NVML_LIBRARY: FAKE_NVML } : process.env,
+    });
     let log = '';
     const timer = setTimeout(() => reject(new Error(`no port reported in 120 s:\n${log}`)), 120000);
     server.stderr.on('data', (d) => {
@@ -195,6 +202,15 @@ async function dashboard(page, key, vp) {
     await stop();
   }
   console.log(`# responses by status: ${JSON.stringify((await call(key, 'GET', '/status')).doc.server.requests.by_status)}`);
+  if (FAKE_NVML) {
+    await page.waitForFunction(() => document.querySelectorAll('.gpu').length === 2);
+    const gpus = await page.$$eval('.gpu .gpu-name', (g) => g.map((x) => x.textContent));
+    check(gpus[0] === '0: Fake GPU "A\\100"' && gpus[1] === '1: Fake GPU B',
+      `${vp}: every GPU NVML reports is shown, names as text (${gpus})`);
+    // The fake's first GPU is 42% busy (NVML's share, shown in percent).
+    const util = await page.$eval('.gpu .meter-value', (m) => m.textContent);
+    check(util === '42%', `${vp}: GPU utilisation in percent (${util})`);
+  }
   const charts = await page.$$eval('.chart canvas', (c) => c.length);
   check(charts >= 4, `${vp}: four charts are drawn (${charts} canvases)`);
   const batches = await page.$$eval('.panel .meter', (m) => m.length);
@@ -272,6 +288,7 @@ async function main() {
       const users = await page.$$eval('#users-table tbody tr td:first-child', (t) => t.map((x) => x.textContent));
       check(users.length === 1 && users[0] === 'alice', `${vp}: a user key sees only its own user (${users})`);
       await shot(page, 'dashboard-1280x800.png');
+      await page.screenshot({ path: path.join(SHOTS, 'dashboard-full-1280x800.png'), fullPage: true });
 
       // People grid: thumbnails, counts, the XSS name as text.
       await page.goto(BASE + '/#/people');
@@ -315,6 +332,18 @@ async function main() {
       await page.select(`#person-faces .card.face[data-id="${faceId}"] select.move`, '0');
       await page.waitForFunction(() => /^1 face/.test((document.querySelector('#person-count') || {}).textContent));
       check((await call(alice, 'GET', `/v1/people/${joe}`)).doc.faces === 1, `${vp}: a face moved back to unassigned`);
+
+      // Drag and drop a photo onto the person's page: enrolled into Joe.
+      await page.evaluate(async (b64, name) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], name, { type: 'image/jpeg' }));
+        const target = document.querySelector('#enroll-drop');
+        for (const type of ['dragenter', 'dragover', 'drop'])
+          target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }, fs.readFileSync(PHOTO('knn_examples/train/biden/biden2.jpg')).toString('base64'), 'biden2.jpg');
+      await page.waitForFunction(() => /^2 faces/.test((document.querySelector('#person-count') || {}).textContent));
+      check((await call(alice, 'GET', `/v1/people/${joe}`)).doc.faces === 2, `${vp}: a dropped photo was enrolled`);
 
       // Index a photo by dropping it on the people page; its faces are unassigned.
       await page.goto(BASE + '/#/people');
