@@ -642,8 +642,9 @@ export interface components {
         };
         /**
          * @description The scheduler's counters (`fr_sched_status_json`) and the HTTP server's
-         *     (`server`); `gallery` with a data directory and a key. Open for additions:
-         *     a client should ignore keys it does not know.
+         *     (`server`); `gallery` with a data directory and a key. A diagnostics document,
+         *     open for additions at every level: the keys listed here are always there, and a
+         *     client should ignore keys it does not know.
          */
         Status: {
             uptime_s: number;
