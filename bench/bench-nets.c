@@ -7,13 +7,17 @@
  * in the same run; the column shows what the net actually ran in (a net
  * without an int8 path runs fp32 when int8 is asked for), and the last
  * column the speed-up over the fp32 row of the same net, threads and
- * batch. GFLOP/s counts the same multiply-adds in every precision. */
+ * batch. GFLOP/s counts the same multiply-adds in every precision.
+ * "cpu ms/item" is the process's CPU time per item: on a loaded machine,
+ * where wall time depends on what else runs, it still compares the work
+ * (exact with one thread; with more, OpenMP's spin-waits count too). */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "facerec/nn.h"
 
@@ -58,6 +62,12 @@ static double measure_peak(int threads) {
         if (sink == 12345.0) printf(" ");
     }
     return best;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int parse_list(const char *s, int *out, int max) {
@@ -124,9 +134,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nb; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
     static const char *names[FR_NET_COUNT] = { "ssd_mobilenetv1", "tiny_face_detector", "face_landmark_68",
                                                "face_recognition" };
-    printf("%-20s %5s %7s %5s %10s %9s %8s %7s %10s %8s\n", "net", "prec", "threads", "batch", "items/s", "ms/batch",
-           "GFLOP/s", "%peak", "arena MiB", "vs fp32");
-    double base_ips[16] = { 0 };
+    printf("%-20s %5s %7s %5s %10s %9s %8s %7s %10s %8s %11s %8s\n", "net", "prec", "threads", "batch", "items/s",
+           "ms/batch", "GFLOP/s", "%peak", "arena MiB", "vs fp32", "cpu ms/item", "vs fp32");
+    double base_ips[16] = { 0 }, base_cpu[16] = { 0 };
     if (device == FR_DEVICE_CUDA) nt = 1; /* CPU threads do not apply */
     for (int ti = 0; ti < nt; ti++) {
         int t = threads[ti];
@@ -180,20 +190,23 @@ int main(int argc, char **argv) {
                     return 1;
                 }
                 int runs = 0;
-                double t0 = fr_time_now(), dt;
+                double c0 = cpu_now(), t0 = fr_time_now(), dt;
                 do {
                     fr_net_forward(net, in, b, outs);
                     runs++;
                     dt = fr_time_now() - t0;
                 } while (dt < seconds || runs < 2);
                 double ips = (double)b * runs / dt;
+                double cpi = (cpu_now() - c0) / ((double)b * runs) * 1e3;
                 double gf = ips * fr_net_flops(net) / 1e9;
                 enum fr_precision ran = fr_net_precision(net);
-                if (pi == 0) base_ips[bi] = ips;
-                char rel[16] = "";
+                if (pi == 0) base_ips[bi] = ips, base_cpu[bi] = cpi;
+                char rel[16] = "", crel[16] = "";
                 if (pi > 0 && base_ips[bi] > 0) snprintf(rel, sizeof rel, "%.2fx", ips / base_ips[bi]);
-                printf("%-20s %5s %7d %5d %10.1f %9.2f %8.1f %6.1f%% %10.1f %8s\n", names[k], fr_precision_name(ran), t,
-                       b, ips, dt / runs * 1e3, gf, peak > 0 ? 100.0 * gf / peak : 0.0, (double)arena / (1 << 20), rel);
+                if (pi > 0 && cpi > 0) snprintf(crel, sizeof crel, "%.2fx", base_cpu[bi] / cpi);
+                printf("%-20s %5s %7d %5d %10.1f %9.2f %8.1f %6.1f%% %10.1f %8s %11.2f %8s\n", names[k],
+                       fr_precision_name(ran), t, b, ips, dt / runs * 1e3, gf, peak > 0 ? 100.0 * gf / peak : 0.0,
+                       (double)arena / (1 << 20), rel, cpi, crel);
                 fflush(stdout);
             }
             for (int32_t o = 0; o < fr_net_output_count(net); o++) free(outs[o]);

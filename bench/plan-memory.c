@@ -7,7 +7,9 @@
  * the host, so no GPU is needed; cuDNN's convolution workspace is not
  * included: it is chosen on the device, at most a sixteenth of the budget
  * left and 64 MiB) and as the CPU backend does (oneDNN's blocked layouts,
- * measured by compiling the nets). */
+ * measured by compiling the nets). A fourth argument compiles the CPU
+ * nets in that precision (fp32, bf16, int8, auto; what each net ran in is
+ * printed after its name). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,10 @@ int main(int argc, char **argv) {
     struct fr_backend_params bp = fr_backend_default_params();
     bp.device = FR_DEVICE_CPU;
     bp.memory_limit = (size_t)16 << 30;
+    if (argc > 4 && !fr_precision_parse(argv[4], &bp.precision)) {
+        fprintf(stderr, "fr-plan-memory: unknown precision %s\n", argv[4]);
+        return 2;
+    }
     if (fr_backend_new(&bp, &cpu, err, sizeof err) != FR_OK) {
         fprintf(stderr, "fr-plan-memory: %s\n", err);
         return 1;
@@ -76,7 +82,9 @@ int main(int argc, char **argv) {
         }
         size_t a1 = fr_net_plan_bytes(net, 1), ab = fr_net_plan_bytes(net, B);
         size_t cpu_w = fr_backend_memory_used(cpu) - ab;
-        printf("%-26s | %8.1f %9.2f %9.1f %9.2f | %8.1f %9.2f %9.2f | %8.2f\n", fr_net_model_name(k), cw / MIB,
+        char name[64];
+        snprintf(name, sizeof name, "%s %s", fr_net_model_name(k), fr_precision_name(fr_net_precision(net)));
+        printf("%-26s | %8.1f %9.2f %9.1f %9.2f | %8.1f %9.2f %9.2f | %8.2f\n", name, cw / MIB,
                p1.arena_bytes / MIB, pb.arena_bytes / MIB, (pb.arena_bytes - p1.arena_bytes) / MIB / (B - 1),
                cpu_w / MIB, a1 / MIB, (ab - a1) / MIB / (B - 1), staging_item(g) / MIB);
         fr_net_free(net);

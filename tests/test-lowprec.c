@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include "facerec/face.h"
+#include "facerec/sched.h"
 #include "nn/backend-impl.h"
 #include "nn/cpu/cpu-lowprec.h"
 #include "test-util.h"
@@ -346,6 +347,39 @@ static void test_plan_bytes(void **state) {
     if (ran[2] == FR_PRECISION_INT8) assert_true(bytes[2] * 10 < bytes[0] * 4);
 }
 
+/* The scheduler sizes its batches from the compiled nets' arenas, so under
+ * the same device_memory_limit a lower precision gets larger batches. */
+static int sched_limit(enum fr_precision p, const char *stage, char *ran, size_t ranlen) {
+    struct fr_sched_params sp = fr_sched_default_params();
+    sp.models_dir = fr_test_models_dir();
+    sp.device = FR_DEVICE_CPU;
+    sp.precision = p;
+    sp.device_memory_limit = (size_t)400 << 20;
+    sp.warmup = false;
+    struct fr_sched *s;
+    char err[512];
+    if (fr_sched_new(&sp, &s, err, sizeof err) != FR_OK) fail_msg("fr_sched_new: %s", err);
+    char *js = fr_sched_status_json(s);
+    cJSON *j = cJSON_Parse(js);
+    int limit = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "batches"), stage), "limit")->valueint;
+    const cJSON *pr = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "device"), "precision");
+    snprintf(ran, ranlen, "%s", cJSON_GetObjectItem(pr, stage)->valuestring);
+    cJSON_Delete(j);
+    free(js);
+    fr_sched_free(s);
+    return limit;
+}
+
+static void test_sched_batches(void **state) {
+    (void)state;
+    char r32[16], rlo[16];
+    int b32 = sched_limit(FR_PRECISION_FP32, "detect", r32, sizeof r32);
+    int blo = sched_limit(FR_PRECISION_AUTO, "detect", rlo, sizeof rlo);
+    printf("device_memory_limit 400 MiB: detector batch limit %d in %s, %d in %s\n", b32, r32, blo, rlo);
+    assert_string_equal(r32, "fp32");
+    if (strcmp(rlo, "fp32") != 0) assert_true(blo > b32);
+}
+
 /* ---- --fallback: a CPU without bf16 and VNNI ---- */
 
 static char logged[4096];
@@ -410,6 +444,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_plan_bytes),
+        cmocka_unit_test(test_sched_batches),
         cmocka_unit_test(test_gate_ssd),
         cmocka_unit_test(test_gate_tiny),
     };

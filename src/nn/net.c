@@ -78,6 +78,15 @@ enum fr_status fr_net_new(struct fr_backend *be, const struct fr_net_params *par
     if (st != FR_OK) goto fail;
     net->g->precision = be->iface.net_precision ? be->iface.net_precision(be, params->kind) : FR_PRECISION_FP32;
     struct fr_exec *ex = get_exec(net, params->max_batch, &st, err, errlen);
+    if (!ex && net->g->precision != FR_PRECISION_FP32 && st != FR_ERR_BUDGET && st != FR_ERR_NOMEM) {
+        /* A lower precision this oneDNN cannot compile here (a layout or
+         * kernel missing on some CPU) must not stop the net: fp32 always
+         * works. */
+        FR_LOGW("%s: %s failed (%s); running it in fp32", model_names[params->kind],
+                fr_precision_name((enum fr_precision)net->g->precision), err ? err : "");
+        net->g->precision = FR_PRECISION_FP32;
+        ex = get_exec(net, params->max_batch, &st, err, errlen);
+    }
     if (!ex) goto fail;
     net->arena_bytes = be->iface.exec_arena_bytes(ex);
     st = be->iface.buffer_alloc(be, net->arena_bytes, &net->arena);

@@ -433,9 +433,8 @@ char *fr_sched_status_json(struct fr_sched *s) {
     cJSON_AddStringToObject(dev, "backend", fr_backend_name(s->be));
     /* What each net runs in after `precision` met this CPU. */
     cJSON *prec = cJSON_AddObjectToObject(dev, "precision");
-    static const char *const stage_names[FR_STAGES] = { "detector", "landmark", "recognition" };
     for (int k = 0; k < FR_STAGES; k++)
-        cJSON_AddStringToObject(prec, stage_names[k], fr_precision_name(fr_net_precision(s->nets[k])));
+        cJSON_AddStringToObject(prec, fr__stage_names[k], fr_precision_name(fr_net_precision(s->nets[k])));
     add_settings(cJSON_AddObjectToObject(o, "settings"), &s->p);
 
     pthread_mutex_lock(&s->mu);
