@@ -100,7 +100,7 @@ static int32_t make_grid(struct fr_face_job *j, int32_t cols, int32_t rows, doub
  * pass may miss (below the reliable size there) lies whole in one tile. */
 static double overlap_px(const struct fr_facenet *fn, const struct fr_face_job *j, double tile_side) {
     double s0 = fn->det_size / fmax(j->W, j->H);
-    double ov = 1.25 * reliable_px(fn) / s0;
+    double ov = 1.0 * reliable_px(fn) / s0;
     return fmin(ov, 0.5 * tile_side);
 }
 

@@ -518,7 +518,8 @@ static void collect(struct fr_sched *s, struct fr__batch *b) {
     b->t_first = 0;
 }
 
-/* ---- admission: deficit round-robin over users, one image a turn ---- */
+/* ---- admission: deficit round-robin over users, one image a turn; an
+ * image's tiles cost its user one turn each (debt) ---- */
 
 static void admit(struct fr_sched *s) {
     size_t est = host_estimate(s);
