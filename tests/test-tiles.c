@@ -343,6 +343,15 @@ static void test_sched_tiles_and_fairness(void **state) {
     p.tiles.mode = FR_TILES_OFF;
     struct fr_sched *s;
     if (fr_sched_new(&p, &s, err, sizeof err) != FR_OK) fail_msg("%s", err);
+    /* A grid the settings could not have made is refused. */
+    {
+        struct fr_sched_image im = { small, small_len };
+        struct done dd = { 0 };
+        struct fr_sched_request rq = { .user = "x", .images = &im, .n_images = 1, .done = on_done, .ctx = &dd,
+                                       .tiles = { .mode = FR_TILES_GRID, .cols = 5, .rows = 5 } };
+        uint64_t id;
+        assert_int_equal(fr_sched_submit(s, &rq, &id, NULL), FR_ERR_INVALID);
+    }
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
     enum { TILED = 3, PLAIN = 12 };

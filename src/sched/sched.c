@@ -806,7 +806,7 @@ enum fr_status fr_sched_submit(struct fr_sched *s, const struct fr_sched_request
                                int32_t *retry_after_ms) {
     FR_ASSERT(s && rq);
     if (retry_after_ms) *retry_after_ms = 0;
-    if (rq->n_images < 1 || !rq->images || !rq->done) return FR_ERR_INVALID;
+    if (rq->n_images < 1 || !rq->images || !rq->done || !fr__tiles_valid(&rq->tiles)) return FR_ERR_INVALID;
     for (int32_t i = 0; i < rq->n_images; i++)
         if (!rq->images[i].data && rq->images[i].len) return FR_ERR_INVALID;
     struct fr__req *r = fr_calloc(1, sizeof(*r));
