@@ -704,6 +704,43 @@ static void test_raw(void **state) {
     }
 }
 
+/* Multi-scale detection per request: ?tiles=NxM runs the tiles through
+ * the scheduler (counted in /status) and still answers each face once, as
+ * the whole pass found it; bad values are 400. */
+static double status_tiles(void) {
+    struct resp r;
+    get(&g_main, &r, "/status");
+    assert_int_equal(r.status, 200);
+    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "tiles"), "items");
+    assert_true(cJSON_IsNumber(t));
+    double v = t->valuedouble;
+    resp_free(&r);
+    return v;
+}
+
+static void test_tiles(void **state) {
+    (void)state;
+    int which = 2; /* two_people.jpg: two large faces */
+    double t0 = status_tiles();
+    struct resp r;
+    http(&g_main, &r, "POST", "/v1/embed?tiles=3x3&min_face_size=0", "key-u1", "image/jpeg", g_blob[which].data,
+         g_blob[which].len, NULL);
+    expect_faces(&r, &which, 1, true);
+    resp_free(&r);
+    assert_true(status_tiles() >= t0 + 9);
+    http(&g_main, &r, "POST", "/v1/detect?tiles=off", "key-u1", "image/jpeg", g_blob[which].data, g_blob[which].len,
+         NULL);
+    expect_faces(&r, &which, 1, false);
+    resp_free(&r);
+    const char *bad[] = { "/v1/detect?tiles=9x9", "/v1/detect?tiles=", "/v1/embed?min_face_size=-2",
+                          "/v1/detect?min_face_size=12px", NULL };
+    for (int i = 0; bad[i]; i++) {
+        http(&g_main, &r, "POST", bad[i], "key-u1", "image/jpeg", g_blob[which].data, g_blob[which].len, NULL);
+        expect_error(&r, 400, "invalid_request");
+        resp_free(&r);
+    }
+}
+
 static void test_multipart(void **state) {
     (void)state;
     const int which[3] = { 0, 1, 2 };
@@ -1069,6 +1106,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health),     cmocka_unit_test(test_openapi),    cmocka_unit_test(test_errors),     cmocka_unit_test(test_raw),
         cmocka_unit_test(test_multipart),  cmocka_unit_test(test_base64),     cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_tiles),
         cmocka_unit_test(test_many_users), cmocka_unit_test(test_monitor),    cmocka_unit_test(test_hang_ups),
         cmocka_unit_test(test_busy),       cmocka_unit_test(test_timeout),    cmocka_unit_test(test_sigterm),
     };

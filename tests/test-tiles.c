@@ -144,10 +144,13 @@ static void test_phone_recall(void **state) {
     assert_true(items > 1 && items <= 1 + FR_TILES_MAX);
     for (int32_t i = 0; i < f.count; i++) {
         assert_true(f.faces[i].has_landmarks && f.faces[i].has_descriptor);
-        /* Landmarks lie on their own face's box, in the same pixels. */
+        /* The landmarks' centre lies on their own face's box: the same
+         * pixels, the same face. */
         const float *b = f.faces[i].box;
-        assert_true(f.faces[i].landmarks[30][0] > b[0] && f.faces[i].landmarks[30][0] < b[0] + b[2]);
-        assert_true(f.faces[i].landmarks[30][1] > b[1] && f.faces[i].landmarks[30][1] < b[1] + b[3]);
+        double cx = 0, cy = 0;
+        for (int p = 0; p < FR_LANDMARKS; p++) cx += f.faces[i].landmarks[p][0], cy += f.faces[i].landmarks[p][1];
+        cx /= FR_LANDMARKS, cy /= FR_LANDMARKS;
+        assert_true(cx > b[0] && cx < b[0] + b[2] && cy > b[1] && cy < b[1] + b[3]);
         for (int32_t k = 0; k < i; k++)
             assert_true(fr_descriptor_distance(f.faces[i].descriptor, f.faces[k].descriptor) > 1e-3f);
         if (i > 0) assert_true(f.faces[i - 1].score >= f.faces[i].score);
@@ -241,7 +244,7 @@ static void test_face_across_borders(void **state) {
 /* Photos without faces gain none, in any mode, with either detector. */
 static void test_no_false_faces(void **state) {
     (void)state;
-    const char *modes[] = { "auto", "4x4", NULL };
+    const char *modes[] = { "auto", "3x3", NULL };
     for (int d = 0; d < 2; d++) {
         enum fr_detector det = d ? FR_DETECTOR_TINY : FR_DETECTOR_SSD;
         struct fr_pipeline *o = pipeline("off", det, 0, false);
@@ -340,6 +343,15 @@ static void test_sched_tiles_and_fairness(void **state) {
     p.tiles.mode = FR_TILES_OFF;
     struct fr_sched *s;
     if (fr_sched_new(&p, &s, err, sizeof err) != FR_OK) fail_msg("%s", err);
+    /* A grid the settings could not have made is refused. */
+    {
+        struct fr_sched_image im = { small, small_len };
+        struct done dd = { 0 };
+        struct fr_sched_request rq = { .user = "x", .images = &im, .n_images = 1, .done = on_done, .ctx = &dd,
+                                       .tiles = { .mode = FR_TILES_GRID, .cols = 5, .rows = 5 } };
+        uint64_t id;
+        assert_int_equal(fr_sched_submit(s, &rq, &id, NULL), FR_ERR_INVALID);
+    }
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
     enum { TILED = 3, PLAIN = 12 };

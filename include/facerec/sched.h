@@ -9,7 +9,8 @@
  * (or FAILED for that image alone). One thread, the scheduler loop, owns
  * every request and queue; decode workers and the device thread only
  * receive jobs and post results back to it. Per-user queues are served by
- * deficit round-robin, one image a turn, under `user_concurrency_limit`
+ * deficit round-robin, one image a turn (an image whose detection took k
+ * tiles costs its user k more turns), under `user_concurrency_limit`
  * (one user's images in flight) and `max_concurrent_images` (all images in
  * flight). Each net has a continuous batcher: the moment the device is
  * free the loop takes up to the net's batch of ready items, mixing faces

@@ -65,6 +65,8 @@ enum fr_status fr__face_job_result(const struct fr_face_job *j, struct fr_faces 
  * tile_prep_params) makes its input, tile_collect reads its faces. Once
  * every tile is collected, fr__face_job_merge keeps each face once. With no
  * tiles the job is left exactly as the whole pass made it. */
+/* Whether a tiles setting is one fr_tiles_parse could have made. */
+bool fr__tiles_valid(const struct fr_tiles *t);
 void fr__face_job_set_detect(struct fr_face_job *j, const struct fr_tiles *tiles, int32_t min_face_size);
 int32_t fr__facenet_tiles_plan(const struct fr_facenet *fn, struct fr_face_job *j);
 void fr__facenet_tile_prepare(const struct fr_facenet *fn, const struct fr_image *img, const struct fr_face_job *j,

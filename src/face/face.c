@@ -105,7 +105,8 @@ enum fr_status fr_facenet_new(struct fr_backend *be, const struct fr_facenet_par
     *out = NULL;
     struct fr_facenet_params p = params ? *params : fr_facenet_default_params();
     if (p.max_batch_images < 1 || p.max_batch_faces < 1 || p.min_confidence <= 0 || p.min_confidence >= 1 ||
-        p.max_results < 1 || p.min_face_size < 0 || p.tiny_score_threshold <= 0 || p.tiny_score_threshold >= 1) {
+        p.max_results < 1 || p.min_face_size < 0 || p.tiny_score_threshold <= 0 || p.tiny_score_threshold >= 1 ||
+        !fr__tiles_valid(&p.tiles)) {
         fr_errf(err, errlen, "invalid face pipeline parameters");
         return FR_ERR_INVALID;
     }

@@ -64,6 +64,12 @@ enum fr_status fr_tiles_parse(const char *s, struct fr_tiles *out, char *err, si
     return FR_ERR_INVALID;
 }
 
+bool fr__tiles_valid(const struct fr_tiles *t) {
+    if (t->mode < FR_TILES_DEFAULT || t->mode > FR_TILES_GRID) return false;
+    if (t->mode != FR_TILES_GRID) return true;
+    return t->cols >= 1 && t->cols <= GRID_MAX && t->rows >= 1 && t->rows <= GRID_MAX && t->cols * t->rows > 1;
+}
+
 void fr_tiles_format(const struct fr_tiles *t, char *buf, size_t len) {
     switch (t->mode) {
     case FR_TILES_AUTO: snprintf(buf, len, "auto"); return;
@@ -84,7 +90,7 @@ static int32_t make_grid(struct fr_face_job *j, int32_t cols, int32_t rows, doub
     double sx = cols > 1 ? (W - tw) / (cols - 1) : 0, sy = rows > 1 ? (H - th) / (rows - 1) : 0;
     int32_t n = 0;
     for (int32_t r = 0; r < rows; r++)
-        for (int32_t c = 0; c < cols; c++) {
+        for (int32_t c = 0; c < cols && n < FR_TILES_MAX; c++) {
             int32_t x0 = (int32_t)floor(c * sx), y0 = (int32_t)floor(r * sy);
             int32_t x1 = c == cols - 1 ? (int32_t)W : (int32_t)ceil(c * sx + tw);
             int32_t y1 = r == rows - 1 ? (int32_t)H : (int32_t)ceil(r * sy + th);
@@ -100,7 +106,7 @@ static int32_t make_grid(struct fr_face_job *j, int32_t cols, int32_t rows, doub
  * pass may miss (below the reliable size there) lies whole in one tile. */
 static double overlap_px(const struct fr_facenet *fn, const struct fr_face_job *j, double tile_side) {
     double s0 = fn->det_size / fmax(j->W, j->H);
-    double ov = 1.25 * reliable_px(fn) / s0;
+    double ov = 1.0 * reliable_px(fn) / s0;
     return fmin(ov, 0.5 * tile_side);
 }
 
@@ -136,6 +142,7 @@ int32_t fr__facenet_tiles_plan(const struct fr_facenet *fn, struct fr_face_job *
     j->n_tiles = 0;
     struct fr_tiles t = j->tiles;
     if (t.mode == FR_TILES_GRID) {
+        if (!fr__tiles_valid(&t)) return 0; /* refused where the settings come in */
         double side = fmin(j->W / t.cols, j->H / t.rows);
         j->n_tiles = make_grid(j, t.cols, t.rows, overlap_px(fn, j, side));
         return j->n_tiles;

@@ -420,6 +420,9 @@ static void add_settings(cJSON *o, const struct fr_sched_params *p) {
     cJSON_AddNumberToObject(o, "min_confidence", p->min_confidence);
     cJSON_AddNumberToObject(o, "max_faces", p->max_faces);
     cJSON_AddNumberToObject(o, "min_face_size", p->min_face_size);
+    char tiles[16];
+    fr_tiles_format(&p->tiles, tiles, sizeof tiles);
+    cJSON_AddStringToObject(o, "detect_tiles", tiles);
 }
 
 char *fr_sched_status_json(struct fr_sched *s) {
@@ -476,6 +479,11 @@ char *fr_sched_status_json(struct fr_sched *s) {
         for (int k = 0; k < FR_HIST_BUCKETS; k++)
             if (v.hist[st][k]) cJSON_AddNumberToObject(h, hist_names[k], (double)v.hist[st][k]);
     }
+    /* Multi-scale detection: tiles run as detector items, and the admission
+     * turns users gave up for them. */
+    cJSON *tl = cJSON_AddObjectToObject(o, "tiles");
+    cJSON_AddNumberToObject(tl, "items", (double)sn.c.tiles);
+    cJSON_AddNumberToObject(tl, "turns_skipped", (double)sn.c.turns_skipped);
     cJSON *tp = cJSON_AddObjectToObject(o, "throughput");
     cJSON_AddNumberToObject(tp, "images_per_s_1s", v.images_1s);
     cJSON_AddNumberToObject(tp, "faces_per_s_1s", v.faces_1s);

@@ -518,7 +518,8 @@ static void collect(struct fr_sched *s, struct fr__batch *b) {
     b->t_first = 0;
 }
 
-/* ---- admission: deficit round-robin over users, one image a turn ---- */
+/* ---- admission: deficit round-robin over users, one image a turn; an
+ * image's tiles cost its user one turn each (debt) ---- */
 
 static void admit(struct fr_sched *s) {
     size_t est = host_estimate(s);
@@ -805,7 +806,7 @@ enum fr_status fr_sched_submit(struct fr_sched *s, const struct fr_sched_request
                                int32_t *retry_after_ms) {
     FR_ASSERT(s && rq);
     if (retry_after_ms) *retry_after_ms = 0;
-    if (rq->n_images < 1 || !rq->images || !rq->done) return FR_ERR_INVALID;
+    if (rq->n_images < 1 || !rq->images || !rq->done || !fr__tiles_valid(&rq->tiles)) return FR_ERR_INVALID;
     for (int32_t i = 0; i < rq->n_images; i++)
         if (!rq->images[i].data && rq->images[i].len) return FR_ERR_INVALID;
     struct fr__req *r = fr_calloc(1, sizeof(*r));
