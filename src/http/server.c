@@ -1,13 +1,17 @@
-/* The HTTP server: a libmicrohttpd daemon with a thread per connection.
+/* The HTTP server: a libmicrohttpd daemon on epoll with a small pool of
+ * loop threads.
  *
- * A connection thread runs the access handler for its requests: it checks
- * route, method, key and size as soon as the headers are in, buffers the
- * body, parses it (body.c), submits the images to the scheduler and blocks
- * on a condition variable until the scheduler's callback has copied the
- * result, polling the socket meanwhile so that a client that hung up
- * cancels its request. All memory of a request belongs to that thread:
- * the callback runs on the scheduler thread and only copies faces into
- * the waiter, which then builds the JSON (json.c). */
+ * The access handler checks route, method, key and size as soon as the
+ * headers are in, buffers the body, parses it (body.c) and submits the
+ * images to the scheduler; the connection is then suspended, and the
+ * scheduler's callback copies the result into the request and resumes it,
+ * so that a waiting request holds no thread. Work that may block (the
+ * gallery's store, large bodies) runs on conn.c's workers the same way;
+ * their responses are stashed and queued by the loop when the connection
+ * resumes. All memory of a request belongs to the request (MHD's con_cls),
+ * freed by the completion notice; see server-impl.h for why nothing can
+ * free it while a step runs elsewhere. Deadlines and connection limits
+ * are conn.c's. */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
