@@ -71,7 +71,10 @@ static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"
  * by itself and by route; mark the request answered. */
 static enum MHD_Result queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
                              unsigned status, struct MHD_Response *r) {
-    if (rq && rq->defer) {
+    /* 413 and the body-memory 503 refuse to read the body: those go out
+     * at once (from the loop), and MHD then closes the connection. */
+    bool refuses_body = status == 413 || (rq && rq->body_busy);
+    if (rq && (rq->defer || (rq->hold && !refuses_body))) {
         /* On a worker: MHD takes responses only in the access handler, so
          * the loop thread queues this one when the connection resumes. */
         if (rq->stash) MHD_destroy_response(rq->stash);
@@ -181,6 +184,7 @@ static bool suspend(struct fr_http *h, struct fr__http_request *rq) {
     if (wait) {
         MHD_suspend_connection(rq->mc);
         rq->suspended = true;
+        rq->suspended_in_call = true;
         atomic_fetch_add(&h->suspended, 1);
     }
     pthread_mutex_unlock(&rq->mu);
@@ -252,6 +256,7 @@ static void body_free(struct fr_http *h, struct fr__http_request *rq) {
 }
 
 static enum MHD_Result respond_body_busy(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    rq->body_busy = true;
     atomic_fetch_add(&h->by_reason[FR__REFUSED_BODY_MEMORY], 1);
     FR_LOGW("fr_http: request bodies in flight would pass max_body_memory (%zu bytes): answered 503",
             h->p.max_body_memory);
@@ -884,6 +889,12 @@ static enum MHD_Result defer(struct fr_http *h, struct MHD_Connection *c, struct
 static enum MHD_Result resume_step(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     if (fr__http_conn_gone(rq->conn)) return MHD_NO; /* nobody to answer */
     if (rq->stash) {
+        if (rq->hold && rq->stash_status != 413 && !rq->body_busy) {
+            /* Read and drop the body first; the final call answers. */
+            rq->stage = FR__STAGE_DONE;
+            fr__http_conn_headers_done(rq->conn, true);
+            return MHD_YES;
+        }
         struct MHD_Response *r = rq->stash;
         rq->stash = NULL;
         rq->responded = false;
@@ -913,10 +924,32 @@ static void request_free(struct fr_http *h, struct fr__http_request *rq) {
     fr_free(rq);
 }
 
+static enum MHD_Result handle(struct fr_http *h, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *upload_data, size_t *upload_data_size, void **con_cls);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
     struct fr_http *h = cls;
+    (void)version;
+    struct fr__http_request *rq = *con_cls;
+    if (rq) {
+        rq->hold = rq->body_follows && !rq->past_first;
+        rq->suspended_in_call = false;
+    }
+    enum MHD_Result ret = handle(h, c, url, method, upload_data, upload_data_size, con_cls);
+    rq = *con_cls;
+    /* A first call that neither suspended nor was answered is over: what
+     * follows is the body and the final call. */
+    if (rq && !rq->past_first && ret == MHD_YES && !rq->suspended_in_call) {
+        rq->past_first = true;
+        rq->hold = false;
+    }
+    return ret;
+}
+
+static enum MHD_Result handle(struct fr_http *h, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *upload_data, size_t *upload_data_size, void **con_cls) {
     struct fr__http_request *rq = *con_cls;
     if (!rq) {
         struct fr__http_conn *cn = NULL;
@@ -945,6 +978,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
         if (!te && (!cl || !strcmp(cl, "0"))) return MHD_YES;
+        rq->body_follows = rq->hold = true;
         return begin(h, c, rq, url, method);
     }
     if (rq->stage == FR__STAGE_NEW) return begin(h, c, rq, url, method);
