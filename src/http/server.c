@@ -983,8 +983,9 @@ static enum MHD_Result handle(struct fr_http *h, struct MHD_Connection *c, const
     }
     if (rq->stage == FR__STAGE_NEW) return begin(h, c, rq, url, method);
     if (*upload_data_size) {
+        /* Counted for min_body_rate also while a refused body is dropped. */
+        fr__http_conn_body(rq->conn, *upload_data_size);
         if (rq->stage == FR__STAGE_BODY && !rq->responded) {
-            fr__http_conn_body(rq->conn, *upload_data_size);
             accumulate(h, rq, upload_data, *upload_data_size);
             if (rq->too_large) {
                 /* Answer now where the library allows it; otherwise the
