@@ -836,6 +836,20 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
     }
     rq->route = r;
     rq->route_name = r->path;
+    /* A declared body over the limit is refused here, before the key check
+     * goes to a worker: answered at once, while the client is still
+     * sending, as a client that reads early answers expects. */
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && r->input != FR__HTTP_IN_NONE) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || n > h->p.max_body_bytes) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
+            return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
+        }
+    }
     /* Reading the key store, or a gallery route's handler: a worker. */
     if (h->gallery && (r->key || r->handler == answer_status)) return defer(h, c, rq, admit);
     enum MHD_Result ok = admit(h, c, rq);
