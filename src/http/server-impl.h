@@ -159,6 +159,7 @@ struct fr__http_request {
      * queued earlier makes MHD close the connection with the body unread,
      * and the reset can reach the client before the answer. */
     bool body_follows, hold, past_first, suspended_in_call;
+    bool refuse_now; /* this answer refuses to read the body: queued at once, then MHD closes */
     char *body;
     size_t len, cap;
     /* Image routes, while the handler runs: the parsed body and the results. */

@@ -71,10 +71,10 @@ static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"
  * by itself and by route; mark the request answered. */
 static enum MHD_Result queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
                              unsigned status, struct MHD_Response *r) {
-    /* 413 and the body-memory 503 refuse to read the body: those go out
-     * at once (from the loop), and MHD then closes the connection. */
-    bool refuses_body = status == 413 || (rq && rq->body_busy);
-    if (rq && (rq->defer || (rq->hold && !refuses_body))) {
+    /* An answer that refuses to read the body (a declared body far over
+     * the limit, the body-memory 503) goes out at once (from the loop),
+     * and MHD then closes the connection. */
+    if (rq && (rq->defer || (rq->hold && !rq->refuse_now))) {
         /* On a worker: MHD takes responses only in the access handler, so
          * the loop thread queues this one when the connection resumes. */
         if (rq->stash) MHD_destroy_response(rq->stash);
@@ -256,7 +256,7 @@ static void body_free(struct fr_http *h, struct fr__http_request *rq) {
 }
 
 static enum MHD_Result respond_body_busy(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    rq->body_busy = true;
+    rq->body_busy = rq->refuse_now = true;
     atomic_fetch_add(&h->by_reason[FR__REFUSED_BODY_MEMORY], 1);
     FR_LOGW("fr_http: request bodies in flight would pass max_body_memory (%zu bytes): answered 503",
             h->p.max_body_memory);
@@ -836,15 +836,16 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
     }
     rq->route = r;
     rq->route_name = r->path;
-    /* A declared body over the limit is refused here, before the key check
-     * goes to a worker: answered at once, while the client is still
-     * sending, as a client that reads early answers expects. */
+    /* A declared body over the limit is refused before the key check. Up
+     * to 64 MiB past the limit the body is read and dropped first (see
+     * hold); a larger one is refused at once and the connection closed. */
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && r->input != FR__HTTP_IN_NONE) {
         char *end;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno || end == cl || n > h->p.max_body_bytes) {
+            rq->refuse_now = errno || end == cl || n - h->p.max_body_bytes > ((unsigned long long)64 << 20);
             char msg[96];
             snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
             return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
@@ -903,7 +904,7 @@ static enum MHD_Result defer(struct fr_http *h, struct MHD_Connection *c, struct
 static enum MHD_Result resume_step(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     if (fr__http_conn_gone(rq->conn)) return MHD_NO; /* nobody to answer */
     if (rq->stash) {
-        if (rq->hold && rq->stash_status != 413 && !rq->body_busy) {
+        if (rq->hold && !rq->refuse_now) {
             /* Read and drop the body first; the final call answers. */
             rq->stage = FR__STAGE_DONE;
             fr__http_conn_headers_done(rq->conn, true);
@@ -1006,6 +1007,7 @@ static enum MHD_Result handle(struct fr_http *h, struct MHD_Connection *c, const
                  * rest is discarded unread-into-memory and 413 follows. */
                 char msg[96];
                 snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
+                rq->refuse_now = true;
                 fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
             } else if (rq->body_busy) {
                 respond_body_busy(h, c, rq);
