@@ -5,7 +5,9 @@
  * Part of `make bench` through bench/conn.sh; results in
  * docs/PERFORMANCE.md.
  *
- * Usage: fr-bench-conn --port PORT --pid PID [--connections N]
+ * Usage: fr-bench-conn --port PORT --pid PID [--connections N] [--half]
+ * --half: each connection sends half a request header instead (a
+ * slowloris), and the new client's requests show whether it still gets in.
  * Connections come from 127.0.2.1, 127.0.2.2, ... (200 per address, under
  * the default max_connections_per_ip); the new client from 127.0.3.1. */
 #define _GNU_SOURCE
@@ -89,7 +91,11 @@ static long open_fds(int pid) {
 
 int main(int argc, char **argv) {
     int pid = 0, n = 2000;
+    bool half = false;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--half")) half = true;
     for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--half")) i--;
         if (!strcmp(argv[i], "--port")) g_port = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pid")) pid = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--connections")) n = atoi(argv[i + 1]);
@@ -111,15 +117,26 @@ int main(int argc, char **argv) {
         char src[32];
         snprintf(src, sizeof(src), "127.0.2.%d", 1 + i / 200);
         fds[i] = dial(src);
-        if (fds[i] >= 0 && healthz(fds[i])) answered++;
+        if (fds[i] >= 0 && half) {
+            static const char part[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+            answered += send(fds[i], part, sizeof(part) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(part) - 1;
+        } else if (fds[i] >= 0 && healthz(fds[i])) {
+            answered++;
+        }
     }
     double t_open = now_s() - t0;
+    if (half) { /* let the server take them all in */
+        struct timespec ts = { 1, 0 };
+        nanosleep(&ts, NULL);
+    }
     long rss1 = proc_status(pid, "VmRSS"), thr1 = proc_status(pid, "Threads"), fd1 = open_fds(pid);
     /* A new client, 20 requests on fresh connections. */
     int ok = 0;
     double t1 = now_s();
     for (int i = 0; i < 20; i++) {
         int fd = dial("127.0.3.1");
+        struct timeval tv = { 2, 0 }; /* a new client that waits longer counts as locked out */
+        if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         if (fd >= 0 && healthz(fd)) ok++;
         if (fd >= 0) close(fd);
     }
@@ -133,9 +150,9 @@ int main(int argc, char **argv) {
         close(fds[i]);
     }
     free(fds);
-    printf("connections %d: answered %d in %.2f s, still open %d; server RSS %.1f -> %.1f MiB (+%.1f KiB per "
+    printf("%s%d: answered %d in %.2f s, still open %d; server RSS %.1f -> %.1f MiB (+%.1f KiB per "
            "connection), threads %ld -> %ld, open files %ld -> %ld; new client: %d/20 ok, %.2f ms per /healthz\n",
-           n, answered, t_open, still, rss0 / 1024.0, rss1 / 1024.0,
-           answered ? (double)(rss1 - rss0) / answered : 0.0, thr0, thr1, fd0, fd1, ok, t_new);
+           half ? "half-open connections " : "keep-alive connections ", n, answered, t_open, still, rss0 / 1024.0,
+           rss1 / 1024.0, answered ? (double)(rss1 - rss0) / answered : 0.0, thr0, thr1, fd0, fd1, ok, t_new);
     return ok == 20 ? 0 : 1;
 }

@@ -15,7 +15,7 @@ conns=${4:-2000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-hold() { # $1: build dir whose server is measured
+hold() { # $1: build dir whose server is measured; $2: fr-bench-conn's --half or nothing
     local log=$tmp/serve.log pid port=
     "$1/facerec" serve --listen 127.0.0.1:0 --models "$models" --data "$tmp/data-$RANDOM" --no-warmup \
         --log-level warn 2> "$log" &
@@ -30,7 +30,7 @@ hold() { # $1: build dir whose server is measured
         kill "$pid"
         return 1
     fi
-    "$build/fr-bench-conn" --port "$port" --pid "$pid" --connections "$conns" || true
+    "$build/fr-bench-conn" --port "$port" --pid "$pid" --connections "$conns" $2 || true
     kill "$pid"
     wait "$pid" || true
 }
@@ -38,6 +38,8 @@ hold() { # $1: build dir whose server is measured
 for b in $old "$build"; do
     echo "# $b: facerec serve (defaults), facerec bench, 16 clients"
     "$b/facerec" bench --serve --models "$models" --concurrency 16 --duration "$seconds" "${imgs[@]}"
-    echo "# $b: $conns keep-alive connections held open"
-    hold "$b"
+    echo "# $b: $conns keep-alive connections held open, then a new client"
+    hold "$b" ""
+    echo "# $b: $conns half-open connections (half a header each), then a new client"
+    hold "$b" --half
 done

@@ -153,6 +153,13 @@ struct fr__http_request {
     bool body_route;        /* reads a body */
     bool responded;         /* a response is queued; later body bytes are dropped */
     bool too_large, nomem, timings, body_busy;
+    /* A body follows the headers. Until the handler's first call is over
+     * (hold), answers other than refusing the body itself are kept in
+     * stash and queued after the body was read and dropped: an answer
+     * queued earlier makes MHD close the connection with the body unread,
+     * and the reset can reach the client before the answer. */
+    bool body_follows, hold, past_first, suspended_in_call;
+    bool refuse_now; /* this answer refuses to read the body: queued at once, then MHD closes */
     char *body;
     size_t len, cap;
     /* Image routes, while the handler runs: the parsed body and the results. */

@@ -1,13 +1,17 @@
-/* The HTTP server: a libmicrohttpd daemon with a thread per connection.
+/* The HTTP server: a libmicrohttpd daemon on epoll with a small pool of
+ * loop threads.
  *
- * A connection thread runs the access handler for its requests: it checks
- * route, method, key and size as soon as the headers are in, buffers the
- * body, parses it (body.c), submits the images to the scheduler and blocks
- * on a condition variable until the scheduler's callback has copied the
- * result, polling the socket meanwhile so that a client that hung up
- * cancels its request. All memory of a request belongs to that thread:
- * the callback runs on the scheduler thread and only copies faces into
- * the waiter, which then builds the JSON (json.c). */
+ * The access handler checks route, method, key and size as soon as the
+ * headers are in, buffers the body, parses it (body.c) and submits the
+ * images to the scheduler; the connection is then suspended, and the
+ * scheduler's callback copies the result into the request and resumes it,
+ * so that a waiting request holds no thread. Work that may block (the
+ * gallery's store, large bodies) runs on conn.c's workers the same way;
+ * their responses are stashed and queued by the loop when the connection
+ * resumes. All memory of a request belongs to the request (MHD's con_cls),
+ * freed by the completion notice; see server-impl.h for why nothing can
+ * free it while a step runs elsewhere. Deadlines and connection limits
+ * are conn.c's. */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -67,7 +71,10 @@ static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"
  * by itself and by route; mark the request answered. */
 static enum MHD_Result queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
                              unsigned status, struct MHD_Response *r) {
-    if (rq && rq->defer) {
+    /* An answer that refuses to read the body (a declared body far over
+     * the limit, the body-memory 503) goes out at once (from the loop),
+     * and MHD then closes the connection. */
+    if (rq && (rq->defer || (rq->hold && !rq->refuse_now))) {
         /* On a worker: MHD takes responses only in the access handler, so
          * the loop thread queues this one when the connection resumes. */
         if (rq->stash) MHD_destroy_response(rq->stash);
@@ -182,6 +189,7 @@ static bool suspend(struct fr_http *h, struct fr__http_request *rq) {
     if (wait) {
         MHD_suspend_connection(rq->mc);
         rq->suspended = true;
+        rq->suspended_in_call = true;
         atomic_fetch_add(&h->suspended, 1);
     }
     pthread_mutex_unlock(&rq->mu);
@@ -253,6 +261,7 @@ static void body_free(struct fr_http *h, struct fr__http_request *rq) {
 }
 
 static enum MHD_Result respond_body_busy(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    rq->body_busy = rq->refuse_now = true;
     atomic_fetch_add(&h->by_reason[FR__REFUSED_BODY_MEMORY], 1);
     FR_LOGW("fr_http: request bodies in flight would pass max_body_memory (%zu bytes): answered 503",
             h->p.max_body_memory);
@@ -878,6 +887,21 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
     }
     rq->route = r;
     rq->route_name = r->path;
+    /* A declared body over the limit is refused before the key check. Up
+     * to 64 MiB past the limit the body is read and dropped first (see
+     * hold); a larger one is refused at once and the connection closed. */
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && r->input != FR__HTTP_IN_NONE) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || n > h->p.max_body_bytes) {
+            rq->refuse_now = errno || end == cl || n - h->p.max_body_bytes > ((unsigned long long)64 << 20);
+            char msg[96];
+            snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
+            return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
+        }
+    }
     /* Reading the key store, or a gallery route's handler: a worker. */
     if (h->gallery && (r->key || r->handler == answer_status)) return defer(h, c, rq, admit);
     enum MHD_Result ok = admit(h, c, rq);
@@ -931,6 +955,12 @@ static enum MHD_Result defer(struct fr_http *h, struct MHD_Connection *c, struct
 static enum MHD_Result resume_step(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     if (fr__http_conn_gone(rq->conn)) return MHD_NO; /* nobody to answer */
     if (rq->stash) {
+        if (rq->hold && !rq->refuse_now) {
+            /* Read and drop the body first; the final call answers. */
+            rq->stage = FR__STAGE_DONE;
+            fr__http_conn_headers_done(rq->conn, true);
+            return MHD_YES;
+        }
         struct MHD_Response *r = rq->stash;
         rq->stash = NULL;
         rq->responded = false;
@@ -960,10 +990,32 @@ static void request_free(struct fr_http *h, struct fr__http_request *rq) {
     fr_free(rq);
 }
 
+static enum MHD_Result handle(struct fr_http *h, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *upload_data, size_t *upload_data_size, void **con_cls);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
     struct fr_http *h = cls;
+    (void)version;
+    struct fr__http_request *rq = *con_cls;
+    if (rq) {
+        rq->hold = rq->body_follows && !rq->past_first;
+        rq->suspended_in_call = false;
+    }
+    enum MHD_Result ret = handle(h, c, url, method, upload_data, upload_data_size, con_cls);
+    rq = *con_cls;
+    /* A first call that neither suspended nor was answered is over: what
+     * follows is the body and the final call. */
+    if (rq && !rq->past_first && ret == MHD_YES && !rq->suspended_in_call) {
+        rq->past_first = true;
+        rq->hold = false;
+    }
+    return ret;
+}
+
+static enum MHD_Result handle(struct fr_http *h, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *upload_data, size_t *upload_data_size, void **con_cls) {
     struct fr__http_request *rq = *con_cls;
     if (!rq) {
         struct fr__http_conn *cn = NULL;
@@ -992,18 +1044,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
         if (!te && (!cl || !strcmp(cl, "0"))) return MHD_YES;
+        rq->body_follows = rq->hold = true;
         return begin(h, c, rq, url, method);
     }
     if (rq->stage == FR__STAGE_NEW) return begin(h, c, rq, url, method);
     if (*upload_data_size) {
+        /* Counted for min_body_rate also while a refused body is dropped. */
+        fr__http_conn_body(rq->conn, *upload_data_size);
         if (rq->stage == FR__STAGE_BODY && !rq->responded) {
-            fr__http_conn_body(rq->conn, *upload_data_size);
             accumulate(h, rq, upload_data, *upload_data_size);
             if (rq->too_large) {
                 /* Answer now where the library allows it; otherwise the
                  * rest is discarded unread-into-memory and 413 follows. */
                 char msg[96];
                 snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
+                rq->refuse_now = true;
                 fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
             } else if (rq->body_busy) {
                 respond_body_busy(h, c, rq);
