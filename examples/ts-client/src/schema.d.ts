@@ -266,7 +266,13 @@ export interface paths {
         delete: operations["deleteFace"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Move a face to another person, or back among the unassigned
+         * @description `{"person": ID}` moves the face into that person of the caller's;
+         *     `{"person": null}` unassigns it. 404 `not_found` names the face or the
+         *     person that does not exist (or is another user's).
+         */
+        patch: operations["moveFace"];
         trace?: never;
     };
     "/v1/faces/{id}/thumbnail": {
@@ -281,6 +287,26 @@ export interface paths {
         };
         /** A face's 160-pixel JPEG crop */
         get: operations["getFaceThumbnail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/faces/unassigned": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's faces that are in no person yet, by id
+         * @description Faces indexed (`/v1/index`, index jobs) or left over by clustering or a move.
+         */
+        get: operations["listUnassignedFaces"];
         put?: never;
         post?: never;
         delete?: never;
@@ -364,8 +390,41 @@ export interface paths {
         /** The caller's recent jobs, newest first */
         get: operations["listJobs"];
         put?: never;
-        post?: never;
+        /**
+         * Queue an index job over files and directories
+         * @description Absolute paths of image files or directories (walked recursively for
+         *     image files, hidden ones skipped) that every server on the gallery's
+         *     database can read. Every server with `index_workers` claims batches of
+         *     the files; each file is indexed once. 400 `invalid_request` for a
+         *     relative path, a path that does not exist, or a malformed body.
+         */
+        post: operations["addJob"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A positive integer of at most 18 digits. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /** A job's progress, failures and per-server counts */
+        get: operations["getJob"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel a job
+         * @description Files not yet claimed are never processed; those being processed
+         *     finish. A job that already ended is answered as it is.
+         */
+        delete: operations["cancelJob"];
         options?: never;
         head?: never;
         patch?: never;
@@ -376,7 +435,7 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /** @enum {string} */
-        ErrorCode: "invalid_image" | "invalid_json" | "invalid_request" | "invalid_base64" | "no_image" | "unauthorized" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "no_face" | "too_many_requests" | "not_ready" | "shutting_down" | "unavailable" | "no_gallery" | "timeout" | "internal";
+        ErrorCode: "invalid_image" | "invalid_json" | "invalid_request" | "invalid_base64" | "no_image" | "unauthorized" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "no_face" | "too_many_requests" | "too_many_connections" | "not_ready" | "server_busy" | "at_capacity" | "shutting_down" | "unavailable" | "no_gallery" | "timeout" | "internal";
         ErrorBody: {
             code: components["schemas"]["ErrorCode"];
             message: string;
@@ -430,6 +489,19 @@ export interface components {
             min_faces?: number;
             /** @description Largest distance between neighbours of a group (default `cluster_max_distance`, 0.5). */
             max_distance?: number;
+        };
+        FaceMoveRequest: {
+            /** @description The person the face moves to, or null to unassign it. */
+            person: number | null;
+        };
+        JobRequest: {
+            /**
+             * @description The one kind of queued job.
+             * @constant
+             */
+            kind: "index";
+            /** @description Absolute paths of image files or directories. */
+            paths: string[];
         };
         /** @description `[x, y, width, height]` in the original image's pixels. */
         Box: number[];
@@ -536,6 +608,10 @@ export interface components {
             faces: components["schemas"]["GalleryFace"][];
             next_after: components["schemas"]["NextAfter"];
         };
+        UnassignedPage: {
+            faces: components["schemas"]["GalleryFace"][];
+            next_after: components["schemas"]["NextAfter"];
+        };
         Enrolled: {
             person: number;
             faces: components["schemas"]["GalleryFace"][];
@@ -592,10 +668,12 @@ export interface components {
         };
         Job: {
             id: number;
-            /** @description `index` or `cluster`. */
-            kind: string;
-            /** @enum {string} */
-            state: "running" | "done" | "failed";
+            /**
+             * @description `index` (`facerec index` or a queued `POST /v1/jobs`) or `cluster`.
+             * @enum {string}
+             */
+            kind: "index" | "cluster";
+            state: components["schemas"]["JobState"];
             total: number;
             done: number;
             failed: number;
@@ -605,6 +683,40 @@ export interface components {
         };
         JobList: {
             jobs: components["schemas"]["Job"][];
+        };
+        /**
+         * @description `running` until every item is done or failed, `cancelled` by `DELETE /v1/jobs/{id}`.
+         * @enum {string}
+         */
+        JobState: "running" | "done" | "failed" | "cancelled";
+        JobFailure: {
+            path: string;
+            /** @description Why the file could not be indexed. */
+            error: string;
+        };
+        JobNode: {
+            /** @description The server's `node_name`. */
+            node: string;
+            done: number;
+            failed: number;
+            /** @description Items a second from its first claim to its last finish. */
+            images_per_second: number;
+        };
+        /** @description A job with its first 100 failures and its progress per server. */
+        JobDetail: {
+            id: number;
+            /** @enum {string} */
+            kind: "index" | "cluster";
+            state: components["schemas"]["JobState"];
+            total: number;
+            done: number;
+            failed: number;
+            /** @description The first path given (with ` ...` when there were more). */
+            detail: string;
+            created: components["schemas"]["Time"];
+            updated: components["schemas"]["Time"];
+            failures: components["schemas"]["JobFailure"][];
+            nodes: components["schemas"]["JobNode"][];
         };
         Health: {
             /** @constant */
@@ -640,6 +752,8 @@ export interface components {
             temperature_c: number | null;
             power_w: number | null;
         };
+        /** @enum {string} */
+        Precision: "fp32" | "fp16" | "bf16" | "int8";
         /**
          * @description The scheduler's counters (`fr_sched_status_json`) and the HTTP server's
          *     (`server`); `gallery` with a data directory and a key. A diagnostics document,
@@ -651,12 +765,23 @@ export interface components {
             ready: boolean;
             device: {
                 backend: string;
+                /** @description What each net runs in, after the `precision` setting met this machine. */
+                precision: {
+                    detector: components["schemas"]["Precision"];
+                    landmark: components["schemas"]["Precision"];
+                    recognition: components["schemas"]["Precision"];
+                };
             };
             /** @description The scheduler's settings in effect. */
             settings: {
                 models: string;
                 /** @enum {string} */
                 device: "cpu" | "cuda" | "auto";
+                /**
+                 * @description The `precision` setting; `device.precision` says what each net got.
+                 * @enum {string}
+                 */
+                precision?: "fp32" | "fp16" | "bf16" | "int8" | "auto";
                 /** @enum {string} */
                 batching: "dynamic" | "static";
                 /** @enum {string} */
@@ -774,7 +899,32 @@ export interface components {
                 connections: {
                     active: number;
                     total: number;
+                    /** @description `max_connections`. */
                     limit: number;
+                    /** @description `max_connections_per_ip`. */
+                    per_ip_limit: number;
+                    /** @description Connections whose request waits on the scheduler. */
+                    suspended: number;
+                    loop_threads: number;
+                    workers: number;
+                    /** @description The process's open-file limit (RLIMIT_NOFILE), soft. */
+                    open_files_soft: number;
+                    open_files_hard: number;
+                    /** @description Connections refused or closed, by reason. */
+                    refused: {
+                        per_ip: number;
+                        capacity: number;
+                        body_memory: number;
+                        header_timeout: number;
+                        body_rate: number;
+                        idle_timeout: number;
+                        evicted: number;
+                    };
+                    /** @description Bytes of request bodies held, and `max_body_memory`. */
+                    body_memory: {
+                        in_flight: number;
+                        limit: number;
+                    };
                 };
                 requests: {
                     total: number;
@@ -882,8 +1032,38 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `too_many_requests`: the queues are full. */
+        /**
+         * @description `too_many_requests`: the queues are full. (`too_many_connections`, a
+         *     client over `max_connections_per_ip`, is answered on any route before
+         *     the request is read.)
+         */
         TooManyRequests: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description `too_many_connections`: this client address has `max_connections_per_ip`
+         *     connections open; answered on any route before the request is read.
+         */
+        TooManyConnections: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description `at_capacity`: no room for another connection under `max_connections`;
+         *     answered on any route before the request is read.
+         */
+        AtCapacity: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
@@ -903,8 +1083,11 @@ export interface components {
         };
         /**
          * @description `not_ready` (models loading), `shutting_down`, `unavailable` (the gallery
-         *     database is locked past its busy timeout or failing) or `no_gallery` (the
-         *     server runs without a data directory).
+         *     database is locked past its busy timeout or failing), `no_gallery` (the
+         *     server runs without a data directory), `server_busy` (the request bodies
+         *     in flight would pass `max_body_memory`; with `Retry-After`) or
+         *     `at_capacity` (no room for another connection; any route, before the
+         *     request is read).
          */
         Unavailable: {
             headers: {
@@ -935,6 +1118,20 @@ export interface components {
         Timings: string;
         /** @description A name stored with the image (e.g. its file name). */
         ImageName: string;
+        /**
+         * @description This request's multi-scale detection (default the server's `detect_tiles`):
+         *     `auto` tiles only where faces of `min_face_size` are too small for the
+         *     whole-photo pass, `off` never, `NxM` always (N columns, M rows, 1 to 4
+         *     each, at least two tiles) besides the whole photo. Anything else is 400
+         *     `invalid_request`.
+         */
+        Tiles: string;
+        /**
+         * @description This request's smallest face that matters, in pixels of the original
+         *     image (default the server's `min_face_size`); 0 keeps every face.
+         *     Anything else than an integer in [0, 100000] is 400 `invalid_request`.
+         */
+        MinFaceSize: number;
     };
     requestBodies: {
         /** @description One or more images. */
@@ -989,7 +1186,9 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["AtCapacity"];
         };
     };
     getReadyz: {
@@ -1010,6 +1209,7 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1033,6 +1233,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1055,7 +1256,9 @@ export interface operations {
                     "text/plain; version=0.0.4; charset=utf-8": string;
                 };
             };
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["AtCapacity"];
         };
     };
     getOpenapi: {
@@ -1080,7 +1283,9 @@ export interface operations {
                     };
                 };
             };
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["AtCapacity"];
         };
     };
     detect: {
@@ -1088,6 +1293,20 @@ export interface operations {
             query?: {
                 /** @description `1` or `true`: add each image's `timings`. */
                 timings?: components["parameters"]["Timings"];
+                /**
+                 * @description This request's multi-scale detection (default the server's `detect_tiles`):
+                 *     `auto` tiles only where faces of `min_face_size` are too small for the
+                 *     whole-photo pass, `off` never, `NxM` always (N columns, M rows, 1 to 4
+                 *     each, at least two tiles) besides the whole photo. Anything else is 400
+                 *     `invalid_request`.
+                 */
+                tiles?: components["parameters"]["Tiles"];
+                /**
+                 * @description This request's smallest face that matters, in pixels of the original
+                 *     image (default the server's `min_face_size`); 0 keeps every face.
+                 *     Anything else than an integer in [0, 100000] is 400 `invalid_request`.
+                 */
+                min_face_size?: components["parameters"]["MinFaceSize"];
             };
             header?: never;
             path?: never;
@@ -1111,6 +1330,20 @@ export interface operations {
             query?: {
                 /** @description `1` or `true`: add each image's `timings`. */
                 timings?: components["parameters"]["Timings"];
+                /**
+                 * @description This request's multi-scale detection (default the server's `detect_tiles`):
+                 *     `auto` tiles only where faces of `min_face_size` are too small for the
+                 *     whole-photo pass, `off` never, `NxM` always (N columns, M rows, 1 to 4
+                 *     each, at least two tiles) besides the whole photo. Anything else is 400
+                 *     `invalid_request`.
+                 */
+                tiles?: components["parameters"]["Tiles"];
+                /**
+                 * @description This request's smallest face that matters, in pixels of the original
+                 *     image (default the server's `min_face_size`); 0 keeps every face.
+                 *     Anything else than an integer in [0, 100000] is 400 `invalid_request`.
+                 */
+                min_face_size?: components["parameters"]["MinFaceSize"];
             };
             header?: never;
             path?: never;
@@ -1134,6 +1367,20 @@ export interface operations {
             query?: {
                 /** @description `1` or `true`: add each image's `timings`. */
                 timings?: components["parameters"]["Timings"];
+                /**
+                 * @description This request's multi-scale detection (default the server's `detect_tiles`):
+                 *     `auto` tiles only where faces of `min_face_size` are too small for the
+                 *     whole-photo pass, `off` never, `NxM` always (N columns, M rows, 1 to 4
+                 *     each, at least two tiles) besides the whole photo. Anything else is 400
+                 *     `invalid_request`.
+                 */
+                tiles?: components["parameters"]["Tiles"];
+                /**
+                 * @description This request's smallest face that matters, in pixels of the original
+                 *     image (default the server's `min_face_size`); 0 keeps every face.
+                 *     Anything else than an integer in [0, 100000] is 400 `invalid_request`.
+                 */
+                min_face_size?: components["parameters"]["MinFaceSize"];
             };
             header?: never;
             path?: never;
@@ -1192,6 +1439,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1210,6 +1458,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1229,6 +1478,7 @@ export interface operations {
             200: components["responses"]["Person"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1256,6 +1506,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1278,6 +1529,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1311,6 +1563,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1322,6 +1575,20 @@ export interface operations {
                 all?: string;
                 /** @description A name stored with the image (e.g. its file name). */
                 name?: components["parameters"]["ImageName"];
+                /**
+                 * @description This request's multi-scale detection (default the server's `detect_tiles`):
+                 *     `auto` tiles only where faces of `min_face_size` are too small for the
+                 *     whole-photo pass, `off` never, `NxM` always (N columns, M rows, 1 to 4
+                 *     each, at least two tiles) besides the whole photo. Anything else is 400
+                 *     `invalid_request`.
+                 */
+                tiles?: components["parameters"]["Tiles"];
+                /**
+                 * @description This request's smallest face that matters, in pixels of the original
+                 *     image (default the server's `min_face_size`); 0 keeps every face.
+                 *     Anything else than an integer in [0, 100000] is 400 `invalid_request`.
+                 */
+                min_face_size?: components["parameters"]["MinFaceSize"];
             };
             header?: never;
             path: {
@@ -1375,6 +1642,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1402,6 +1670,42 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyConnections"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    moveFace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A positive integer of at most 18 digits. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FaceMoveRequest"];
+            };
+        };
+        responses: {
+            /** @description The face as it is now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GalleryFace"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1429,6 +1733,37 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyConnections"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listUnassignedFaces: {
+        parameters: {
+            query?: {
+                /** @description Only rows with a larger id (the previous page's `next_after`). */
+                after?: components["parameters"]["After"];
+                /** @description Rows per page. */
+                limit?: components["parameters"]["Limit"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of unassigned faces. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnassignedPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1440,6 +1775,20 @@ export interface operations {
                 k?: number;
                 /** @description `1`, `true`, `yes` or empty: add each face's 68 landmarks. */
                 landmarks?: string;
+                /**
+                 * @description This request's multi-scale detection (default the server's `detect_tiles`):
+                 *     `auto` tiles only where faces of `min_face_size` are too small for the
+                 *     whole-photo pass, `off` never, `NxM` always (N columns, M rows, 1 to 4
+                 *     each, at least two tiles) besides the whole photo. Anything else is 400
+                 *     `invalid_request`.
+                 */
+                tiles?: components["parameters"]["Tiles"];
+                /**
+                 * @description This request's smallest face that matters, in pixels of the original
+                 *     image (default the server's `min_face_size`); 0 keeps every face.
+                 *     Anything else than an integer in [0, 100000] is 400 `invalid_request`.
+                 */
+                min_face_size?: components["parameters"]["MinFaceSize"];
             };
             header?: never;
             path?: never;
@@ -1471,6 +1820,20 @@ export interface operations {
             query?: {
                 /** @description A name stored with the image (e.g. its file name). */
                 name?: components["parameters"]["ImageName"];
+                /**
+                 * @description This request's multi-scale detection (default the server's `detect_tiles`):
+                 *     `auto` tiles only where faces of `min_face_size` are too small for the
+                 *     whole-photo pass, `off` never, `NxM` always (N columns, M rows, 1 to 4
+                 *     each, at least two tiles) besides the whole photo. Anything else is 400
+                 *     `invalid_request`.
+                 */
+                tiles?: components["parameters"]["Tiles"];
+                /**
+                 * @description This request's smallest face that matters, in pixels of the original
+                 *     image (default the server's `min_face_size`); 0 keeps every face.
+                 *     Anything else than an integer in [0, 100000] is 400 `invalid_request`.
+                 */
+                min_face_size?: components["parameters"]["MinFaceSize"];
             };
             header?: never;
             path?: never;
@@ -1516,6 +1879,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1543,6 +1907,94 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyConnections"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    addJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobRequest"];
+            };
+        };
+        responses: {
+            /** @description The job, queued. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyConnections"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A positive integer of at most 18 digits. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobDetail"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyConnections"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A positive integer of at most 18 digits. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job, `cancelled` if it was running. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobDetail"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyConnections"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
