@@ -767,9 +767,9 @@ export interface components {
                 backend: string;
                 /** @description What each net runs in, after the `precision` setting met this machine. */
                 precision: {
-                    detector: components["schemas"]["Precision"];
+                    detect: components["schemas"]["Precision"];
                     landmark: components["schemas"]["Precision"];
-                    recognition: components["schemas"]["Precision"];
+                    recognize: components["schemas"]["Precision"];
                 };
             };
             /** @description The scheduler's settings in effect. */
