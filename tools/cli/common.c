@@ -137,7 +137,15 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_opts 
 }
 
 static void help_table(const struct cli_option *c, FILE *f) {
-    static const char *kinds[] = { "", " N", " X", " VALUE", " ssd|tiny", " auto|cpu|cuda" };
+    /* One entry per enum cli_arg, by name, so that a new kind cannot index
+     * past the end (CLI_TILES is the last). */
+    static const char *const kinds[] = {
+        [CLI_FLAG] = "",           [CLI_INT] = " N",
+        [CLI_FLOAT] = " X",        [CLI_STR] = " VALUE",
+        [CLI_DETECTOR] = " ssd|tiny", [CLI_DEVICE] = " auto|cpu|cuda",
+        [CLI_PRECISION] = " fp32|fp16|bf16|int8|auto", [CLI_TILES] = " auto|off|NxM",
+    };
+    _Static_assert(sizeof(kinds) / sizeof(kinds[0]) == CLI_TILES + 1, "a name for every enum cli_arg");
     for (; c->name; c++) {
         char left[64];
         snprintf(left, sizeof(left), "%s%s", c->name, kinds[c->type]);
