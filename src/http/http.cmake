@@ -77,6 +77,7 @@ add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/web-assets.c
 add_library(facerec_http OBJECT
   ${FR_OPENAPI_C}
   src/http/server.c
+  src/http/status.c
   src/http/conn.c
   src/http/body.c
   src/http/json.c

@@ -189,6 +189,13 @@ enum MHD_Result fr__http_respond_image_error(struct fr_http *h, struct MHD_Conne
 extern const char fr__http_openapi_json[];
 extern const size_t fr__http_openapi_json_len;
 
+/* ---- status.c ----------------------------------------------------------------- */
+
+/* The statuses counted one by one in by_status (the last slot is "other"). */
+extern const unsigned fr__http_counted_status[FR__HTTP_N_COUNTED];
+enum MHD_Result fr__http_answer_status(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+enum MHD_Result fr__http_answer_metrics(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+
 /* ---- gallery.c ---------------------------------------------------------------- */
 
 enum MHD_Result fr__http_people_add(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
