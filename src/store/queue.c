@@ -8,9 +8,6 @@
 
 #include "store/store-impl.h"
 
-#define DETAIL_MAX 255
-#define ERROR_MAX 255
-
 /* A one-off statement; *s is NULL on failure (recorded). */
 static enum fr_status prep(struct fr_store *st, const char *sql, sqlite3_stmt **s) {
     int rc = sqlite3_prepare_v2(st->db, sql, -1, s, NULL);
@@ -29,11 +26,6 @@ static enum fr_status run(struct fr_store *st, sqlite3_stmt *s, const char *what
     return status;
 }
 
-static bool valid_path(const char *p) {
-    size_t n = p ? strnlen(p, FR_STORE_PATH_MAX + 1) : 0;
-    return n > 0 && n <= FR_STORE_PATH_MAX;
-}
-
 /* FR_OK when the user has job id, else FR_ERR_NOT_FOUND. */
 static enum fr_status job_exists(struct fr_store *st, int64_t user, int64_t id) {
     sqlite3_stmt *s;
@@ -50,13 +42,11 @@ static enum fr_status job_exists(struct fr_store *st, int64_t user, int64_t id) 
 
 enum fr_status fr__sq_queue_add(struct fr_store *st, int64_t user, const char *detail, const char *const *paths,
                                 int32_t n, int64_t *id) {
-    if (n < 0 || (n > 0 && !paths)) return fr__store_fail(FR_ERR_INVALID, "bad path list");
-    for (int32_t i = 0; i < n; i++)
-        if (!valid_path(paths[i]))
-            return fr__store_fail(FR_ERR_INVALID, "path %d: 1 to %d bytes", (int)i, FR_STORE_PATH_MAX);
+    enum fr_status status = fr__store_check_paths(paths, n);
+    if (status != FR_OK) return status;
     fr__store_lock(st);
     int64_t now = fr__store_now(), job = 0;
-    enum fr_status status = fr__store_begin(st);
+    status = fr__store_begin(st);
     if (status == FR_OK) {
         sqlite3_stmt *s = NULL;
         status = prep(st,
@@ -67,12 +57,10 @@ enum fr_status fr__sq_queue_add(struct fr_store *st, int64_t user, const char *d
             sqlite3_bind_int64(s, 1, user);
             sqlite3_bind_int(s, 2, n == 0 ? 1 : 0);
             sqlite3_bind_int64(s, 3, n);
-            fr__sq_bind_cut(s, 4, detail ? detail : "", DETAIL_MAX);
+            fr__sq_bind_cut(s, 4, detail ? detail : "", FR__STORE_DETAIL_MAX);
             sqlite3_bind_int64(s, 5, now);
-            status = run(st, s, "queueing a job");
+            status = fr__sq_no_user(st, run(st, s, "queueing a job"), user);
             s = NULL;
-            if (status == FR_ERR_IO && sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
-                status = fr__store_fail(FR_ERR_NOT_FOUND, "no user %lld", (long long)user);
             job = sqlite3_last_insert_rowid(st->db);
         }
         if (status == FR_OK) status = prep(st, "INSERT INTO job_items(job_id, user_id, path) VALUES(?1, ?2, ?3)", &s);
@@ -96,14 +84,14 @@ enum fr_status fr__sq_queue_claim(struct fr_store *st, const char *node, int32_t
                                   struct fr_store_item **out, int32_t *n) {
     *out = NULL;
     *n = 0;
-    if (!fr__store_valid_node(node) || max < 1 || lease_ms < 1)
-        return fr__store_fail(FR_ERR_INVALID, "bad node name, batch size or lease");
+    enum fr_status status = fr__store_check_claim(node, max, lease_ms);
+    if (status != FR_OK) return status;
     struct fr_store_item *items = fr_calloc((size_t)max, sizeof(*items));
     if (!items) return fr__store_fail(FR_ERR_NOMEM, "out of memory claiming items");
     fr__store_lock(st);
     int64_t now = fr__store_now_ms(), job = 0;
     int32_t got = 0;
-    enum fr_status status = fr__store_begin(st);
+    status = fr__store_begin(st);
     if (status == FR_OK) {
         /* Among running jobs with claimable items: the one whose user was
          * claimed from longest ago, then that user's job claimed longest ago. */
@@ -130,15 +118,10 @@ enum fr_status fr__sq_queue_claim(struct fr_store *st, const char *node, int32_t
                 sqlite3_bind_int64(s, 1, job);
                 sqlite3_bind_int64(s, 2, now);
                 sqlite3_bind_int(s, 3, max);
+                struct fr__store_row row = fr__sq_row(s);
                 int rc;
-                while ((rc = fr__store_step(st, s)) == SQLITE_ROW && got < max) {
-                    struct fr_store_item *it = &items[got++];
-                    it->id = sqlite3_column_int64(s, 0);
-                    it->job = sqlite3_column_int64(s, 1);
-                    it->user = sqlite3_column_int64(s, 2);
-                    const char *path = (const char *)sqlite3_column_text(s, 3);
-                    snprintf(it->path, sizeof(it->path), "%s", path ? path : "");
-                }
+                while ((rc = fr__store_step(st, s)) == SQLITE_ROW && got < max)
+                    fr__store_read_item(&row, &items[got++]);
                 if (rc != SQLITE_DONE && rc != SQLITE_ROW) status = fr__store_db_fail(st, rc, "claiming items");
                 sqlite3_finalize(s);
             }
@@ -178,9 +161,10 @@ enum fr_status fr__sq_queue_claim(struct fr_store *st, const char *node, int32_t
 }
 
 enum fr_status fr__sq_queue_heartbeat(struct fr_store *st, const char *node, int64_t lease_ms) {
-    if (!fr__store_valid_node(node) || lease_ms < 1) return fr__store_fail(FR_ERR_INVALID, "bad node name or lease");
+    enum fr_status status = fr__store_check_heartbeat(node, lease_ms);
+    if (status != FR_OK) return status;
     fr__store_lock(st);
-    enum fr_status status = fr__store_begin(st);
+    status = fr__store_begin(st);
     if (status == FR_OK) {
         sqlite3_stmt *s;
         status = prep(st, "UPDATE job_items SET lease_until = ?2 WHERE node = ?1 AND state = 1", &s);
@@ -231,7 +215,7 @@ static enum fr_status finish_locked(struct fr_store *st, const char *node, const
     if (status == FR_OK) {
         sqlite3_bind_int64(s, 1, item->id);
         sqlite3_bind_int(s, 2, error ? 3 : 2);
-        if (error) fr__sq_bind_cut(s, 3, error, ERROR_MAX);
+        if (error) fr__sq_bind_cut(s, 3, error, FR__STORE_ERROR_MAX);
         sqlite3_bind_int(s, 4, error ? 0 : n);
         sqlite3_bind_int64(s, 5, now);
         status = run(st, s, "finishing an item");
@@ -255,13 +239,10 @@ enum fr_status fr__sq_queue_finish(struct fr_store *st, const char *node, const 
                                    const struct fr_store_image *img, const struct fr_store_new_face *faces, int32_t n,
                                    const char *error, int64_t *ids_out, bool *skipped) {
     if (skipped) *skipped = false;
-    if (!fr__store_valid_node(node) || !item || (!error && !img) || n < 0 || (n > 0 && !faces))
-        return fr__store_fail(FR_ERR_INVALID, "bad item to finish");
-    for (int32_t i = 0; !error && i < n; i++)
-        if (!faces[i].face || !faces[i].face->has_descriptor)
-            return fr__store_fail(FR_ERR_INVALID, "face %d has no descriptor", (int)i);
+    enum fr_status status = fr__store_check_finish(node, item, img, faces, n, error);
+    if (status != FR_OK) return status;
     fr__store_lock(st);
-    enum fr_status status = fr__store_begin(st);
+    status = fr__store_begin(st);
     if (status == FR_OK) {
         status = finish_locked(st, node, item, img, faces, n, error, ids_out, skipped);
         status = fr__store_end(st, status);
@@ -278,9 +259,9 @@ enum fr_status fr__sq_job_get(struct fr_store *st, int64_t user, int64_t id, str
     if (status == FR_OK) {
         sqlite3_bind_int64(s, 1, user);
         sqlite3_bind_int64(s, 2, id);
-        char missing[48];
-        snprintf(missing, sizeof(missing), "no job %lld", (long long)id);
-        status = fr__store_read_one(st, s, fr__sq_read_job, out, missing, "reading a job");
+        char missing[FR__STORE_MSG_LEN], what[FR__STORE_MSG_LEN];
+        fr__store_row_msgs("job", id, missing, what);
+        status = fr__store_read_one(st, s, fr__store_read_job, out, missing, what);
         sqlite3_finalize(s);
     }
     fr__store_unlock(st);
@@ -313,26 +294,9 @@ enum fr_status fr__sq_job_cancel(struct fr_store *st, int64_t user, int64_t id) 
     return status;
 }
 
-static void read_failure(sqlite3_stmt *s, void *row) {
-    struct fr_store_job_failure *f = row;
-    const char *p = (const char *)sqlite3_column_text(s, 0), *e = (const char *)sqlite3_column_text(s, 1);
-    snprintf(f->path, sizeof(f->path), "%s", p ? p : "");
-    snprintf(f->error, sizeof(f->error), "%s", e ? e : "");
-}
-
-static void read_node(sqlite3_stmt *s, void *row) {
-    struct fr_store_job_node *nd = row;
-    const char *name = (const char *)sqlite3_column_text(s, 0);
-    snprintf(nd->node, sizeof(nd->node), "%s", name ? name : "");
-    nd->done = sqlite3_column_int64(s, 1);
-    nd->failed = sqlite3_column_int64(s, 2);
-    nd->first_ms = sqlite3_column_int64(s, 3);
-    nd->last_ms = sqlite3_column_int64(s, 4);
-}
-
 /* A list about one job of the user: FR_ERR_NOT_FOUND if it is not theirs. */
 static enum fr_status job_rows(struct fr_store *st, int64_t user, int64_t id, const char *sql, int32_t limit,
-                               size_t elem, fr__store_row_fn read, void **out, int32_t *n) {
+                               size_t elem, fr__store_read_fn read, void **out, int32_t *n) {
     *out = NULL;
     *n = 0;
     fr__store_lock(st);
@@ -351,10 +315,11 @@ static enum fr_status job_rows(struct fr_store *st, int64_t user, int64_t id, co
 
 enum fr_status fr__sq_job_failures(struct fr_store *st, int64_t user, int64_t id, int32_t limit,
                                    struct fr_store_job_failure **out, int32_t *n) {
-    if (limit <= 0) return fr__store_fail(FR_ERR_INVALID, "limit must be positive");
+    enum fr_status status = fr__store_start_list(out, n, limit);
+    if (status != FR_OK) return status;
     return job_rows(st, user, id, "SELECT path, error FROM job_items WHERE job_id = ?1 AND state = 3 ORDER BY id "
                                   "LIMIT ?2",
-                    limit, sizeof(**out), read_failure, (void **)out, n);
+                    limit, sizeof(**out), fr__store_read_failure, (void **)out, n);
 }
 
 enum fr_status fr__sq_job_nodes(struct fr_store *st, int64_t user, int64_t id, struct fr_store_job_node **out,
@@ -362,5 +327,5 @@ enum fr_status fr__sq_job_nodes(struct fr_store *st, int64_t user, int64_t id, s
     return job_rows(st, user, id,
                     "SELECT node, sum(state = 2), sum(state = 3), min(claimed), max(finished) FROM job_items "
                     "WHERE job_id = ?1 AND state IN (2, 3) AND ?2 > 0 GROUP BY node ORDER BY node",
-                    1, sizeof(**out), read_node, (void **)out, n);
+                    1, sizeof(**out), fr__store_read_node, (void **)out, n);
 }

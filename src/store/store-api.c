@@ -1,9 +1,7 @@
 /* The public store functions: each picks the implementation through the
  * store's interface table (SQLite or PostgreSQL, chosen by fr_store_new
  * from the data setting). */
-#include <ctype.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/store-impl.h"
 
@@ -14,6 +12,7 @@ const struct fr__store_vt fr__store_sqlite_vt = {
     .name = "sqlite",
     .free = fr__sq_free,
     .count_rows = fr__sq_count_rows,
+    .keys = &fr__store_sqlite_keys,
     FR__STORE_OPS(FR__STORE_VT_ENTRY_SQ)
 };
 
@@ -22,27 +21,13 @@ const struct fr__store_vt fr__store_pg_vt = {
     .name = "postgresql",
     .free = fr__pg_free,
     .count_rows = fr__pg_count_rows,
+    .keys = &fr__store_pg_keys,
     FR__STORE_OPS(FR__STORE_VT_ENTRY_PG)
 };
 #endif
 
 bool fr__store_is_url(const char *data_dir) {
     return data_dir && (!strncmp(data_dir, "postgresql://", 13) || !strncmp(data_dir, "postgres://", 11));
-}
-
-int64_t fr__store_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-bool fr__store_valid_node(const char *node) {
-    if (!node) return false;
-    size_t n = strnlen(node, FR_STORE_NODE_MAX + 1);
-    if (n == 0 || n > FR_STORE_NODE_MAX) return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isgraph((unsigned char)node[i])) return false;
-    return true;
 }
 
 enum fr_status fr_store_new(const struct fr_store_params *p, struct fr_store **out, char *err, size_t errlen) {

@@ -1,6 +1,7 @@
 /* Internals of the PostgreSQL store, shared by store-pg.c (connection,
- * schema, change notices, users, keys) and store-pg-gallery.c (people,
- * images, faces, jobs, the indexing queue). */
+ * statement helpers, change notices, user and key rows), store-pg-schema.c
+ * (the schema and its migrations), store-pg-gallery.c (people, images,
+ * faces, jobs) and store-pg-queue.c (the indexing queue). */
 #pragma once
 
 #include <libpq-fe.h>
@@ -40,6 +41,9 @@ void fr__pg_text(struct fr__pg_params *p, const char *s);
 void fr__pg_text_cut(struct fr__pg_params *p, const char *s, size_t max);
 void fr__pg_bytes(struct fr__pg_params *p, const void *b, size_t n);
 void fr__pg_null(struct fr__pg_params *p);
+/* Starts p with two integers: the user's id ($1) and a row's id ($2), the
+ * shape of most per-user statements. */
+void fr__pg_ids(struct fr__pg_params *p, int64_t user, int64_t id);
 
 /* Runs sql with p (may be NULL), results in binary. FR_OK with *res (the
  * caller PQclear's it; may pass res NULL to drop it) when the server
@@ -59,16 +63,13 @@ enum fr_status fr__pg_end(struct fr_store *st, enum fr_status status);
 /* Columns of a binary result. */
 int64_t fr__pg_col_i64(const PGresult *r, int row, int col);
 double fr__pg_col_f64(const PGresult *r, int row, int col);
-void fr__pg_col_text(const PGresult *r, int row, int col, char *out, size_t size);
-/* Whether the column is NULL. */
-bool fr__pg_col_null(const PGresult *r, int row, int col);
-/* A row reader for fr__pg_collect. */
-typedef void (*fr__pg_row_fn)(const PGresult *r, int row, void *out);
+/* Row `row` of r, for the readers of store-common.c. */
+struct fr__store_row fr__pg_row(const PGresult *r, int row);
 /* Runs sql and reads every row into a fr_malloc'd array (NULL when empty). */
 enum fr_status fr__pg_collect(struct fr_store *st, const char *sql, const struct fr__pg_params *p, size_t elem,
-                              fr__pg_row_fn read, const char *what, void **out, int32_t *n);
+                              fr__store_read_fn read, const char *what, void **out, int32_t *n);
 /* Runs sql and reads its one row; none is FR_ERR_NOT_FOUND with `missing`. */
-enum fr_status fr__pg_one(struct fr_store *st, const char *sql, const struct fr__pg_params *p, fr__pg_row_fn read,
+enum fr_status fr__pg_one(struct fr_store *st, const char *sql, const struct fr__pg_params *p, fr__store_read_fn read,
                           void *out, const char *missing, const char *what);
 /* Rows a command touched. */
 int64_t fr__pg_changes(const PGresult *r);
@@ -76,3 +77,22 @@ int64_t fr__pg_changes(const PGresult *r);
 /* SQLSTATEs the stores map to statuses. */
 #define FR__PG_FOREIGN_KEY "23503"
 #define FR__PG_UNIQUE "23505"
+
+/* The schema (store-pg-schema.c): the newest version this build knows,
+ * the version the database has (0 when none), and the migration of an
+ * open store to the newest, each step in its own transaction. */
+#define FR__PG_LATEST 2
+enum fr_status fr__pg_read_version(struct fr_store *st, int32_t *v);
+enum fr_status fr__pg_migrate(struct fr_store *st);
+
+/* Shared by store-pg-gallery.c and store-pg-queue.c. */
+/* Reads the one row of sql ($1 user, $2 row id) with read; none is
+ * FR_ERR_NOT_FOUND "no <noun> <id>". Takes the lock. */
+enum fr_status fr__pg_get_row(struct fr_store *st, const char *sql, int64_t user, int64_t id, fr__store_read_fn read,
+                              const char *noun, void *out);
+/* The id of the user's row for img, inserted if it has none yet; *fresh
+ * (may be NULL) tells which. The lock and a transaction are held. */
+enum fr_status fr__pg_upsert_image(struct fr_store *st, int64_t user, const struct fr_store_image *img, int64_t *id,
+                                   bool *fresh);
+enum fr_status fr__pg_insert_face(struct fr_store *st, int64_t user, int64_t person, int64_t image,
+                                  const struct fr_store_new_face *nf, int64_t now, int64_t *id);

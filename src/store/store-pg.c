@@ -21,8 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "store/store-pg-impl.h"
 
 /* ---- statement helpers ---- */
@@ -48,20 +46,22 @@ void fr__pg_f64(struct fr__pg_params *p, double v) {
 void fr__pg_text(struct fr__pg_params *p, const char *s) { add(p, s, 0, 0); }
 
 void fr__pg_text_cut(struct fr__pg_params *p, const char *s, size_t max) {
-    size_t n = strnlen(s, max + 1);
-    if (n <= max) {
-        add(p, s, 0, 0);
-        return;
-    }
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--;
-    /* Sent as bytes of a text parameter in binary format: no NUL needed. */
-    add(p, s, (int)n, 1);
+    size_t n = fr__store_cut_len(s, max);
+    /* A cut one is sent as the bytes of a text parameter in binary format:
+     * no NUL needed. */
+    if (s[n]) add(p, s, (int)n, 1);
+    else add(p, s, 0, 0);
 }
 
 void fr__pg_bytes(struct fr__pg_params *p, const void *b, size_t n) { add(p, b, (int)n, 1); }
 
 void fr__pg_null(struct fr__pg_params *p) { add(p, NULL, 0, 0); }
+
+void fr__pg_ids(struct fr__pg_params *p, int64_t user, int64_t id) {
+    p->n = 0;
+    fr__pg_i64(p, user);
+    fr__pg_i64(p, id);
+}
 
 /* Makes sure the connection is up before a call: a broken one is reset. */
 static void reconnect(struct fr_store *st) {
@@ -158,12 +158,20 @@ enum fr_status fr__pg_end(struct fr_store *st, enum fr_status status) {
     return status;
 }
 
+/* The first (at most 8) bytes of a binary column as a big-endian number,
+ * and how many there were. */
+static uint64_t col_be(const PGresult *r, int row, int col, int *n) {
+    const unsigned char *v = (const unsigned char *)PQgetvalue(r, row, col);
+    *n = PQgetlength(r, row, col);
+    uint64_t x = 0;
+    for (int i = 0; i < *n && i < 8; i++) x = x << 8 | v[i];
+    return x;
+}
+
 int64_t fr__pg_col_i64(const PGresult *r, int row, int col) {
     if (PQgetisnull(r, row, col)) return 0;
-    const unsigned char *v = (const unsigned char *)PQgetvalue(r, row, col);
-    int n = PQgetlength(r, row, col);
-    uint64_t x = 0;
-    for (int i = 0; i < n && i < 8; i++) x = x << 8 | v[i];
+    int n;
+    uint64_t x = col_be(r, row, col, &n);
     if (n == 8) return (int64_t)x;
     if (n == 4) return (int32_t)(uint32_t)x;
     if (n == 2) return (int16_t)(uint16_t)x;
@@ -172,10 +180,8 @@ int64_t fr__pg_col_i64(const PGresult *r, int row, int col) {
 
 double fr__pg_col_f64(const PGresult *r, int row, int col) {
     if (PQgetisnull(r, row, col)) return 0;
-    const unsigned char *v = (const unsigned char *)PQgetvalue(r, row, col);
-    int n = PQgetlength(r, row, col);
-    uint64_t x = 0;
-    for (int i = 0; i < n && i < 8; i++) x = x << 8 | v[i];
+    int n;
+    uint64_t x = col_be(r, row, col, &n);
     if (n == 4) {
         uint32_t u = (uint32_t)x;
         float f;
@@ -187,19 +193,24 @@ double fr__pg_col_f64(const PGresult *r, int row, int col) {
     return d;
 }
 
-void fr__pg_col_text(const PGresult *r, int row, int col, char *out, size_t size) {
-    int n = PQgetisnull(r, row, col) ? 0 : PQgetlength(r, row, col);
-    if ((size_t)n >= size) n = (int)size - 1;
-    memcpy(out, PQgetvalue(r, row, col), (size_t)n);
-    out[n] = 0;
+static int64_t row_i64(const struct fr__store_row *r, int col) { return fr__pg_col_i64(r->res, r->row, col); }
+
+static double row_f64(const struct fr__store_row *r, int col) { return fr__pg_col_f64(r->res, r->row, col); }
+
+static const void *row_bytes(const struct fr__store_row *r, int col, size_t *len) {
+    if (PQgetisnull(r->res, r->row, col)) return *len = 0, NULL;
+    *len = (size_t)PQgetlength(r->res, r->row, col);
+    return PQgetvalue(r->res, r->row, col);
 }
 
-bool fr__pg_col_null(const PGresult *r, int row, int col) { return PQgetisnull(r, row, col) != 0; }
+static const struct fr__store_cols_i pg_cols = {.i64 = row_i64, .f64 = row_f64, .bytes = row_bytes};
+
+struct fr__store_row fr__pg_row(const PGresult *r, int row) { return (struct fr__store_row){&pg_cols, r, row}; }
 
 int64_t fr__pg_changes(const PGresult *r) { return atoll(PQcmdTuples((PGresult *)r)); }
 
 enum fr_status fr__pg_collect(struct fr_store *st, const char *sql, const struct fr__pg_params *p, size_t elem,
-                              fr__pg_row_fn read, const char *what, void **out, int32_t *n) {
+                              fr__store_read_fn read, const char *what, void **out, int32_t *n) {
     *out = NULL;
     *n = 0;
     PGresult *r;
@@ -209,185 +220,22 @@ enum fr_status fr__pg_collect(struct fr_store *st, const char *sql, const struct
     if (rows > 0) {
         char *a = fr_calloc((size_t)rows, elem);
         if (!a) status = fr__store_fail(FR_ERR_NOMEM, "out of memory %s", what);
-        for (int i = 0; a && i < rows; i++) read(r, i, a + elem * (size_t)i);
+        for (int i = 0; a && i < rows; i++) read(&(struct fr__store_row){&pg_cols, r, i}, a + elem * (size_t)i);
         if (a) *out = a, *n = rows;
     }
     PQclear(r);
     return status;
 }
 
-enum fr_status fr__pg_one(struct fr_store *st, const char *sql, const struct fr__pg_params *p, fr__pg_row_fn read,
+enum fr_status fr__pg_one(struct fr_store *st, const char *sql, const struct fr__pg_params *p, fr__store_read_fn read,
                           void *out, const char *missing, const char *what) {
     PGresult *r;
     enum fr_status status = fr__pg_exec(st, sql, p, &r, what, NULL);
     if (status != FR_OK) return status;
     if (PQntuples(r) < 1) status = fr__store_fail(FR_ERR_NOT_FOUND, "%s", missing);
-    else read(r, 0, out);
+    else read(&(struct fr__store_row){&pg_cols, r, 0}, out);
     PQclear(r);
     return status;
-}
-
-/* ---- schema ---- */
-
-/* Version 1: as SQLite's version 1 (schema.c), in PostgreSQL's types.
- * The triggers keep the counters and gallery_version in step and notify
- * channel "facerec" with the user's id (one notice per user and
- * transaction: PostgreSQL folds duplicates). */
-static const char pg_schema_v1[] =
-    "CREATE TABLE users ("
-    "  id bigserial PRIMARY KEY,"
-    "  name text NOT NULL UNIQUE,"
-    "  admin boolean NOT NULL DEFAULT false,"
-    "  created bigint NOT NULL,"
-    "  gallery_version bigint NOT NULL DEFAULT 0,"
-    "  n_people bigint NOT NULL DEFAULT 0,"
-    "  n_faces bigint NOT NULL DEFAULT 0);"
-    "CREATE TABLE api_keys ("
-    "  id bigserial PRIMARY KEY,"
-    "  user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    "  prefix text NOT NULL,"
-    "  hash bytea NOT NULL UNIQUE,"
-    "  created bigint NOT NULL,"
-    "  last_used bigint);"
-    "CREATE INDEX api_keys_prefix ON api_keys(prefix);"
-    "CREATE INDEX api_keys_user ON api_keys(user_id);"
-    "CREATE TABLE people ("
-    "  id bigserial PRIMARY KEY,"
-    "  user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    "  name text NOT NULL,"
-    "  created bigint NOT NULL,"
-    "  updated bigint NOT NULL,"
-    "  UNIQUE (user_id, id));"
-    "CREATE TABLE images ("
-    "  id bigserial PRIMARY KEY,"
-    "  user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    "  sha256 bytea NOT NULL CHECK (length(sha256) = 32),"
-    "  name text NOT NULL DEFAULT '',"
-    "  bytes bigint NOT NULL DEFAULT 0,"
-    "  width integer NOT NULL DEFAULT 0,"
-    "  height integer NOT NULL DEFAULT 0,"
-    "  created bigint NOT NULL,"
-    "  UNIQUE (user_id, sha256),"
-    "  UNIQUE (user_id, id));"
-    "CREATE TABLE faces ("
-    "  id bigserial PRIMARY KEY,"
-    "  user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    "  person_id bigint,"
-    "  image_id bigint,"
-    "  box_x real NOT NULL, box_y real NOT NULL, box_w real NOT NULL, box_h real NOT NULL,"
-    "  score real NOT NULL,"
-    "  landmarks bytea,"
-    "  embedding bytea NOT NULL CHECK (length(embedding) = 512),"
-    "  thumbnail bytea,"
-    "  created bigint NOT NULL,"
-    "  FOREIGN KEY (user_id, person_id) REFERENCES people(user_id, id) ON DELETE CASCADE,"
-    "  FOREIGN KEY (user_id, image_id) REFERENCES images(user_id, id) ON DELETE CASCADE);"
-    "CREATE INDEX faces_user_person ON faces(user_id, person_id, id);"
-    "CREATE INDEX faces_user_image ON faces(user_id, image_id);"
-    "CREATE TABLE jobs ("
-    "  id bigserial PRIMARY KEY,"
-    "  user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    "  kind text NOT NULL,"
-    "  state integer NOT NULL,"
-    "  total bigint NOT NULL DEFAULT 0,"
-    "  done bigint NOT NULL DEFAULT 0,"
-    "  failed bigint NOT NULL DEFAULT 0,"
-    "  detail text NOT NULL DEFAULT '',"
-    "  created bigint NOT NULL,"
-    "  updated bigint NOT NULL);"
-    "CREATE INDEX jobs_user ON jobs(user_id, id);"
-    "CREATE FUNCTION facerec_count() RETURNS trigger LANGUAGE plpgsql AS $$"
-    " DECLARE u bigint; d bigint := 0; BEGIN"
-    "  IF TG_OP = 'DELETE' THEN u := OLD.user_id; d := -1; ELSE u := NEW.user_id; END IF;"
-    "  IF TG_OP = 'INSERT' THEN d := 1; END IF;"
-    "  IF TG_TABLE_NAME = 'people' THEN"
-    "    UPDATE users SET n_people = n_people + d, gallery_version = gallery_version + 1 WHERE id = u;"
-    "  ELSE"
-    "    UPDATE users SET n_faces = n_faces + d, gallery_version = gallery_version + 1 WHERE id = u;"
-    "  END IF;"
-    "  PERFORM pg_notify('facerec', u::text);"
-    "  RETURN NULL; END $$;"
-    "CREATE TRIGGER people_count AFTER INSERT OR UPDATE OR DELETE ON people"
-    "  FOR EACH ROW EXECUTE FUNCTION facerec_count();"
-    "CREATE TRIGGER faces_count AFTER INSERT OR UPDATE OR DELETE ON faces"
-    "  FOR EACH ROW EXECUTE FUNCTION facerec_count();";
-
-/* Version 2: the indexing queue, as SQLite's version 2. */
-static const char pg_schema_v2[] =
-    "ALTER TABLE jobs ADD COLUMN last_claim bigint NOT NULL DEFAULT 0;"
-    "CREATE TABLE job_items ("
-    "  id bigserial PRIMARY KEY,"
-    "  job_id bigint NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
-    "  user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    "  path text NOT NULL,"
-    "  state integer NOT NULL DEFAULT 0,"
-    "  node text,"
-    "  lease_until bigint NOT NULL DEFAULT 0,"
-    "  claimed bigint NOT NULL DEFAULT 0,"
-    "  finished bigint NOT NULL DEFAULT 0,"
-    "  faces integer NOT NULL DEFAULT 0,"
-    "  error text);"
-    "CREATE INDEX job_items_job ON job_items(job_id, state, id);"
-    "CREATE INDEX job_items_node ON job_items(node, state);"
-    "CREATE INDEX jobs_running ON jobs(state, kind, last_claim);";
-
-static const struct fr__store_migration pg_migrations[] = {
-    {1, pg_schema_v1},
-    {2, pg_schema_v2},
-};
-#define PG_LATEST 2
-/* Serialises migrations of concurrent openers (any number: "fr" in ASCII). */
-#define MIGRATION_LOCK "SELECT pg_advisory_xact_lock(26226)"
-
-static enum fr_status read_version(struct fr_store *st, int32_t *v) {
-    PGresult *r;
-    enum fr_status status =
-        fr__pg_exec(st, "SELECT to_regclass('facerec_schema') IS NOT NULL", NULL, &r, "reading the schema version", NULL);
-    if (status != FR_OK) return status;
-    bool have = fr__pg_col_i64(r, 0, 0) != 0;
-    PQclear(r);
-    *v = 0;
-    if (!have) return FR_OK;
-    status = fr__pg_exec(st, "SELECT coalesce(max(version), 0) FROM facerec_schema", NULL, &r,
-                         "reading the schema version", NULL);
-    if (status != FR_OK) return status;
-    *v = (int32_t)fr__pg_col_i64(r, 0, 0);
-    PQclear(r);
-    return FR_OK;
-}
-
-static enum fr_status migrate(struct fr_store *st) {
-    for (size_t i = 0; i < sizeof(pg_migrations) / sizeof(pg_migrations[0]); i++) {
-        const struct fr__store_migration *m = &pg_migrations[i];
-        enum fr_status status = fr__pg_begin(st);
-        if (status != FR_OK) return status;
-        status = fr__pg_exec(st, MIGRATION_LOCK, NULL, NULL, "locking for a migration", NULL);
-        if (status == FR_OK)
-            status = fr__pg_exec(st, "CREATE TABLE IF NOT EXISTS facerec_schema (version integer NOT NULL)", NULL,
-                                 NULL, "migrating the schema", NULL);
-        int32_t v = 0;
-        if (status == FR_OK) status = read_version(st, &v);
-        if (status == FR_OK && v > PG_LATEST)
-            status = fr__store_fail(FR_ERR_UNSUPPORTED,
-                                    "%s: written by a newer facerec (schema version %d; this build knows up to %d)",
-                                    st->path, (int)v, PG_LATEST);
-        if (status == FR_OK && v < m->version) {
-            /* Several statements in one string: the simple protocol. */
-            PGresult *r = PQexec(st->pg->conn, m->sql);
-            if (PQresultStatus(r) != PGRES_COMMAND_OK)
-                status = fr__store_fail(FR_ERR_IO, "%s: migrating the schema to version %d: %s", st->path,
-                                        (int)m->version, PQresultErrorMessage(r));
-            PQclear(r);
-            struct fr__pg_params p = {0};
-            fr__pg_i64(&p, m->version);
-            if (status == FR_OK)
-                status = fr__pg_exec(st, "INSERT INTO facerec_schema(version) VALUES($1)", &p, NULL,
-                                     "migrating the schema", NULL);
-        }
-        status = fr__pg_end(st, status);
-        if (status != FR_OK) return status;
-    }
-    return read_version(st, &st->version);
 }
 
 /* Connects to the URL with a 10 s connect timeout unless it names its own. */
@@ -521,18 +369,18 @@ enum fr_status fr__pg_new(const struct fr_store_params *p, struct fr_store **out
                                               NULL)) != FR_OK)
         goto fail;
     if (!p->read_only) {
-        if ((status = migrate(st)) != FR_OK) goto fail;
+        if ((status = fr__pg_migrate(st)) != FR_OK) goto fail;
     } else {
-        if ((status = read_version(st, &st->version)) != FR_OK) goto fail;
+        if ((status = fr__pg_read_version(st, &st->version)) != FR_OK) goto fail;
         if (st->version == 0) {
             status = fr__store_fail(FR_ERR_NOT_FOUND, "%s: no facerec schema (create it with `facerec user add`)",
                                     st->path);
             goto fail;
         }
-        if (st->version != PG_LATEST) {
+        if (st->version != FR__PG_LATEST) {
             status = fr__store_fail(FR_ERR_UNSUPPORTED,
                                     "%s: schema version %d, this build needs %d (open it read-write once to migrate)",
-                                    st->path, (int)st->version, PG_LATEST);
+                                    st->path, (int)st->version, FR__PG_LATEST);
             goto fail;
         }
     }
@@ -610,54 +458,33 @@ enum fr_status fr__pg_check(struct fr_store *st, char *err, size_t errlen) {
     return status;
 }
 
-/* ---- users and keys ---- */
+/* ---- users and keys: the rows behind store-keys.c ---- */
 
 #define USER_SELECT                                                                                                    \
     "SELECT u.id, u.name, u.admin, u.created, u.gallery_version, "                                                     \
     "(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id), u.n_people, u.n_faces FROM users u"
 
-static void read_user(const PGresult *r, int row, void *out) {
-    struct fr_store_user *u = out;
-    memset(u, 0, sizeof(*u));
-    u->id = fr__pg_col_i64(r, row, 0);
-    fr__pg_col_text(r, row, 1, u->name, sizeof(u->name));
-    u->admin = fr__pg_col_i64(r, row, 2) != 0;
-    u->created = fr__pg_col_i64(r, row, 3);
-    u->gallery_version = fr__pg_col_i64(r, row, 4);
-    u->n_keys = fr__pg_col_i64(r, row, 5);
-    u->n_people = fr__pg_col_i64(r, row, 6);
-    u->n_faces = fr__pg_col_i64(r, row, 7);
-}
-
-static enum fr_status user_id(struct fr_store *st, const char *name, int64_t *id) {
-    if (!fr__store_valid_name(name)) return fr__store_fail(FR_ERR_NOT_FOUND, "no user with that name");
+static enum fr_status pg_user_id(struct fr_store *st, const char *name, int64_t *id, bool *found) {
     struct fr__pg_params p = {0};
     fr__pg_text(&p, name);
     PGresult *r;
     enum fr_status status = fr__pg_exec(st, "SELECT id FROM users WHERE name = $1", &p, &r, "looking up a user", NULL);
     if (status != FR_OK) return status;
-    if (PQntuples(r) == 1) *id = fr__pg_col_i64(r, 0, 0);
-    else status = fr__store_fail(FR_ERR_NOT_FOUND, "no user named '%s'", name);
+    if (PQntuples(r) == 1) *id = fr__pg_col_i64(r, 0, 0), *found = true;
     PQclear(r);
     return status;
 }
 
-static enum fr_status insert_user(struct fr_store *st, const char *name, bool admin, int64_t *id) {
-    int64_t existing;
-    enum fr_status status = user_id(st, name, &existing);
-    if (status == FR_OK) return fr__store_fail(FR_ERR_INVALID, "user '%s' already exists", name);
-    if (status != FR_ERR_NOT_FOUND) return status;
+static enum fr_status pg_user_insert(struct fr_store *st, const char *name, bool admin, int64_t *id, bool *taken) {
     struct fr__pg_params p = {0};
     fr__pg_text(&p, name);
     fr__pg_text(&p, admin ? "true" : "false");
     fr__pg_i64(&p, fr__store_now());
     PGresult *r;
     char state[6];
-    status = fr__pg_exec(st, "INSERT INTO users(name, admin, created) VALUES($1, $2, $3) RETURNING id", &p, &r,
-                         "adding a user", state);
-    /* Another node added the name between our look-up and insert. */
-    if (status != FR_OK && !strcmp(state, FR__PG_UNIQUE))
-        return fr__store_fail(FR_ERR_INVALID, "user '%s' already exists", name);
+    enum fr_status status = fr__pg_exec(st, "INSERT INTO users(name, admin, created) VALUES($1, $2, $3) RETURNING id",
+                                        &p, &r, "adding a user", state);
+    if (status != FR_OK && !strcmp(state, FR__PG_UNIQUE)) *taken = true;
     if (status == FR_OK) {
         *id = fr__pg_col_i64(r, 0, 0);
         PQclear(r);
@@ -665,158 +492,88 @@ static enum fr_status insert_user(struct fr_store *st, const char *name, bool ad
     return status;
 }
 
-static enum fr_status insert_key(struct fr_store *st, int64_t user, const char *key) {
-    uint8_t hash[FR_STORE_HASH_LEN];
-    char prefix[FR_STORE_KEY_ID_LEN + 2];
-    size_t len = strlen(key);
-    fr_store_sha256(key, len, hash);
-    fr__store_key_prefix(key, len, hash, prefix);
+static enum fr_status pg_key_insert(struct fr_store *st, int64_t user, const char *prefix,
+                                    const uint8_t hash[FR_STORE_HASH_LEN]) {
     struct fr__pg_params p = {0};
     fr__pg_i64(&p, user);
     fr__pg_text(&p, prefix);
-    fr__pg_bytes(&p, hash, sizeof(hash));
+    fr__pg_bytes(&p, hash, FR_STORE_HASH_LEN);
     fr__pg_i64(&p, fr__store_now());
     return fr__pg_exec(st, "INSERT INTO api_keys(user_id, prefix, hash, created) VALUES($1, $2, $3, $4)", &p, NULL,
                        "adding an API key", NULL);
 }
 
-enum fr_status fr__pg_user_add(struct fr_store *st, const char *name, bool admin, int64_t *id,
-                               char key_out[FR_STORE_KEY_LEN + 1], char *err, size_t errlen) {
-    FR_ASSERT(key_out);
-    key_out[0] = 0;
-    if (!fr__store_valid_name(name)) {
-        enum fr_status status = fr__store_fail(
-            FR_ERR_INVALID, "bad user name: 1 to %d bytes of UTF-8 without control characters", FR_STORE_NAME_MAX);
-        fr_store_last_error(err, errlen);
-        return status;
-    }
-    char key[FR_STORE_KEY_LEN + 1];
-    enum fr_status status = fr__store_new_key(key);
-    int64_t uid = 0;
-    fr__store_lock(st);
-    if (status == FR_OK) status = fr__pg_begin(st);
-    if (status == FR_OK) {
-        status = insert_user(st, name, admin, &uid);
-        if (status == FR_OK) status = insert_key(st, uid, key);
-        status = fr__pg_end(st, status);
-    }
-    fr__store_unlock(st);
-    if (status == FR_OK) {
-        memcpy(key_out, key, sizeof(key));
-        if (id) *id = uid;
-    } else fr_store_last_error(err, errlen);
-    OPENSSL_cleanse(key, sizeof(key));
+static enum fr_status pg_key_owner(struct fr_store *st, const uint8_t hash[FR_STORE_HASH_LEN], int64_t *owner,
+                                   bool *present) {
+    struct fr__pg_params p = {0};
+    fr__pg_bytes(&p, hash, FR_STORE_HASH_LEN);
+    PGresult *r;
+    enum fr_status status =
+        fr__pg_exec(st, "SELECT user_id FROM api_keys WHERE hash = $1", &p, &r, "looking up a key", NULL);
+    if (status != FR_OK) return status;
+    if (PQntuples(r) > 0) *present = true, *owner = fr__pg_col_i64(r, 0, 0);
+    PQclear(r);
     return status;
 }
 
-enum fr_status fr__pg_key_add(struct fr_store *st, const char *user_name, char key_out[FR_STORE_KEY_LEN + 1],
-                              char *err, size_t errlen) {
-    FR_ASSERT(key_out);
-    key_out[0] = 0;
-    char key[FR_STORE_KEY_LEN + 1];
-    enum fr_status status = fr__store_new_key(key);
-    fr__store_lock(st);
-    if (status == FR_OK) status = fr__pg_begin(st);
-    if (status == FR_OK) {
-        int64_t uid = 0;
-        status = user_id(st, user_name, &uid);
-        if (status == FR_OK) status = insert_key(st, uid, key);
-        status = fr__pg_end(st, status);
-    }
-    fr__store_unlock(st);
-    if (status == FR_OK) memcpy(key_out, key, sizeof(key));
-    else fr_store_last_error(err, errlen);
-    OPENSSL_cleanse(key, sizeof(key));
+static enum fr_status pg_key_scan(struct fr_store *st, const char *prefix, struct fr__store_key_search *ks) {
+    struct fr__pg_params p = {0};
+    fr__pg_text(&p, prefix);
+    PGresult *r;
+    enum fr_status status =
+        fr__pg_exec(st, "SELECT user_id, hash FROM api_keys WHERE prefix = $1", &p, &r, "looking up a key", NULL);
+    if (status != FR_OK) return status;
+    for (int i = 0; i < PQntuples(r); i++) fr__store_key_match(&(struct fr__store_row){&pg_cols, r, i}, ks);
+    PQclear(r);
     return status;
 }
 
-enum fr_status fr__pg_key_import(struct fr_store *st, const char *user_name, const char *key, char *err,
-                                 size_t errlen) {
-    enum fr_status status = FR_OK;
-    if (!fr__store_valid_name(user_name))
-        status = fr__store_fail(FR_ERR_INVALID, "bad user name for an imported key");
-    else if (!fr__store_valid_legacy_key(key))
-        status = fr__store_fail(FR_ERR_INVALID, "bad key for user '%s': 1 to %d printable characters without blanks",
-                                user_name, LEGACY_KEY_MAX);
-    if (status != FR_OK) {
-        fr_store_last_error(err, errlen);
-        return status;
-    }
-    uint8_t hash[FR_STORE_HASH_LEN];
-    fr_store_sha256(key, strlen(key), hash);
-    fr__store_lock(st);
-    status = fr__pg_begin(st);
-    if (status == FR_OK) {
-        int64_t uid = 0, owner = 0;
-        /* Servers starting together import the same key file: one at a time. */
-        status = fr__pg_exec(st, "SELECT pg_advisory_xact_lock(26227)", NULL, NULL, "locking", NULL);
-        if (status == FR_OK) status = user_id(st, user_name, &uid);
-        if (status == FR_ERR_NOT_FOUND) status = insert_user(st, user_name, false, &uid);
-        bool present = false;
-        if (status == FR_OK) {
-            struct fr__pg_params p = {0};
-            fr__pg_bytes(&p, hash, sizeof(hash));
-            PGresult *r;
-            status = fr__pg_exec(st, "SELECT user_id FROM api_keys WHERE hash = $1", &p, &r, "looking up a key", NULL);
-            if (status == FR_OK) {
-                if (PQntuples(r) > 0) present = true, owner = fr__pg_col_i64(r, 0, 0);
-                PQclear(r);
-            }
-        }
-        if (status == FR_OK && present && owner != uid)
-            status = fr__store_fail(FR_ERR_INVALID, "the key given for user '%s' already belongs to another user",
-                                    user_name);
-        if (status == FR_OK && !present) status = insert_key(st, uid, key);
-        status = fr__pg_end(st, status);
-    }
-    fr__store_unlock(st);
-    if (status != FR_OK) fr_store_last_error(err, errlen);
-    return status;
+/* Servers starting together import the same key file: one at a time. */
+static enum fr_status pg_lock_import(struct fr_store *st) {
+    return fr__pg_exec(st, "SELECT pg_advisory_xact_lock(26227)", NULL, NULL, "locking", NULL);
 }
 
-/* Runs sql bound to the id of the user called name, in a transaction. */
-static enum fr_status exec_on_user(struct fr_store *st, const char *name, const char *sql, const char *what) {
-    fr__store_lock(st);
-    enum fr_status status = fr__pg_begin(st);
-    if (status == FR_OK) {
-        int64_t uid = 0;
-        status = user_id(st, name, &uid);
-        if (status == FR_OK) {
-            struct fr__pg_params p = {0};
-            fr__pg_i64(&p, uid);
-            status = fr__pg_exec(st, sql, &p, NULL, what, NULL);
-        }
-        status = fr__pg_end(st, status);
-    }
-    fr__store_unlock(st);
-    return status;
+static enum fr_status pg_user_delete(struct fr_store *st, int64_t user, bool keys_only) {
+    struct fr__pg_params p = {0};
+    fr__pg_i64(&p, user);
+    return fr__pg_exec(st, keys_only ? "DELETE FROM api_keys WHERE user_id = $1" : "DELETE FROM users WHERE id = $1",
+                       &p, NULL, keys_only ? "revoking keys" : "removing a user", NULL);
 }
 
-enum fr_status fr__pg_key_revoke_all(struct fr_store *st, const char *user_name) {
-    return exec_on_user(st, user_name, "DELETE FROM api_keys WHERE user_id = $1", "revoking keys");
+static enum fr_status pg_user_by_id(struct fr_store *st, int64_t id, struct fr_store_user *out) {
+    struct fr__pg_params p = {0};
+    fr__pg_i64(&p, id);
+    return fr__pg_one(st, USER_SELECT " WHERE u.id = $1", &p, fr__store_read_user, out, "no such user",
+                      "reading a user");
 }
 
-enum fr_status fr__pg_user_remove(struct fr_store *st, const char *name) {
-    return exec_on_user(st, name, "DELETE FROM users WHERE id = $1", "removing a user");
-}
+const struct fr__store_keys_i fr__store_pg_keys = {
+    .begin = fr__pg_begin,
+    .end = fr__pg_end,
+    .lock_import = pg_lock_import,
+    .user_id = pg_user_id,
+    .user_insert = pg_user_insert,
+    .key_insert = pg_key_insert,
+    .key_owner = pg_key_owner,
+    .key_scan = pg_key_scan,
+    .user_delete = pg_user_delete,
+    .user_by_id = pg_user_by_id,
+};
 
 enum fr_status fr__pg_user_get(struct fr_store *st, const char *name, struct fr_store_user *out) {
     if (!fr__store_valid_name(name)) return fr__store_fail(FR_ERR_NOT_FOUND, "no such user");
     struct fr__pg_params p = {0};
     fr__pg_text(&p, name);
     fr__store_lock(st);
-    enum fr_status status = fr__pg_one(st, USER_SELECT " WHERE u.name = $1", &p, read_user, out, "no such user",
-                                       "reading a user");
+    enum fr_status status = fr__pg_one(st, USER_SELECT " WHERE u.name = $1", &p, fr__store_read_user, out,
+                                       "no such user", "reading a user");
     fr__store_unlock(st);
     return status;
 }
 
 enum fr_status fr__pg_user_get_by_id(struct fr_store *st, int64_t id, struct fr_store_user *out) {
-    struct fr__pg_params p = {0};
-    fr__pg_i64(&p, id);
     fr__store_lock(st);
-    enum fr_status status =
-        fr__pg_one(st, USER_SELECT " WHERE u.id = $1", &p, read_user, out, "no such user", "reading a user");
+    enum fr_status status = pg_user_by_id(st, id, out);
     fr__store_unlock(st);
     return status;
 }
@@ -825,44 +582,7 @@ enum fr_status fr__pg_user_list(struct fr_store *st, struct fr_store_user **out,
     fr__store_lock(st);
     /* Byte order, as SQLite's BINARY collation sorts. */
     enum fr_status status = fr__pg_collect(st, USER_SELECT " ORDER BY u.name COLLATE \"C\"", NULL, sizeof(**out),
-                                           read_user, "listing users", (void **)out, n);
-    fr__store_unlock(st);
-    return status;
-}
-
-enum fr_status fr__pg_auth(struct fr_store *st, const char *key, struct fr_store_user *out) {
-    size_t len = key ? strnlen(key, LEGACY_KEY_MAX + 1) : 0;
-    if (len == 0 || len > LEGACY_KEY_MAX) return fr__store_fail(FR_ERR_AUTH, "missing or unknown API key");
-    uint8_t hash[FR_STORE_HASH_LEN];
-    char prefix[FR_STORE_KEY_ID_LEN + 2];
-    fr_store_sha256(key, len, hash);
-    fr__store_key_prefix(key, len, hash, prefix);
-    struct fr__pg_params p = {0};
-    fr__pg_text(&p, prefix);
-    fr__store_lock(st);
-    PGresult *r;
-    enum fr_status status =
-        fr__pg_exec(st, "SELECT user_id, hash FROM api_keys WHERE prefix = $1", &p, &r, "looking up a key", NULL);
-    int64_t uid = 0;
-    bool found = false;
-    if (status == FR_OK) {
-        /* Every row with the public id is compared in full, in constant time. */
-        for (int i = 0; i < PQntuples(r); i++) {
-            const void *h = PQgetvalue(r, i, 1);
-            if (PQgetlength(r, i, 1) == FR_STORE_HASH_LEN && !CRYPTO_memcmp(h, hash, FR_STORE_HASH_LEN)) {
-                found = true;
-                uid = fr__pg_col_i64(r, i, 0);
-            }
-        }
-        PQclear(r);
-    }
-    if (status == FR_OK && !found) status = fr__store_fail(FR_ERR_AUTH, "missing or unknown API key");
-    if (status == FR_OK) {
-        struct fr__pg_params q = {0};
-        fr__pg_i64(&q, uid);
-        status = fr__pg_one(st, USER_SELECT " WHERE u.id = $1", &q, read_user, out, "no such user", "reading a user");
-        if (status == FR_ERR_NOT_FOUND) status = fr__store_fail(FR_ERR_AUTH, "missing or unknown API key");
-    }
+                                           fr__store_read_user, "listing users", (void **)out, n);
     fr__store_unlock(st);
     return status;
 }

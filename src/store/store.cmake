@@ -7,6 +7,8 @@ pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
 add_library(facerec_store OBJECT
   src/store/store.c
   src/store/store-api.c
+  src/store/store-common.c
+  src/store/store-keys.c
   src/store/schema.c
   src/store/people.c
   src/store/queue.c
@@ -20,7 +22,8 @@ set_target_properties(facerec_store PROPERTIES POSITION_INDEPENDENT_CODE ON)
 # without it answers a postgresql:// data setting with FR_ERR_UNSUPPORTED.
 pkg_check_modules(LIBPQ IMPORTED_TARGET libpq)
 if(LIBPQ_FOUND)
-  target_sources(facerec_store PRIVATE src/store/store-pg.c src/store/store-pg-gallery.c)
+  target_sources(facerec_store PRIVATE src/store/store-pg.c src/store/store-pg-schema.c
+    src/store/store-pg-gallery.c src/store/store-pg-queue.c)
   target_compile_definitions(facerec_store PUBLIC FR_HAVE_LIBPQ=1)
   target_link_libraries(facerec_store PUBLIC PkgConfig::LIBPQ)
   target_link_libraries(facerec PUBLIC PkgConfig::LIBPQ)
