@@ -26,6 +26,15 @@ static enum fr_status run(struct fr_store *st, sqlite3_stmt *s, const char *what
     return status;
 }
 
+/* Prepares sql, binds the n integers v to ?1..?n, and runs it (no rows). */
+static enum fr_status run_ints(struct fr_store *st, const char *sql, const char *what, int n, const int64_t *v) {
+    sqlite3_stmt *s;
+    enum fr_status status = prep(st, sql, &s);
+    if (status != FR_OK) return status;
+    for (int i = 0; i < n; i++) sqlite3_bind_int64(s, i + 1, v[i]);
+    return run(st, s, what);
+}
+
 /* FR_OK when the user has job id, else FR_ERR_NOT_FOUND. */
 static enum fr_status job_exists(struct fr_store *st, int64_t user, int64_t id) {
     sqlite3_stmt *s;
@@ -82,9 +91,7 @@ enum fr_status fr__sq_queue_add(struct fr_store *st, int64_t user, const char *d
 
 enum fr_status fr__sq_queue_claim(struct fr_store *st, const char *node, int32_t max, int64_t lease_ms,
                                   struct fr_store_item **out, int32_t *n) {
-    *out = NULL;
-    *n = 0;
-    enum fr_status status = fr__store_check_claim(node, max, lease_ms);
+    enum fr_status status = fr__store_start_claim(out, n, node, max, lease_ms);
     if (status != FR_OK) return status;
     struct fr_store_item *items = fr_calloc((size_t)max, sizeof(*items));
     if (!items) return fr__store_fail(FR_ERR_NOMEM, "out of memory claiming items");
@@ -141,12 +148,9 @@ enum fr_status fr__sq_queue_claim(struct fr_store *st, const char *node, int32_t
                 if (rc != SQLITE_DONE) status = fr__store_db_fail(st, rc, "claiming items");
             }
             sqlite3_finalize(s);
-            if (status == FR_OK) status = prep(st, "UPDATE jobs SET last_claim = ?2 WHERE id = ?1", &s);
-            if (status == FR_OK) {
-                sqlite3_bind_int64(s, 1, job);
-                sqlite3_bind_int64(s, 2, now);
-                status = run(st, s, "claiming items");
-            }
+            if (status == FR_OK)
+                status = run_ints(st, "UPDATE jobs SET last_claim = ?2 WHERE id = ?1", "claiming items", 2,
+                                  (int64_t[]){job, now});
         }
         status = fr__store_end(st, status);
     }
@@ -221,17 +225,10 @@ static enum fr_status finish_locked(struct fr_store *st, const char *node, const
         status = run(st, s, "finishing an item");
     }
     if (status == FR_OK)
-        status = prep(st,
-                      "UPDATE jobs SET done = done + ?2, failed = failed + ?3, updated = ?4, state = CASE WHEN "
-                      "state = 0 AND done + ?2 + failed + ?3 >= total THEN 1 ELSE state END WHERE id = ?1",
-                      &s);
-    if (status == FR_OK) {
-        sqlite3_bind_int64(s, 1, item->job);
-        sqlite3_bind_int(s, 2, error ? 0 : 1);
-        sqlite3_bind_int(s, 3, error ? 1 : 0);
-        sqlite3_bind_int64(s, 4, now / 1000);
-        status = run(st, s, "counting an item");
-    }
+        status = run_ints(st,
+                          "UPDATE jobs SET done = done + ?2, failed = failed + ?3, updated = ?4, state = CASE WHEN "
+                          "state = 0 AND done + ?2 + failed + ?3 >= total THEN 1 ELSE state END WHERE id = ?1",
+                          "counting an item", 4, (int64_t[]){item->job, error ? 0 : 1, error ? 1 : 0, now / 1000});
     return status;
 }
 
@@ -273,21 +270,12 @@ enum fr_status fr__sq_job_cancel(struct fr_store *st, int64_t user, int64_t id) 
     enum fr_status status = fr__store_begin(st);
     if (status == FR_OK) {
         status = job_exists(st, user, id);
-        sqlite3_stmt *s;
         if (status == FR_OK)
-            status = prep(st, "UPDATE jobs SET state = 3, updated = ?3 WHERE user_id = ?1 AND id = ?2 AND state = 0",
-                          &s);
-        if (status == FR_OK) {
-            sqlite3_bind_int64(s, 1, user);
-            sqlite3_bind_int64(s, 2, id);
-            sqlite3_bind_int64(s, 3, fr__store_now());
-            status = run(st, s, "cancelling a job");
-        }
-        if (status == FR_OK) status = prep(st, "UPDATE job_items SET state = 4 WHERE job_id = ?1 AND state = 0", &s);
-        if (status == FR_OK) {
-            sqlite3_bind_int64(s, 1, id);
-            status = run(st, s, "cancelling a job");
-        }
+            status = run_ints(st, "UPDATE jobs SET state = 3, updated = ?3 WHERE user_id = ?1 AND id = ?2 AND state = 0",
+                              "cancelling a job", 3, (int64_t[]){user, id, fr__store_now()});
+        if (status == FR_OK)
+            status = run_ints(st, "UPDATE job_items SET state = 4 WHERE job_id = ?1 AND state = 0", "cancelling a job",
+                              1, (int64_t[]){id});
         status = fr__store_end(st, status);
     }
     fr__store_unlock(st);

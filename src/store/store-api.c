@@ -12,7 +12,7 @@ const struct fr__store_vt fr__store_sqlite_vt = {
     .name = "sqlite",
     .free = fr__sq_free,
     .count_rows = fr__sq_count_rows,
-    .keys = &fr__store_sqlite_keys,
+    .users = &fr__store_sqlite_users,
     FR__STORE_OPS(FR__STORE_VT_ENTRY_SQ)
 };
 
@@ -21,7 +21,7 @@ const struct fr__store_vt fr__store_pg_vt = {
     .name = "postgresql",
     .free = fr__pg_free,
     .count_rows = fr__pg_count_rows,
-    .keys = &fr__store_pg_keys,
+    .users = &fr__store_pg_users,
     FR__STORE_OPS(FR__STORE_VT_ENTRY_PG)
 };
 #endif

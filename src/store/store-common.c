@@ -30,6 +30,16 @@ enum fr_status fr__store_fail(enum fr_status status, const char *fmt, ...) {
     return status;
 }
 
+enum fr_status fr__store_open_failed(struct fr_store *st, enum fr_status status, char *err, size_t errlen) {
+    fr_store_last_error(err, errlen);
+    /* Closing may log and record failures of its own: the open's stays. */
+    char keep[sizeof(last_error)];
+    fr_store_last_error(keep, sizeof(keep));
+    st->vt->free(st);
+    fr__store_fail(status, "%s", keep);
+    return status;
+}
+
 void fr__store_lock(struct fr_store *st) { pthread_mutex_lock(&st->mu); }
 void fr__store_unlock(struct fr_store *st) { pthread_mutex_unlock(&st->mu); }
 
@@ -165,7 +175,9 @@ enum fr_status fr__store_check_paths(const char *const *paths, int32_t n) {
     return FR_OK;
 }
 
-enum fr_status fr__store_check_claim(const char *node, int32_t max, int64_t lease_ms) {
+enum fr_status fr__store_start_claim(void *out, int32_t *n, const char *node, int32_t max, int64_t lease_ms) {
+    *(void **)out = NULL;
+    *n = 0;
     if (!fr__store_valid_node(node) || max < 1 || lease_ms < 1)
         return fr__store_fail(FR_ERR_INVALID, "bad node name, batch size or lease");
     return FR_OK;

@@ -5,8 +5,8 @@
  * (store-pg.c, store-pg-gallery.c, store-pg-queue.c, store-pg-schema.c,
  * the same split). What does not depend on the database is written once:
  * store-common.c (errors, argument checks, names, row-to-struct readers)
- * and store-keys.c (the user and key operations, over each backend's
- * struct fr__store_keys_i). store-api.c holds the public functions, each
+ * and store-users.c (the user and key operations, over each backend's
+ * struct fr__store_users_i). store-api.c holds the public functions, each
  * a call through the table. */
 #pragma once
 
@@ -78,9 +78,6 @@
 #define FR__STORE_OPS(X)                                                                                               \
     X(enum fr_status, check, (struct fr_store * st, char *err, size_t errlen), (st, err, errlen))                     \
     X(int64_t, data_version, (struct fr_store * st), (st))                                                             \
-    X(enum fr_status, user_get, (struct fr_store * st, const char *name, struct fr_store_user *out), (st, name, out))  \
-    X(enum fr_status, user_get_by_id, (struct fr_store * st, int64_t id, struct fr_store_user *out), (st, id, out))    \
-    X(enum fr_status, user_list, (struct fr_store * st, struct fr_store_user * *out, int32_t * n), (st, out, n))       \
     X(enum fr_status, person_add, (struct fr_store * st, int64_t user, const char *name, int64_t *id),                 \
       (st, user, name, id))                                                                                            \
     X(enum fr_status, person_get, (struct fr_store * st, int64_t user, int64_t id, struct fr_store_person *out),       \
@@ -151,8 +148,8 @@ struct fr__store_vt {
     void (*free)(struct fr_store *st);
     /* Rows in a table, for the tests. */
     int64_t (*count_rows)(struct fr_store *st, const char *table);
-    /* The row statements of the user and key operations (store-keys.c). */
-    const struct fr__store_keys_i *keys;
+    /* The row statements of the user and key operations (store-users.c). */
+    const struct fr__store_users_i *users;
 #define FR__STORE_VT_MEMBER(ret, name, params, args) ret(*name) params;
     FR__STORE_OPS(FR__STORE_VT_MEMBER)
 #undef FR__STORE_VT_MEMBER
@@ -216,6 +213,9 @@ enum fr_status fr__store_migrate(struct fr_store *st, char *err, size_t errlen);
 #define FR__STORE_LEGACY_KEY_MAX 1024  /* longest legacy key accepted by fr_store_key_import */
 #define FR__STORE_MSG_LEN 48           /* a "no person 12" / "reading a person" message */
 
+/* Ends a failed open: err gets the recorded message, the half-open store
+ * is freed (st->vt->free), and the message stays for fr_store_last_error. */
+enum fr_status fr__store_open_failed(struct fr_store *st, enum fr_status status, char *err, size_t errlen);
 void fr__store_lock(struct fr_store *st);
 void fr__store_unlock(struct fr_store *st);
 /* Records a failure for fr_store_last_error (printf-style) and returns status. */
@@ -243,7 +243,8 @@ enum fr_status fr__store_check_merge(int64_t into, int64_t from);
 enum fr_status fr__store_check_job(const char *kind, int64_t total);
 enum fr_status fr__store_check_job_update(enum fr_store_job_state state, int64_t done, int64_t failed);
 enum fr_status fr__store_check_paths(const char *const *paths, int32_t n);
-enum fr_status fr__store_check_claim(const char *node, int32_t max, int64_t lease_ms);
+/* Clears a claim's outputs (*(T **)out and *n) and checks its arguments. */
+enum fr_status fr__store_start_claim(void *out, int32_t *n, const char *node, int32_t max, int64_t lease_ms);
 enum fr_status fr__store_check_heartbeat(const char *node, int64_t lease_ms);
 enum fr_status fr__store_check_finish(const char *node, const struct fr_store_item *item,
                                       const struct fr_store_image *img, const struct fr_store_new_face *faces,
@@ -303,13 +304,13 @@ void fr__store_read_failure(const struct fr__store_row *r, void *out);
 /* node, done, failed, first claim, last finish */
 void fr__store_read_node(const struct fr__store_row *r, void *out);
 
-/* ---- users and API keys (store-keys.c) ---- */
+/* ---- users and API keys (store-users.c) ---- */
 
 struct fr__store_key_search;
 /* What a backend does for the user and key operations, which are written
- * once in store-keys.c. Each runs with the store's lock held, and those
+ * once in store-users.c. Each runs with the store's lock held, and those
  * that write inside begin/end. */
-struct fr__store_keys_i {
+struct fr__store_users_i {
     enum fr_status (*begin)(struct fr_store *st);
     /* Commits when status is FR_OK, else rolls back; the final status. */
     enum fr_status (*end)(struct fr_store *st, enum fr_status status);
@@ -329,10 +330,14 @@ struct fr__store_keys_i {
     enum fr_status (*key_scan)(struct fr_store *st, const char *prefix, struct fr__store_key_search *ks);
     /* Deletes the user's keys (keys_only) or the user with all its rows. */
     enum fr_status (*user_delete)(struct fr_store *st, int64_t user, bool keys_only);
-    /* The user with that id; FR_ERR_NOT_FOUND "no such user" when none. */
+    /* The user with that id or (valid) name; FR_ERR_NOT_FOUND "no such
+     * user" when none. */
     enum fr_status (*user_by_id)(struct fr_store *st, int64_t id, struct fr_store_user *out);
+    enum fr_status (*user_by_name)(struct fr_store *st, const char *name, struct fr_store_user *out);
+    /* Every user, ordered by name as bytes. */
+    enum fr_status (*user_list)(struct fr_store *st, struct fr_store_user **out, int32_t *n);
 };
-extern const struct fr__store_keys_i fr__store_sqlite_keys, fr__store_pg_keys;
+extern const struct fr__store_users_i fr__store_sqlite_users, fr__store_pg_users;
 
 /* A key being looked for among the rows with its public id. */
 struct fr__store_key_search {

@@ -55,9 +55,7 @@ enum fr_status fr__pg_queue_add(struct fr_store *st, int64_t user, const char *d
 
 enum fr_status fr__pg_queue_claim(struct fr_store *st, const char *node, int32_t max, int64_t lease_ms,
                                   struct fr_store_item **out, int32_t *n) {
-    *out = NULL;
-    *n = 0;
-    enum fr_status status = fr__store_check_claim(node, max, lease_ms);
+    enum fr_status status = fr__store_start_claim(out, n, node, max, lease_ms);
     if (status != FR_OK) return status;
     int64_t now = fr__store_now_ms();
     fr__store_lock(st);

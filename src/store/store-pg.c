@@ -396,14 +396,7 @@ enum fr_status fr__pg_new(const struct fr_store_params *p, struct fr_store **out
     *out = st;
     return FR_OK;
 fail:
-    fr_store_last_error(err, errlen);
-    {
-        char keep[512];
-        fr_store_last_error(keep, sizeof(keep));
-        fr__pg_free(st);
-        fr__store_fail(status, "%s", keep);
-    }
-    return status;
+    return fr__store_open_failed(st, status, err, errlen);
 }
 
 void fr__pg_free(struct fr_store *st) {
@@ -458,11 +451,7 @@ enum fr_status fr__pg_check(struct fr_store *st, char *err, size_t errlen) {
     return status;
 }
 
-/* ---- users and keys: the rows behind store-keys.c ---- */
-
-#define USER_SELECT                                                                                                    \
-    "SELECT u.id, u.name, u.admin, u.created, u.gallery_version, "                                                     \
-    "(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id), u.n_people, u.n_faces FROM users u"
+/* ---- users and keys: the rows behind store-users.c ---- */
 
 static enum fr_status pg_user_id(struct fr_store *st, const char *name, int64_t *id, bool *found) {
     struct fr__pg_params p = {0};
@@ -543,11 +532,24 @@ static enum fr_status pg_user_delete(struct fr_store *st, int64_t user, bool key
 static enum fr_status pg_user_by_id(struct fr_store *st, int64_t id, struct fr_store_user *out) {
     struct fr__pg_params p = {0};
     fr__pg_i64(&p, id);
-    return fr__pg_one(st, USER_SELECT " WHERE u.id = $1", &p, fr__store_read_user, out, "no such user",
+    return fr__pg_one(st, FR__STORE_USER_SELECT " WHERE u.id = $1", &p, fr__store_read_user, out, "no such user",
                       "reading a user");
 }
 
-const struct fr__store_keys_i fr__store_pg_keys = {
+static enum fr_status pg_user_by_name(struct fr_store *st, const char *name, struct fr_store_user *out) {
+    struct fr__pg_params p = {0};
+    fr__pg_text(&p, name);
+    return fr__pg_one(st, FR__STORE_USER_SELECT " WHERE u.name = $1", &p, fr__store_read_user, out, "no such user",
+                      "reading a user");
+}
+
+static enum fr_status pg_user_list(struct fr_store *st, struct fr_store_user **out, int32_t *n) {
+    /* Byte order, as SQLite's BINARY collation sorts. */
+    return fr__pg_collect(st, FR__STORE_USER_SELECT " ORDER BY u.name COLLATE \"C\"", NULL, sizeof(**out),
+                          fr__store_read_user, "listing users", (void **)out, n);
+}
+
+const struct fr__store_users_i fr__store_pg_users = {
     .begin = fr__pg_begin,
     .end = fr__pg_end,
     .lock_import = pg_lock_import,
@@ -558,31 +560,7 @@ const struct fr__store_keys_i fr__store_pg_keys = {
     .key_scan = pg_key_scan,
     .user_delete = pg_user_delete,
     .user_by_id = pg_user_by_id,
+    .user_by_name = pg_user_by_name,
+    .user_list = pg_user_list,
 };
 
-enum fr_status fr__pg_user_get(struct fr_store *st, const char *name, struct fr_store_user *out) {
-    if (!fr__store_valid_name(name)) return fr__store_fail(FR_ERR_NOT_FOUND, "no such user");
-    struct fr__pg_params p = {0};
-    fr__pg_text(&p, name);
-    fr__store_lock(st);
-    enum fr_status status = fr__pg_one(st, USER_SELECT " WHERE u.name = $1", &p, fr__store_read_user, out,
-                                       "no such user", "reading a user");
-    fr__store_unlock(st);
-    return status;
-}
-
-enum fr_status fr__pg_user_get_by_id(struct fr_store *st, int64_t id, struct fr_store_user *out) {
-    fr__store_lock(st);
-    enum fr_status status = pg_user_by_id(st, id, out);
-    fr__store_unlock(st);
-    return status;
-}
-
-enum fr_status fr__pg_user_list(struct fr_store *st, struct fr_store_user **out, int32_t *n) {
-    fr__store_lock(st);
-    /* Byte order, as SQLite's BINARY collation sorts. */
-    enum fr_status status = fr__pg_collect(st, USER_SELECT " ORDER BY u.name COLLATE \"C\"", NULL, sizeof(**out),
-                                           fr__store_read_user, "listing users", (void **)out, n);
-    fr__store_unlock(st);
-    return status;
-}

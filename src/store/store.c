@@ -1,5 +1,5 @@
 /* The SQLite store: opening the database, the statement helpers, and the
- * user and key rows behind store-keys.c. People, images, faces and jobs
+ * user and key rows behind store-users.c. People, images, faces and jobs
  * are in people.c, the indexing queue in queue.c, the schema in schema.c. */
 #include <errno.h>
 #include <fcntl.h>
@@ -224,14 +224,7 @@ enum fr_status fr__sq_new(const struct fr_store_params *p, struct fr_store **out
     return FR_OK;
 
 fail:
-    fr_store_last_error(err, errlen);
-    {
-        char keep[512];
-        fr_store_last_error(keep, sizeof(keep));
-        fr__sq_free(st);
-        fr__store_fail(status, "%s", keep);
-    }
-    return status;
+    return fr__store_open_failed(st, status, err, errlen);
 }
 
 int64_t fr__sq_count_rows(struct fr_store *st, const char *table) {
@@ -360,7 +353,7 @@ enum fr_status fr__store_collect(struct fr_store *st, sqlite3_stmt *s, size_t el
     return status;
 }
 
-/* ---- users and keys: the rows behind store-keys.c ---- */
+/* ---- users and keys: the rows behind store-users.c ---- */
 
 static enum fr_status sq_user_id(struct fr_store *st, const char *name, int64_t *id, bool *found) {
     sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_USER_ID);
@@ -429,7 +422,18 @@ static enum fr_status sq_user_by_id(struct fr_store *st, int64_t id, struct fr_s
     return fr__store_read_one(st, s, fr__store_read_user, out, "no such user", "reading a user");
 }
 
-const struct fr__store_keys_i fr__store_sqlite_keys = {
+static enum fr_status sq_user_by_name(struct fr_store *st, const char *name, struct fr_store_user *out) {
+    sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_USER_BY_NAME);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    return fr__store_read_one(st, s, fr__store_read_user, out, "no such user", "reading a user");
+}
+
+static enum fr_status sq_user_list(struct fr_store *st, struct fr_store_user **out, int32_t *n) {
+    return fr__store_collect(st, fr__store_stmt(st, FR__STMT_USER_LIST), sizeof(**out), fr__store_read_user,
+                             "listing users", (void **)out, n);
+}
+
+const struct fr__store_users_i fr__store_sqlite_users = {
     .begin = fr__store_begin,
     .end = fr__store_end,
     .lock_import = NULL,
@@ -440,35 +444,7 @@ const struct fr__store_keys_i fr__store_sqlite_keys = {
     .key_scan = sq_key_scan,
     .user_delete = sq_user_delete,
     .user_by_id = sq_user_by_id,
+    .user_by_name = sq_user_by_name,
+    .user_list = sq_user_list,
 };
 
-enum fr_status fr__sq_user_get(struct fr_store *st, const char *name, struct fr_store_user *out) {
-    FR_ASSERT(st && out);
-    if (!fr__store_valid_name(name)) return fr__store_fail(FR_ERR_NOT_FOUND, "no such user");
-    fr__store_lock(st);
-    sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_USER_BY_NAME);
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    enum fr_status status = fr__store_read_one(st, s, fr__store_read_user, out, "no such user", "reading a user");
-    fr__store_unlock(st);
-    return status;
-}
-
-enum fr_status fr__sq_user_get_by_id(struct fr_store *st, int64_t id, struct fr_store_user *out) {
-    FR_ASSERT(st && out);
-    fr__store_lock(st);
-    enum fr_status status = sq_user_by_id(st, id, out);
-    fr__store_unlock(st);
-    return status;
-}
-
-enum fr_status fr__sq_user_list(struct fr_store *st, struct fr_store_user **out, int32_t *n) {
-    FR_ASSERT(st && out && n);
-    *out = NULL;
-    *n = 0;
-    fr__store_lock(st);
-    sqlite3_stmt *s = fr__store_stmt(st, FR__STMT_USER_LIST);
-    enum fr_status status =
-        fr__store_collect(st, s, sizeof(**out), fr__store_read_user, "listing users", (void **)out, n);
-    fr__store_unlock(st);
-    return status;
-}

@@ -8,7 +8,7 @@ add_library(facerec_store OBJECT
   src/store/store.c
   src/store/store-api.c
   src/store/store-common.c
-  src/store/store-keys.c
+  src/store/store-users.c
   src/store/schema.c
   src/store/people.c
   src/store/queue.c

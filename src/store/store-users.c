@@ -1,7 +1,7 @@
 /* Users and API keys, written once for both backends: generating keys,
  * their hash and public id, and the operations that add, import, revoke
- * and check them. Each backend supplies only the row statements (struct
- * fr__store_keys_i, in store.c and store-pg.c); the order of the steps,
+ * and check them, and that read users. Each backend supplies only the row statements (struct
+ * fr__store_users_i, in store.c and store-pg.c); the order of the steps,
  * the checks and the messages live here. */
 #include <stdio.h>
 #include <string.h>
@@ -82,7 +82,7 @@ enum fr_status fr__store_new_key(char *out) {
 
 /* ---- the steps, over the backend's rows (lock held) ---- */
 
-static const struct fr__store_keys_i *rows(struct fr_store *st) { return st->vt->keys; }
+static const struct fr__store_users_i *rows(struct fr_store *st) { return st->vt->users; }
 
 /* The id of the user with that name; FR_ERR_NOT_FOUND if none. */
 static enum fr_status user_id(struct fr_store *st, const char *name, int64_t *id) {
@@ -174,7 +174,7 @@ enum fr_status fr_store_key_import(struct fr_store *st, const char *user_name, c
     }
     uint8_t hash[FR_STORE_HASH_LEN];
     fr_store_sha256(key, strlen(key), hash);
-    const struct fr__store_keys_i *k = rows(st);
+    const struct fr__store_users_i *k = rows(st);
     fr__store_lock(st);
     status = k->begin(st);
     if (status == FR_OK) {
@@ -198,7 +198,7 @@ enum fr_status fr_store_key_import(struct fr_store *st, const char *user_name, c
 /* Deletes the keys of the user called name, or the user, in a transaction. */
 static enum fr_status delete_on_user(struct fr_store *st, const char *name, bool keys_only) {
     FR_ASSERT(st);
-    const struct fr__store_keys_i *k = rows(st);
+    const struct fr__store_users_i *k = rows(st);
     fr__store_lock(st);
     enum fr_status status = k->begin(st);
     if (status == FR_OK) {
@@ -235,6 +235,33 @@ enum fr_status fr_store_auth(struct fr_store *st, const char *key, struct fr_sto
         status = rows(st)->user_by_id(st, ks.user, out);
         if (status == FR_ERR_NOT_FOUND) status = fr__store_fail(FR_ERR_AUTH, "missing or unknown API key");
     }
+    fr__store_unlock(st);
+    return status;
+}
+
+enum fr_status fr_store_user_get(struct fr_store *st, const char *name, struct fr_store_user *out) {
+    FR_ASSERT(st && out);
+    if (!fr__store_valid_name(name)) return fr__store_fail(FR_ERR_NOT_FOUND, "no such user");
+    fr__store_lock(st);
+    enum fr_status status = rows(st)->user_by_name(st, name, out);
+    fr__store_unlock(st);
+    return status;
+}
+
+enum fr_status fr_store_user_get_by_id(struct fr_store *st, int64_t id, struct fr_store_user *out) {
+    FR_ASSERT(st && out);
+    fr__store_lock(st);
+    enum fr_status status = rows(st)->user_by_id(st, id, out);
+    fr__store_unlock(st);
+    return status;
+}
+
+enum fr_status fr_store_user_list(struct fr_store *st, struct fr_store_user **out, int32_t *n) {
+    FR_ASSERT(st && out && n);
+    *out = NULL;
+    *n = 0;
+    fr__store_lock(st);
+    enum fr_status status = rows(st)->user_list(st, out, n);
     fr__store_unlock(st);
     return status;
 }
