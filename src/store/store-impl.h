@@ -74,7 +74,9 @@
 
 
 /* The interface every store implements: X(return type, name, (parameters),
- * (arguments)). fr_store_<name> in store-api.c calls st->vt-><name>. */
+ * (arguments)). fr_store_<name> in store-api.c calls st->vt-><name>. The
+ * user and key operations are not in it: store-users.c writes them once,
+ * over the smaller struct fr__store_users_i each backend fills. */
 #define FR__STORE_OPS(X)                                                                                               \
     X(enum fr_status, check, (struct fr_store * st, char *err, size_t errlen), (st, err, errlen))                     \
     X(int64_t, data_version, (struct fr_store * st), (st))                                                             \
