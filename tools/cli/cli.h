@@ -103,12 +103,6 @@ int cli_cmd_index(int argc, char **argv);
 int cli_cmd_search(int argc, char **argv);
 int cli_cmd_jobs(int argc, char **argv);
 
-/* The gallery parameters the settings say (data directory, tolerance,
- * search_int8, recognize_k, cluster_*): the one place `facerec serve` and
- * the gallery verbs turn settings into a gallery. The data directory
- * points into cfg. */
-struct fr_gallery_params;
-void cli_gallery_params(const struct fr_config *cfg, struct fr_gallery_params *gp);
 int cli_cmd_user(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv); /* bench.c */
 int cli_cmd_tune(int argc, char **argv);  /* tune.c */

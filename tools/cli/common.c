@@ -336,16 +336,6 @@ int cli_load_config(const char *cmd, const char *about, int argc, char **argv, s
     return CLI_OK;
 }
 
-void cli_gallery_params(const struct fr_config *cfg, struct fr_gallery_params *gp) {
-    *gp = fr_gallery_default_params();
-    gp->store.data_dir = cfg->data && *cfg->data ? cfg->data : NULL;
-    gp->threshold = cfg->tolerance;
-    gp->int8 = cfg->search_int8;
-    gp->k = cfg->recognize_k;
-    gp->cluster.min_faces = cfg->cluster_min_faces;
-    gp->cluster.max_distance = cfg->cluster_max_distance;
-}
-
 size_t cli_body_write(char *p, size_t size, size_t n, void *body) {
     struct cli_body *b = body;
     size_t add = size * n;
