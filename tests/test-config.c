@@ -720,70 +720,6 @@ static void test_help(void **state) {
     free(text);
 }
 
-static void test_sched_params(void **state) {
-    (void)state;
-    struct fr_config cfg;
-    char *argv[] = {"prog",
-                    "--device=cpu",
-                    "--detector=tiny",
-                    "--max-image-size=1024",
-                    "--max-image-bytes=10M",
-                    "--max-pixels=5000000",
-                    "--max-batch-size=32",
-                    "--preferred-batch-size=16",
-                    "--max-queue-delay-ms=3",
-                    "--models=/m",
-                    "--no-warmup",
-                    "--host-memory-limit=512M",
-                    "--device-memory-limit=1G",
-                    "--threads=4",
-                    "--max-workers=3",
-                    "--queue-capacity=100",
-                    "--user-queue-capacity=50",
-                    "--user-concurrency-limit=5",
-                    "--max-concurrent-images=6",
-                    "--request-timeout-ms=1000",
-                    "--min-confidence=0.7",
-                    "--max-faces=10",
-                    "--min-face-size=20",
-                    NULL};
-    assert_int_equal(load(&cfg, argv, NULL), FR_OK);
-    struct fr_sched_params sp = fr_config_sched_params(&cfg);
-    struct fr_decode_params dp = fr_decode_default_params();
-    assert_string_equal(sp.models_dir, "/m");
-    assert_int_equal(sp.device, FR_DEVICE_CPU);
-    assert_int_equal(sp.detector, FR_DETECTOR_TINY);
-    assert_int_equal(sp.decode.max_image_size, 1024);
-    assert_int_equal(sp.decode.max_bytes, 10u << 20);
-    assert_int_equal(sp.decode.max_pixels, 5000000);
-    assert_int_equal(sp.decode.max_dimension, dp.max_dimension);
-    assert_int_equal(sp.decode.apply_orientation, dp.apply_orientation);
-    assert_int_equal(sp.max_batch_size, 32);
-    assert_int_equal(sp.preferred_batch_size, 16);
-    assert_int_equal(sp.max_queue_delay_ms, 3);
-    assert_false(sp.warmup);
-    assert_int_equal(sp.host_memory_limit, 512u << 20);
-    assert_int_equal(sp.device_memory_limit, 1u << 30);
-    assert_int_equal(sp.device_memory_percent, 0);
-    assert_int_equal(sp.threads, 4);
-    assert_int_equal(sp.max_workers, 3);
-    assert_int_equal(sp.queue_capacity, 100);
-    assert_int_equal(sp.user_queue_capacity, 50);
-    assert_int_equal(sp.user_concurrency_limit, 5);
-    assert_int_equal(sp.max_concurrent_images, 6);
-    assert_int_equal(sp.request_timeout_ms, 1000);
-    assert_float_equal(sp.min_confidence, 0.7, 1e-6);
-    assert_int_equal(sp.max_faces, 10);
-    assert_int_equal(sp.min_face_size, 20);
-    fr_config_clear(&cfg);
-    fr_config_init(&cfg);
-    sp = fr_config_sched_params(&cfg);
-    assert_int_equal(sp.device, FR_DEVICE_AUTO);
-    assert_int_equal(sp.detector, FR_DETECTOR_SSD);
-    assert_true(sp.warmup);
-    fr_config_clear(&cfg);
-}
-
 /* Every allocation failing in turn: fr_config_set and the file loader
  * report FR_ERR_NOMEM and leak nothing. */
 static int g_fail_at, g_allocs;
@@ -828,7 +764,6 @@ int main(void) {
         cmocka_unit_test(test_cross_checks),
         cmocka_unit_test(test_dump_round_trip),
         cmocka_unit_test(test_help),
-        cmocka_unit_test(test_sched_params),
         cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
