@@ -37,11 +37,10 @@
  * (tests/test-config.c holds them to it), and bounds a module checks
  * itself come from its header (FR_SCHED_MAX_BATCH, FR_GALLERY_MAX_K).
  *
- * Adding a setting: one row in src/app/config-table.c plus the field it
- * sets here (and, when a module consumes it, the line of the
- * fr_config_*_params function that hands it over). The flag, the
- * FACEREC_ variable, the INI key, --help and the dump all come from the
- * row.
+ * Adding a setting: one row in src/app/config-table.c, which also names
+ * the module's field it goes to (SCHED(max_batch_size)), plus the field it
+ * sets here. The flag, the FACEREC_ variable, the INI key, --help, the
+ * dump and the hand-over to the module all come from the row.
  *
  * Example:
  *     struct fr_config cfg;
@@ -157,6 +156,15 @@ struct fr_setting_choice {
  * struct the scheduler takes. */
 #define FR_CONFIG_TILES(mode, cols, rows) ((int)(mode) | (int)(cols) << 4 | (int)(rows) << 8)
 
+/* The module a setting is handed to by fr_config_*_params. */
+enum fr_setting_module {
+    FR_SETTING_APP = 0, /* none: the program's own (log_level, drain_timeout_ms), or converted by hand */
+    FR_SETTING_SCHED,   /* struct fr_sched_params */
+    FR_SETTING_HTTP,    /* struct fr_http_params */
+    FR_SETTING_GALLERY, /* struct fr_gallery_params */
+    FR_SETTING_INDEXER, /* struct fr_indexer_params */
+};
+
 struct fr_setting {
     const char *name;     /* "max_batch_size": INI key, --max-batch-size, FACEREC_MAX_BATCH_SIZE */
     const char *section;  /* INI section: "server", "device", "batching", "admission", "pipeline" */
@@ -172,6 +180,10 @@ struct fr_setting {
     /* Extra validation of a string, or NULL: returns NULL when the value
      * is fine, else what it must be ("HOST:PORT with a port in [1, 65535]"). */
     const char *(*check)(const char *value);
+    /* Where the value goes: the module's params, the field's offset and
+     * size there (a field of the row's type; strings are borrowed). */
+    enum fr_setting_module module;
+    size_t module_offset, module_size;
 };
 
 /* The table, and its length. */

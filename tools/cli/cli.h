@@ -10,18 +10,14 @@
 enum { CLI_OK = 0, CLI_SOME_FAILED = 1, CLI_USAGE = 2 };
 
 struct cli_opts {
-    const char *models;
-    enum fr_detector detector;
-    enum fr_device device;
-    enum fr_precision precision;
+    /* The pipeline's: --models, --detector, --device, --precision, --cpus
+     * (threads), --min-confidence, --max-faces, --min-face-size,
+     * --max-image-size and --detect-tiles (auto) set it directly. */
+    struct fr_pipeline_params pp;
     bool json, landmarks, quiet, aligned, show_distance;
     float tolerance;        /* same-person distance (identify, compare) */
     float cluster_threshold; /* edge distance for clustering */
     int32_t min_cluster_size;
-    int32_t cpus;
-    float min_confidence;
-    int32_t max_faces, min_face_size, max_image_size;
-    struct fr_tiles tiles; /* --detect-tiles (auto) */
     const char *out_dir;
 };
 

@@ -149,16 +149,18 @@ static struct fr_gallery *open_gallery(const struct gargs *a, int64_t *user) {
 static struct fr_pipeline *open_pipeline(const struct fr_config *cfg) {
     struct cli_opts o;
     cli_default_opts(&o);
-    o.models = cfg->models;
-    o.device = cfg->device;
-    o.detector = cfg->detector;
-    o.precision = cfg->precision;
-    o.cpus = cfg->threads;
-    o.min_confidence = cfg->min_confidence;
-    o.max_faces = cfg->max_faces;
-    o.min_face_size = cfg->min_face_size;
-    o.max_image_size = cfg->max_image_size;
-    o.tiles = fr_config_tiles(cfg->detect_tiles);
+    struct fr_sched_params sp = fr_config_sched_params(cfg);
+    /* The detection settings the server would use. */
+    o.pp.models_dir = sp.models_dir;
+    o.pp.device = sp.device;
+    o.pp.precision = sp.precision;
+    o.pp.threads = sp.threads;
+    o.pp.detector = sp.detector;
+    o.pp.min_confidence = sp.min_confidence;
+    o.pp.max_faces = sp.max_faces;
+    o.pp.min_face_size = sp.min_face_size;
+    o.pp.max_image_size = sp.decode.max_image_size;
+    o.pp.tiles = sp.tiles;
     return cli_pipeline(&o, true, true);
 }
 
