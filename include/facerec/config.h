@@ -34,7 +34,7 @@
  * fr_config_http_params, fr_config_gallery_params and
  * fr_config_indexer_params turn one configuration into each module's
  * params. The table's defaults equal the modules' fr_*_default_params()
- * (tests/test-config.c holds them to it), and bounds a module checks
+ * (tests/test-config-params.c holds them to it), and bounds a module checks
  * itself come from its header (FR_SCHED_MAX_BATCH, FR_GALLERY_MAX_K).
  *
  * Adding a setting: one row in src/app/config-table.c, which also names
@@ -65,7 +65,7 @@ extern "C" {
 #endif
 
 /* Room for this many settings in struct fr_config's source[]; the table
- * has fewer (config.c asserts it at compile time). */
+ * has fewer (config-table.c asserts it at compile time). */
 #define FR_CONFIG_MAX_SETTINGS 64
 
 struct fr_config {

@@ -36,5 +36,8 @@ void fr__config_suggest(const char *name, enum fr__spelling how, char *buf, size
  * when it is too long to be any setting's name. out has room for
  * FR__CONFIG_NAME_MAX bytes. */
 bool fr__config_normalise(const char *s, size_t n, char *out);
+/* A number setting's bounds as text ("1", "4096"; "1KiB"; "0.01"), for
+ * messages and --help; false for other types. */
+bool fr__config_bounds(const struct fr_setting *s, char *lo, char *hi, size_t len);
 /* "4GiB", "64MiB", "1536": the largest unit that divides the value. */
 void fr__config_format_size(size_t v, char *buf, size_t len);

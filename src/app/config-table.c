@@ -2,7 +2,7 @@
  * functions that hand a configuration to the modules it sets up. A row's
  * default equals its module's fr_*_default_params() and its bounds come
  * from the module's header where the module checks them too;
- * tests/test-config.c holds both to it. */
+ * tests/test-config-params.c holds both to it. */
 #include <stddef.h>
 #include <string.h>
 

@@ -189,23 +189,10 @@ static void help_flag(const struct fr_setting *s, char *buf, size_t len) {
 /* "; 1..1024" for numbers: the bounds in --help. */
 static void help_range(const struct fr_setting *s, char *buf, size_t len) {
     char lo[32], hi[32];
-    switch (s->type) {
-    case FR_SETTING_INT:
-    case FR_SETTING_INT64:
-        snprintf(buf, len, "; %.0f..%.0f", s->min, s->max);
-        break;
-    case FR_SETTING_FLOAT:
-        snprintf(buf, len, "; %g..%g", s->min, s->max);
-        break;
-    case FR_SETTING_SIZE:
-        fr__config_format_size((size_t)s->min, lo, sizeof(lo));
-        fr__config_format_size((size_t)s->max, hi, sizeof(hi));
+    if (fr__config_bounds(s, lo, hi, sizeof(lo)))
         snprintf(buf, len, "; %s..%s%s", lo, hi, s->percent ? " or 1%..100%" : "");
-        break;
-    default:
+    else
         buf[0] = 0;
-        break;
-    }
 }
 
 void fr_config_print_help(FILE *f) {

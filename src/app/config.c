@@ -95,23 +95,37 @@ static void format_float(float v, char *buf, size_t len) {
     }
 }
 
-/* What a valid value looks like, for error messages. */
-static void describe(const struct fr_setting *s, char *buf, size_t len) {
-    char lo[32], hi[32];
+bool fr__config_bounds(const struct fr_setting *s, char *lo, char *hi, size_t len) {
     switch (s->type) {
     case FR_SETTING_INT:
     case FR_SETTING_INT64:
-        snprintf(buf, len, "an integer in [%.0f, %.0f]", s->min, s->max);
-        break;
+        snprintf(lo, len, "%.0f", s->min);
+        snprintf(hi, len, "%.0f", s->max);
+        return true;
     case FR_SETTING_SIZE:
-        fr__config_format_size((size_t)s->min, lo, sizeof(lo));
-        fr__config_format_size((size_t)s->max, hi, sizeof(hi));
-        snprintf(buf, len, "a size in [%s, %s] (bytes, or with a K, M, G or T suffix)%s", lo, hi,
-                 s->percent ? " or a percentage from 1% to 100%" : "");
-        break;
+        fr__config_format_size((size_t)s->min, lo, len);
+        fr__config_format_size((size_t)s->max, hi, len);
+        return true;
     case FR_SETTING_FLOAT:
-        snprintf(buf, len, "a number in [%g, %g]", s->min, s->max);
-        break;
+        snprintf(lo, len, "%g", s->min);
+        snprintf(hi, len, "%g", s->max);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* What a valid value looks like, for error messages. */
+static void describe(const struct fr_setting *s, char *buf, size_t len) {
+    char lo[32], hi[32];
+    if (fr__config_bounds(s, lo, hi, sizeof(lo))) {
+        bool size = s->type == FR_SETTING_SIZE;
+        snprintf(buf, len, "%s in [%s, %s]%s%s", size ? "a size" : s->type == FR_SETTING_FLOAT ? "a number" : "an integer",
+                 lo, hi, size ? " (bytes, or with a K, M, G or T suffix)" : "",
+                 s->percent ? " or a percentage from 1% to 100%" : "");
+        return;
+    }
+    switch (s->type) {
     case FR_SETTING_BOOL:
         snprintf(buf, len, "true or false (yes/no, on/off, 1/0)");
         break;
@@ -124,6 +138,8 @@ static void describe(const struct fr_setting *s, char *buf, size_t len) {
             n += (size_t)snprintf(buf + n, len - n, "%s %s", c == s->choices ? "" : ",", c->name);
         break;
     }
+    default:
+        break;
     }
 }
 
