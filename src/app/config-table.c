@@ -8,7 +8,6 @@
 
 #include "config-impl.h"
 
-
 /* The names of each enum setting and the value stored for them. */
 static const struct fr_setting_choice device_choices[] = {
     {"auto", FR_DEVICE_AUTO}, {"cpu", FR_DEVICE_CPU}, {"cuda", FR_DEVICE_CUDA}, {NULL, 0}};
