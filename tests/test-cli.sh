@@ -165,7 +165,7 @@ cp "$tmp/out" "$tmp/dump.ini"
 check "config dump reloads" 0 "$bin" config --config "$tmp/dump.ini"
 expect "config dump reloads" out "max_batch_size = 256"
 check "config invalid value" 2 "$bin" config --max-batch-size 5000
-expect "config invalid value" err "max_batch_size = 5000 (flag --max-batch-size): must be an integer in [1, 1024]"
+expect "config invalid value" err "max_batch_size = 5000 (flag --max-batch-size): must be an integer in [1, 4096]"
 check "config invalid env" 2 env FACEREC_DEVICE=tpu "$bin" config
 expect "config invalid env" err "FACEREC_DEVICE"
 check "config unknown flag" 2 "$bin" config --gpu-batch-size 4

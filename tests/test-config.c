@@ -94,7 +94,7 @@ static const char *other_value(const struct fr_setting *s) {
     case FR_SETTING_STRING:
         return "/srv/x";
     case FR_SETTING_ENUM:
-        return s->choices[1];
+        return s->choices[1].name;
     }
     return NULL;
 }
@@ -127,7 +127,10 @@ static void test_defaults(void **state) {
     assert_int_equal(cfg.body_rate_window_ms, 10000);
     assert_int_equal(cfg.max_body_memory, 512u << 20);
     assert_string_equal(cfg.models, "models");
-    assert_string_equal(cfg.device, "auto");
+    assert_int_equal(cfg.device, FR_DEVICE_AUTO);
+    assert_int_equal(cfg.precision, FR_PRECISION_FP32);
+    assert_int_equal(cfg.batching, FR_BATCHING_DYNAMIC);
+    assert_int_equal(cfg.detect_tiles, FR_CONFIG_TILES(FR_TILES_AUTO, 0, 0));
     assert_int_equal(cfg.device_memory_limit, 0);
     assert_int_equal(cfg.device_memory_percent, 0);
     assert_int_equal(cfg.host_memory_limit, 1u << 30);
@@ -145,7 +148,7 @@ static void test_defaults(void **state) {
     assert_int_equal(cfg.max_image_size, 2048);
     assert_int_equal(cfg.max_image_bytes, 50u << 20);
     assert_int_equal(cfg.max_pixels, 100000000);
-    assert_string_equal(cfg.detector, "ssd");
+    assert_int_equal(cfg.detector, FR_DETECTOR_SSD);
     assert_float_equal(cfg.min_confidence, 0.5, 1e-7);
     assert_int_equal(cfg.max_faces, 100);
     assert_int_equal(cfg.min_face_size, 0);
@@ -156,8 +159,7 @@ static void test_defaults(void **state) {
     assert_float_equal(cfg.cluster_max_distance, 0.5, 1e-7);
     assert_string_equal(fr_setting_find("search_int8")->section, "gallery");
     assert_non_null(strstr(fr_setting_find("search_int8")->help, "re-rank"));
-    assert_string_equal(cfg.log_level, "info");
-    assert_int_equal(fr_config_log_level(&cfg), FR_LOG_INFO);
+    assert_int_equal(cfg.log_level, FR_LOG_INFO);
     /* The legacy names of the system we replace. */
     static const char *const legacy[][2] = {
         {"max_batch_size", "GPU_BATCH_SIZE"},
@@ -287,7 +289,7 @@ static void test_config_flag_first(void **state) {
     assert_int_equal(fr_config_load_args(&cfg, 7, argv, &next, g_err, sizeof(g_err)), FR_OK);
     assert_int_equal(next, 6);
     assert_int_equal(cfg.max_faces, 7);
-    assert_string_equal(cfg.detector, "tiny");
+    assert_int_equal(cfg.detector, FR_DETECTOR_TINY);
     assert_int_equal(cfg.min_face_size, 3);
     fr_config_clear(&cfg);
 
@@ -322,10 +324,11 @@ static void test_bounds_and_types(void **state) {
     struct fr_config cfg;
     char *argv[] = {"prog", "--max-batch-size", "5000", NULL};
     assert_int_equal(load(&cfg, argv, NULL), FR_ERR_INVALID);
-    assert_string_equal(g_err, "max_batch_size = 5000 (flag --max-batch-size): must be an integer in [1, 1024]");
+    assert_string_equal(g_err, "max_batch_size = 5000 (flag --max-batch-size): must be an integer in [1, 4096]");
     fr_config_clear(&cfg);
 
-    expect_set_error("max_batch_size", "0", "in [1, 1024]");
+    expect_set_error("max_batch_size", "0", "in [1, 4096]");
+    expect_set_error("preferred_batch_size", "4097", "in [1, 4096]");
     expect_set_error("max_batch_size", "12abc", "max_batch_size = 12abc (flag --x): must be an integer");
     expect_set_error("max_batch_size", "", "must be an integer");
     expect_set_error("max_batch_size", "99999999999999999999", "must be an integer");
@@ -380,9 +383,9 @@ static void test_bounds_and_types(void **state) {
     assert_int_equal(fr_config_split_listen("averyveryverylonghostname:1", host, 8, &port), FR_ERR_INVALID);
     /* Enums are case-insensitive and stored in the table's spelling. */
     assert_int_equal(fr_config_set(&cfg, "device", "CPU", "t", NULL, 0), FR_OK);
-    assert_string_equal(cfg.device, "cpu");
+    assert_int_equal(cfg.device, FR_DEVICE_CPU);
     assert_int_equal(fr_config_set(&cfg, "log_level", "debug", "t", NULL, 0), FR_OK);
-    assert_int_equal(fr_config_log_level(&cfg), FR_LOG_DEBUG);
+    assert_int_equal(cfg.log_level, FR_LOG_DEBUG);
     fr_config_clear(&cfg);
 }
 
@@ -578,13 +581,13 @@ static void test_file_errors(void **state) {
     expect_file_error("[batching]\nmax_batch_size = 4\nmax_batch_size = 5\n", FR_ERR_INVALID, true,
                       ":3: max_batch_size is already set on line 2");
     expect_file_error("[batching]\nmax_batch_size = 4\n  8\n", FR_ERR_INVALID, true, ":3: indented line");
-    expect_file_error("[batching]\nthis is not ini\nmax_batch_size = 4000\n", FR_ERR_INVALID, true,
+    expect_file_error("[batching]\nthis is not ini\nmax_batch_size = 5000\n", FR_ERR_INVALID, true,
                       ":2: expected [section] or key = value");
     /* The first error wins, whichever kind it is. */
-    expect_file_error("[batching]\nmax_batch_size = 4000\nthis is not ini\n", FR_ERR_INVALID, false,
-                      "max_batch_size = 4000 (file:");
-    expect_file_error("[batching]\nmax_batch_size = 4000\n", FR_ERR_INVALID, false,
-                      "bad.ini:2): must be an integer in [1, 1024]");
+    expect_file_error("[batching]\nmax_batch_size = 5000\nthis is not ini\n", FR_ERR_INVALID, false,
+                      "max_batch_size = 5000 (file:");
+    expect_file_error("[batching]\nmax_batch_size = 5000\n", FR_ERR_INVALID, false,
+                      "bad.ini:2): must be an integer in [1, 4096]");
     char longline[400];
     snprintf(longline, sizeof(longline), "[device]\nmodels = /%0250d\nthreads = 1\n", 0);
     expect_file_error(longline, FR_ERR_INVALID, true, ":2: line longer than 198 characters");
@@ -712,73 +715,9 @@ static void test_help(void **state) {
         snprintf(sec, sizeof(sec), " [%s] ", t[i].section);
         assert_contains(text, sec);
     }
-    assert_contains(text, "(default 128; 1..1024; was GPU_BATCH_SIZE)");
+    assert_contains(text, "(default 128; 1..4096; was GPU_BATCH_SIZE)");
     assert_contains(text, "--config FILE");
     free(text);
-}
-
-static void test_sched_params(void **state) {
-    (void)state;
-    struct fr_config cfg;
-    char *argv[] = {"prog",
-                    "--device=cpu",
-                    "--detector=tiny",
-                    "--max-image-size=1024",
-                    "--max-image-bytes=10M",
-                    "--max-pixels=5000000",
-                    "--max-batch-size=32",
-                    "--preferred-batch-size=16",
-                    "--max-queue-delay-ms=3",
-                    "--models=/m",
-                    "--no-warmup",
-                    "--host-memory-limit=512M",
-                    "--device-memory-limit=1G",
-                    "--threads=4",
-                    "--max-workers=3",
-                    "--queue-capacity=100",
-                    "--user-queue-capacity=50",
-                    "--user-concurrency-limit=5",
-                    "--max-concurrent-images=6",
-                    "--request-timeout-ms=1000",
-                    "--min-confidence=0.7",
-                    "--max-faces=10",
-                    "--min-face-size=20",
-                    NULL};
-    assert_int_equal(load(&cfg, argv, NULL), FR_OK);
-    struct fr_sched_params sp = fr_config_sched_params(&cfg);
-    struct fr_decode_params dp = fr_decode_default_params();
-    assert_string_equal(sp.models_dir, "/m");
-    assert_int_equal(sp.device, FR_DEVICE_CPU);
-    assert_int_equal(sp.detector, FR_DETECTOR_TINY);
-    assert_int_equal(sp.decode.max_image_size, 1024);
-    assert_int_equal(sp.decode.max_bytes, 10u << 20);
-    assert_int_equal(sp.decode.max_pixels, 5000000);
-    assert_int_equal(sp.decode.max_dimension, dp.max_dimension);
-    assert_int_equal(sp.decode.apply_orientation, dp.apply_orientation);
-    assert_int_equal(sp.max_batch_size, 32);
-    assert_int_equal(sp.preferred_batch_size, 16);
-    assert_int_equal(sp.max_queue_delay_ms, 3);
-    assert_false(sp.warmup);
-    assert_int_equal(sp.host_memory_limit, 512u << 20);
-    assert_int_equal(sp.device_memory_limit, 1u << 30);
-    assert_int_equal(sp.device_memory_percent, 0);
-    assert_int_equal(sp.threads, 4);
-    assert_int_equal(sp.max_workers, 3);
-    assert_int_equal(sp.queue_capacity, 100);
-    assert_int_equal(sp.user_queue_capacity, 50);
-    assert_int_equal(sp.user_concurrency_limit, 5);
-    assert_int_equal(sp.max_concurrent_images, 6);
-    assert_int_equal(sp.request_timeout_ms, 1000);
-    assert_float_equal(sp.min_confidence, 0.7, 1e-6);
-    assert_int_equal(sp.max_faces, 10);
-    assert_int_equal(sp.min_face_size, 20);
-    fr_config_clear(&cfg);
-    fr_config_init(&cfg);
-    sp = fr_config_sched_params(&cfg);
-    assert_int_equal(sp.device, FR_DEVICE_AUTO);
-    assert_int_equal(sp.detector, FR_DETECTOR_SSD);
-    assert_true(sp.warmup);
-    fr_config_clear(&cfg);
 }
 
 /* Every allocation failing in turn: fr_config_set and the file loader
@@ -825,7 +764,6 @@ int main(void) {
         cmocka_unit_test(test_cross_checks),
         cmocka_unit_test(test_dump_round_trip),
         cmocka_unit_test(test_help),
-        cmocka_unit_test(test_sched_params),
         cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -28,11 +28,26 @@
  * Ownership: struct fr_config owns its strings (fr_config_clear frees
  * them). Not thread-safe; configure before starting the server.
  *
+ * Layer: the settings belong to the programs (src/app, the facerec_app
+ * library that the CLI and `facerec serve` link), above the library
+ * modules whose parameters they fill: fr_config_sched_params,
+ * fr_config_http_params, fr_config_gallery_params and
+ * fr_config_indexer_params turn one configuration into each module's
+ * params. The table's defaults equal the modules' fr_*_default_params()
+ * (tests/test-config-params.c holds them to it), and bounds a module checks
+ * itself come from its header (FR_SCHED_MAX_BATCH, FR_GALLERY_MAX_K).
+ *
+ * Adding a setting: one row in src/app/config-table.c, which also names
+ * the module's field it goes to (SCHED(max_batch_size)), plus the field it
+ * sets here. The flag, the FACEREC_ variable, the INI key, --help, the
+ * dump and the hand-over to the module all come from the row.
+ *
  * Example:
  *     struct fr_config cfg;
  *     fr_config_init(&cfg);
  *     if (fr_config_load(&cfg, argc, argv, environ, &first_positional, err, sizeof err) != FR_OK) ...
  *     struct fr_sched_params sp = fr_config_sched_params(&cfg);
+ *     fr_log_set_level(cfg.log_level);
  *     fr_config_clear(&cfg);
  */
 #pragma once
@@ -40,6 +55,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "facerec/gallery.h"
+#include "facerec/http.h"
+#include "facerec/indexer.h"
 #include "facerec/sched.h"
 
 #ifdef __cplusplus
@@ -47,7 +65,7 @@ extern "C" {
 #endif
 
 /* Room for this many settings in struct fr_config's source[]; the table
- * has fewer (config.c asserts it at compile time). */
+ * has fewer (config-table.c asserts it at compile time). */
 #define FR_CONFIG_MAX_SETTINGS 64
 
 struct fr_config {
@@ -69,8 +87,8 @@ struct fr_config {
     int32_t metrics_top_users; /* users with their own /metrics series (16) */
     /* device and models */
     char *models;              /* model directory ("models") */
-    char *device;              /* "auto", "cpu", "cuda" */
-    char *precision;           /* "fp32", "fp16" (CUDA tensor cores), "bf16", "int8", "auto" (CPU) */
+    enum fr_device device;     /* auto, cpu, cuda */
+    enum fr_precision precision; /* fp32, fp16 (CUDA tensor cores), bf16, int8, auto (CPU) */
     size_t device_memory_limit; /* bytes; 0 = default (CPU 2 GiB; GPU 80% of the card) */
     int32_t device_memory_percent; /* set instead of the bytes when the value was "N%" */
     size_t host_memory_limit;  /* decoded images held at once (1 GiB) */
@@ -81,7 +99,7 @@ struct fr_config {
     int32_t max_batch_size;       /* 128 */
     int32_t preferred_batch_size; /* 64 */
     int32_t max_queue_delay_ms;   /* 5 */
-    char *batching;               /* "dynamic" or "static" (for comparison) */
+    enum fr_batching batching;    /* dynamic, or static (for comparison) */
     int32_t static_fill_timeout_ms; /* 100 */
     /* admission */
     int32_t queue_capacity;         /* 1024 */
@@ -93,11 +111,11 @@ struct fr_config {
     int32_t max_image_size;  /* 2048 */
     size_t max_image_bytes;  /* 50 MiB */
     int64_t max_pixels;      /* 100000000 */
-    char *detector;          /* "ssd" or "tiny" */
+    enum fr_detector detector; /* ssd or tiny */
     float min_confidence;    /* 0.5 */
     int32_t max_faces;       /* 100 */
     int32_t min_face_size;   /* 0 */
-    char *detect_tiles;      /* "auto", "off" or "NxM" */
+    int32_t detect_tiles;    /* FR_CONFIG_TILES(...) of auto, off or NxM; fr_config_tiles() decodes it */
     float tolerance;         /* 0.6: verify's same-person distance, recognize's "unknown" threshold */
     /* people gallery */
     bool search_int8;           /* int8 scan with an exact re-rank (false) */
@@ -109,7 +127,7 @@ struct fr_config {
     int32_t index_workers;      /* 2; 0 = take no queued work */
     int32_t index_batch;        /* 8 */
     int32_t index_lease_ms;     /* 30000 */
-    char *log_level;         /* "error", "warn", "info", "debug" */
+    enum fr_log_level log_level; /* error, warn, info, debug */
     /* Where each value came from, by table index: NULL = the table's
      * default (string fields then point at the table's text and are not
      * owned), else an owned description ("flag --max-batch-size"). */
@@ -123,7 +141,28 @@ enum fr_setting_type {
     FR_SETTING_FLOAT,  /* float */
     FR_SETTING_BOOL,   /* bool */
     FR_SETTING_STRING, /* char *, owned */
-    FR_SETTING_ENUM,   /* char *, one of choices */
+    FR_SETTING_ENUM,   /* an int-sized enum field: the value of one of choices */
+};
+
+/* One name of an FR_SETTING_ENUM and the value stored for it (as redis'
+ * configEnum): the text is parsed once, and consumers read the enum. */
+struct fr_setting_choice {
+    const char *name; /* "cuda"; matched without regard to case */
+    int value;        /* FR_DEVICE_CUDA */
+};
+
+/* detect_tiles' stored value: mode, columns and rows in one int, so that
+ * it is an enum like the others; fr_config_tiles() turns it back into the
+ * struct the scheduler takes. */
+#define FR_CONFIG_TILES(mode, cols, rows) ((int)(mode) | (int)(cols) << 4 | (int)(rows) << 8)
+
+/* The module a setting is handed to by fr_config_*_params. */
+enum fr_setting_module {
+    FR_SETTING_APP = 0, /* none: the program's own (log_level, drain_timeout_ms), or converted by hand */
+    FR_SETTING_SCHED,   /* struct fr_sched_params */
+    FR_SETTING_HTTP,    /* struct fr_http_params */
+    FR_SETTING_GALLERY, /* struct fr_gallery_params */
+    FR_SETTING_INDEXER, /* struct fr_indexer_params */
 };
 
 struct fr_setting {
@@ -132,8 +171,8 @@ struct fr_setting {
     enum fr_setting_type type;
     size_t offset;        /* offsetof(struct fr_config, field) */
     double min, max;      /* bounds for numbers */
-    const char *def;      /* default, as text */
-    const char *const *choices; /* FR_SETTING_ENUM: NULL-terminated */
+    const char *def;      /* default, as text (equal to the module's fr_*_default_params(); see above) */
+    const struct fr_setting_choice *choices; /* FR_SETTING_ENUM: ends with a NULL name */
     const char *legacy;   /* the old system's name ("GPU_BATCH_SIZE"), or NULL */
     const char *help;
     const char *metavar;  /* the value in --help ("HOST:PORT"); NULL = by type */
@@ -141,11 +180,21 @@ struct fr_setting {
     /* Extra validation of a string, or NULL: returns NULL when the value
      * is fine, else what it must be ("HOST:PORT with a port in [1, 65535]"). */
     const char *(*check)(const char *value);
+    /* Where the value goes: the module's params, the field's offset and
+     * size there (a field of the row's type; strings are borrowed). */
+    enum fr_setting_module module;
+    size_t module_offset, module_size;
 };
 
 /* The table, and its length. */
 FR_API const struct fr_setting *fr_settings(size_t *count);
 FR_API const struct fr_setting *fr_setting_find(const char *name);
+/* The row of a command-line flag: arg is "--max-batch-size" or
+ * "--max_batch_size" and len its length up to any '='; "--no-NAME" finds a
+ * boolean NAME and sets *negated. NULL when no setting has that flag
+ * (--config included). The CLI's own parsers ask this to know whether a
+ * flag takes the next argument. */
+FR_API const struct fr_setting *fr_setting_find_flag(const char *arg, size_t len, bool *negated);
 
 /* Defaults from the table. */
 FR_API void fr_config_init(struct fr_config *cfg);
@@ -190,8 +239,8 @@ FR_API const char *fr_config_source(const struct fr_config *cfg, const char *nam
  * FR_ERR_INVALID unless the host is non-empty, fits hostlen and the port
  * is in [1, 65535]. */
 FR_API enum fr_status fr_config_split_listen(const char *listen, char *host, size_t hostlen, int32_t *port);
-/* log_level as the logger's enum. */
-FR_API enum fr_log_level fr_config_log_level(const struct fr_config *cfg);
+/* A detect_tiles value as the scheduler's and the pipeline's struct. */
+FR_API struct fr_tiles fr_config_tiles(int32_t detect_tiles);
 
 /* `--help` text generated from the table. */
 FR_API void fr_config_print_help(FILE *f);
@@ -203,6 +252,15 @@ FR_API void fr_config_dump(const struct fr_config *cfg, FILE *f);
  * device_memory_percent with device_memory_limit 0; the scheduler applies
  * it to the card on CUDA and to physical RAM on the CPU backend. */
 FR_API struct fr_sched_params fr_config_sched_params(const struct fr_config *cfg);
+/* The HTTP server's parameters (the gallery left NULL for the caller);
+ * strings point into cfg. */
+FR_API struct fr_http_params fr_config_http_params(const struct fr_config *cfg);
+/* The gallery's parameters (data directory, tolerance, search_int8,
+ * recognize_k, cluster_*): the one place `facerec serve` and the gallery
+ * verbs turn settings into a gallery. The data directory points into cfg. */
+FR_API struct fr_gallery_params fr_config_gallery_params(const struct fr_config *cfg);
+/* The indexer's parameters (node_name, index_*); the node points into cfg. */
+FR_API struct fr_indexer_params fr_config_indexer_params(const struct fr_config *cfg);
 
 #ifdef __cplusplus
 }

@@ -66,6 +66,13 @@ enum fr_batching {
     FR_BATCHING_STATIC = 1,  /* fixed batches of images, one at a time, for comparison */
 };
 
+/* Bounds fr_sched_new checks, here so that the settings table takes the
+ * same ones. The batch limit is the nets' own (fr_net_new takes at most
+ * 4096). */
+#define FR_SCHED_MAX_BATCH 4096                      /* max_batch_size, preferred_batch_size */
+#define FR_SCHED_MAX_WORKERS 256                     /* max_workers */
+#define FR_SCHED_MIN_HOST_MEMORY ((size_t)16 << 20) /* host_memory_limit */
+
 struct fr_sched_params {
     /* Models and device. */
     const char *models_dir;

@@ -17,8 +17,8 @@ static enum fr_status check_params(const struct fr_sched_params *p, char *err, s
         fr_errf(err, errlen, __VA_ARGS__); \
         return FR_ERR_INVALID;            \
     }
-    CHECK(p->max_batch_size >= 1 && p->max_batch_size <= 4096, "max_batch_size %d is not in [1, 4096]",
-          p->max_batch_size);
+    CHECK(p->max_batch_size >= 1 && p->max_batch_size <= FR_SCHED_MAX_BATCH, "max_batch_size %d is not in [1, %d]",
+          p->max_batch_size, FR_SCHED_MAX_BATCH);
     CHECK(p->preferred_batch_size >= 1 && p->preferred_batch_size <= p->max_batch_size,
           "preferred_batch_size %d is not in [1, max_batch_size %d]", p->preferred_batch_size, p->max_batch_size);
     CHECK(p->max_queue_delay_ms >= 0, "max_queue_delay_ms %d is negative", p->max_queue_delay_ms);
@@ -32,10 +32,11 @@ static enum fr_status check_params(const struct fr_sched_params *p, char *err, s
     CHECK(p->request_timeout_ms >= 1, "request_timeout_ms %d must be at least 1", p->request_timeout_ms);
     CHECK(p->device_memory_percent >= 0 && p->device_memory_percent <= 100,
           "device_memory_percent %d is not in [0, 100]", p->device_memory_percent);
-    CHECK(p->max_workers >= 1 && p->max_workers <= 256, "max_workers %d is not in [1, 256]", p->max_workers);
+    CHECK(p->max_workers >= 1 && p->max_workers <= FR_SCHED_MAX_WORKERS, "max_workers %d is not in [1, %d]",
+          p->max_workers, FR_SCHED_MAX_WORKERS);
     CHECK(p->metrics_top_users >= 0 && p->metrics_top_users <= 64, "metrics_top_users %d is not in [0, 64]",
           p->metrics_top_users);
-    CHECK(p->host_memory_limit >= ((size_t)16 << 20), "host_memory_limit %zu is below 16 MiB", p->host_memory_limit);
+    CHECK(p->host_memory_limit >= FR_SCHED_MIN_HOST_MEMORY, "host_memory_limit %zu is below 16 MiB", p->host_memory_limit);
 #undef CHECK
     return FR_OK;
 }

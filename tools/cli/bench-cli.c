@@ -69,23 +69,6 @@ static int set_opt(struct bench_cli *c, const struct bench_opt *o, const char *v
     return -1;
 }
 
-/* A server setting's row for a flag ("--max-batch-size", "--no-warmup"). */
-static const struct fr_setting *setting_of(const char *flag, size_t len, bool *negated) {
-    char name[128];
-    if (len < 3 || len - 2 >= sizeof name) return NULL;
-    memcpy(name, flag + 2, len - 2);
-    name[len - 2] = 0;
-    for (char *p = name; *p; p++)
-        if (*p == '-') *p = '_';
-    *negated = false;
-    const struct fr_setting *s = fr_setting_find(name);
-    if (!s && !strncmp(name, "no_", 3) && (s = fr_setting_find(name + 3)) && s->type == FR_SETTING_BOOL)
-        *negated = true;
-    else if (s && !strncmp(name, "no_", 3))
-        s = NULL;
-    return s;
-}
-
 int bench_cli_parse(struct bench_cli *c, const struct bench_opt *opts, const char *cmd, int argc, char **argv,
                     void (*usage)(FILE *f)) {
     c->paths = calloc((size_t)argc + 1, sizeof(char *));
@@ -130,7 +113,7 @@ int bench_cli_parse(struct bench_cli *c, const struct bench_opt *opts, const cha
             continue;
         }
         bool neg;
-        const struct fr_setting *s = setting_of(a, len, &neg);
+        const struct fr_setting *s = fr_setting_find_flag(a, len, &neg);
         bool config = len == 8 && !strncmp(a, "--config", 8);
         if (!s && !config) {
             fprintf(stderr, "facerec %s: unknown option %.*s (facerec %s --help; server settings: facerec serve --help)\n",

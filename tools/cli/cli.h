@@ -10,18 +10,14 @@
 enum { CLI_OK = 0, CLI_SOME_FAILED = 1, CLI_USAGE = 2 };
 
 struct cli_opts {
-    const char *models;
-    enum fr_detector detector;
-    enum fr_device device;
-    enum fr_precision precision;
+    /* The pipeline's: --models, --detector, --device, --precision, --cpus
+     * (threads), --min-confidence, --max-faces, --min-face-size,
+     * --max-image-size and --detect-tiles (auto) set it directly. */
+    struct fr_pipeline_params pp;
     bool json, landmarks, quiet, aligned, show_distance;
     float tolerance;        /* same-person distance (identify, compare) */
     float cluster_threshold; /* edge distance for clustering */
     int32_t min_cluster_size;
-    int32_t cpus;
-    float min_confidence;
-    int32_t max_faces, min_face_size, max_image_size;
-    struct fr_tiles tiles; /* --detect-tiles (auto) */
     const char *out_dir;
 };
 
@@ -103,12 +99,6 @@ int cli_cmd_index(int argc, char **argv);
 int cli_cmd_search(int argc, char **argv);
 int cli_cmd_jobs(int argc, char **argv);
 
-/* The gallery parameters the settings say (data directory, tolerance,
- * search_int8, recognize_k, cluster_*): the one place `facerec serve` and
- * the gallery verbs turn settings into a gallery. The data directory
- * points into cfg. */
-struct fr_gallery_params;
-void cli_gallery_params(const struct fr_config *cfg, struct fr_gallery_params *gp);
 int cli_cmd_user(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv); /* bench.c */
 int cli_cmd_tune(int argc, char **argv);  /* tune.c */

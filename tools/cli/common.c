@@ -17,18 +17,18 @@ extern char **environ;
 #define OPT(field) offsetof(struct cli_opts, field)
 
 const struct cli_option cli_opt_common[] = {
-    { "--models", CLI_STR, OPT(models), 0, 0, "model directory (default $FACEREC_MODELS or ./models)" },
-    { "--detector", CLI_DETECTOR, OPT(detector), 0, 0, "face detector: ssd (default, accurate) or tiny (fast)" },
-    { "--device", CLI_DEVICE, OPT(device), 0, 0, "compute device: auto (default), cpu or cuda" },
-    { "--precision", CLI_PRECISION, OPT(precision), 0, 0,
+    { "--models", CLI_STR, OPT(pp.models_dir), 0, 0, "model directory (default $FACEREC_MODELS or ./models)" },
+    { "--detector", CLI_DETECTOR, OPT(pp.detector), 0, 0, "face detector: ssd (default, accurate) or tiny (fast)" },
+    { "--device", CLI_DEVICE, OPT(pp.device), 0, 0, "compute device: auto (default), cpu or cuda" },
+    { "--precision", CLI_PRECISION, OPT(pp.precision), 0, 0,
       "arithmetic: fp32 (default, matches face-api), bf16, int8 or auto (CPU; see docs/PERFORMANCE.md)" },
-    { "--cpus", CLI_INT, OPT(cpus), 0, 1024, "threads to use (default: all cores)" },
-    { "--min-confidence", CLI_FLOAT, OPT(min_confidence), 0.01, 0.99, "detector score threshold (default 0.5)" },
-    { "--max-faces", CLI_INT, OPT(max_faces), 1, 1000, "at most this many faces per image (default 100)" },
-    { "--min-face-size", CLI_INT, OPT(min_face_size), 0, 100000, "ignore faces smaller than this many pixels (default 0)" },
-    { "--detect-tiles", CLI_TILES, OPT(tiles), 0, 0,
+    { "--cpus", CLI_INT, OPT(pp.threads), 0, 1024, "threads to use (default: all cores)" },
+    { "--min-confidence", CLI_FLOAT, OPT(pp.min_confidence), 0.01, 0.99, "detector score threshold (default 0.5)" },
+    { "--max-faces", CLI_INT, OPT(pp.max_faces), 1, 1000, "at most this many faces per image (default 100)" },
+    { "--min-face-size", CLI_INT, OPT(pp.min_face_size), 0, 100000, "ignore faces smaller than this many pixels (default 0)" },
+    { "--detect-tiles", CLI_TILES, OPT(pp.tiles), 0, 0,
       "multi-scale detection for small faces: auto (default), off (face-api's output) or NxM tiles" },
-    { "--max-image-size", CLI_INT, OPT(max_image_size), 0, 65535,
+    { "--max-image-size", CLI_INT, OPT(pp.max_image_size), 0, 65535,
       "downscale images so the longer side is at most this (default 2048, 0 = never)" },
     { "--quiet", CLI_FLAG, OPT(quiet), 0, 0, "no progress bar" },
     { NULL, 0, 0, 0, 0, NULL },
@@ -36,17 +36,13 @@ const struct cli_option cli_opt_common[] = {
 
 void cli_default_opts(struct cli_opts *o) {
     memset(o, 0, sizeof(*o));
+    o->pp = fr_pipeline_default_params();
     const char *m = getenv("FACEREC_MODELS");
-    o->models = m && *m ? m : "models";
-    o->detector = FR_DETECTOR_SSD;
-    o->device = FR_DEVICE_AUTO;
+    o->pp.models_dir = m && *m ? m : "models";
+    o->pp.tiles.mode = FR_TILES_AUTO; /* the library's default is off */
     o->tolerance = FR_DEFAULT_TOLERANCE;
     o->cluster_threshold = 0.5f;
     o->min_cluster_size = 1;
-    o->min_confidence = 0.5f;
-    o->max_faces = 100;
-    o->max_image_size = 2048;
-    o->tiles.mode = FR_TILES_AUTO;
 }
 
 static const struct cli_option *find_opt(const struct cli_cmd *cmd, const char *name) {
@@ -281,17 +277,7 @@ bool cli_failed(const struct fr_pipeline_result *r, struct cli_progress *p, int 
 }
 
 struct fr_pipeline *cli_pipeline(const struct cli_opts *o, bool landmarks, bool embeddings) {
-    struct fr_pipeline_params pp = fr_pipeline_default_params();
-    pp.models_dir = o->models;
-    pp.device = o->device;
-    pp.precision = o->precision;
-    pp.threads = o->cpus;
-    pp.detector = o->detector;
-    pp.min_confidence = o->min_confidence;
-    pp.max_faces = o->max_faces;
-    pp.min_face_size = o->min_face_size;
-    pp.max_image_size = o->max_image_size;
-    pp.tiles = o->tiles;
+    struct fr_pipeline_params pp = o->pp;
     pp.landmarks = landmarks;
     pp.embeddings = embeddings;
     struct fr_pipeline *pl = NULL;
@@ -334,16 +320,6 @@ int cli_load_config(const char *cmd, const char *about, int argc, char **argv, s
         return CLI_USAGE;
     }
     return CLI_OK;
-}
-
-void cli_gallery_params(const struct fr_config *cfg, struct fr_gallery_params *gp) {
-    *gp = fr_gallery_default_params();
-    gp->store.data_dir = cfg->data && *cfg->data ? cfg->data : NULL;
-    gp->threshold = cfg->tolerance;
-    gp->int8 = cfg->search_int8;
-    gp->k = cfg->recognize_k;
-    gp->cluster.min_faces = cfg->cluster_min_faces;
-    gp->cluster.max_distance = cfg->cluster_max_distance;
 }
 
 size_t cli_body_write(char *p, size_t size, size_t n, void *body) {

@@ -86,13 +86,9 @@ static int parse_args(const char *cmd, const char *usage, int argc, char **argv,
             /* A setting: it takes the next word as its value unless it is
              * a boolean, a --no-X or has its value after '='. */
             set[nset++] = s;
-            char name[96];
-            snprintf(name, sizeof(name), "%.*s", (int)strcspn(s + 2, "="), s + 2);
-            for (char *p = name; *p; p++)
-                if (*p == '-') *p = '_';
-            const struct fr_setting *st = fr_setting_find(name);
-            bool takes = !strchr(s, '=') && strncmp(s, "--no-", 5) && (!st || st->type != FR_SETTING_BOOL);
-            if (!strcmp(name, "config") && !strchr(s, '=')) takes = true;
+            bool neg;
+            const struct fr_setting *st = fr_setting_find_flag(s, strcspn(s, "="), &neg);
+            bool takes = !strchr(s, '=') && !neg && strncmp(s, "--no-", 5) && (!st || st->type != FR_SETTING_BOOL);
             if (takes && next) set[nset++] = argv[++i];
         }
     }
@@ -117,8 +113,7 @@ static void args_free(struct gargs *a) {
 }
 
 static struct fr_gallery *open_gallery(const struct gargs *a, int64_t *user) {
-    struct fr_gallery_params gp;
-    cli_gallery_params(&a->cfg, &gp);
+    struct fr_gallery_params gp = fr_config_gallery_params(&a->cfg);
     struct fr_gallery *g = NULL;
     char err[512];
     if (fr_gallery_new(&gp, &g, err, sizeof(err)) != FR_OK) {
@@ -154,17 +149,18 @@ static struct fr_gallery *open_gallery(const struct gargs *a, int64_t *user) {
 static struct fr_pipeline *open_pipeline(const struct fr_config *cfg) {
     struct cli_opts o;
     cli_default_opts(&o);
-    o.models = cfg->models;
-    o.device = !strcmp(cfg->device, "cpu") ? FR_DEVICE_CPU : !strcmp(cfg->device, "cuda") ? FR_DEVICE_CUDA
-                                                                                            : FR_DEVICE_AUTO;
-    o.detector = !strcmp(cfg->detector, "tiny") ? FR_DETECTOR_TINY : FR_DETECTOR_SSD;
-    if (!fr_precision_parse(cfg->precision, &o.precision)) o.precision = FR_PRECISION_FP32;
-    o.cpus = cfg->threads;
-    o.min_confidence = cfg->min_confidence;
-    o.max_faces = cfg->max_faces;
-    o.min_face_size = cfg->min_face_size;
-    o.max_image_size = cfg->max_image_size;
-    if (fr_tiles_parse(cfg->detect_tiles, &o.tiles, NULL, 0) != FR_OK) o.tiles.mode = FR_TILES_AUTO;
+    struct fr_sched_params sp = fr_config_sched_params(cfg);
+    /* The detection settings the server would use. */
+    o.pp.models_dir = sp.models_dir;
+    o.pp.device = sp.device;
+    o.pp.precision = sp.precision;
+    o.pp.threads = sp.threads;
+    o.pp.detector = sp.detector;
+    o.pp.min_confidence = sp.min_confidence;
+    o.pp.max_faces = sp.max_faces;
+    o.pp.min_face_size = sp.min_face_size;
+    o.pp.max_image_size = sp.decode.max_image_size;
+    o.pp.tiles = sp.tiles;
     return cli_pipeline(&o, true, true);
 }
 
@@ -365,7 +361,7 @@ int cli_cmd_people(int argc, char **argv) {
         args_free(&a);
         return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
     }
-    fr_log_set_level(fr_config_log_level(&a.cfg));
+    fr_log_set_level(a.cfg.log_level);
     const char *verb = a.npos > 0 ? a.pos[0] : "";
     char **p = a.pos + 1;
     int np = a.npos - 1;
@@ -453,7 +449,7 @@ static struct fr_gallery *begin_command(const char *cmd, const char *usage, int 
         if (*rc == CLI_HELP_SHOWN) *rc = CLI_OK;
         return NULL;
     }
-    fr_log_set_level(fr_config_log_level(&a->cfg));
+    fr_log_set_level(a->cfg.log_level);
     struct fr_gallery *g = open_gallery(a, user);
     if (!g) {
         args_free(a);

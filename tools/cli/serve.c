@@ -44,7 +44,7 @@ int cli_cmd_serve(int argc, char **argv) {
                              "GET /openapi.json describes them (docs/openapi.yaml).",
                              argc, argv, &cfg);
     if (rc != CLI_OK) return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
-    fr_log_set_level(fr_config_log_level(&cfg));
+    fr_log_set_level(cfg.log_level);
 
     /* Blocked before any thread starts, so that every thread inherits the
      * mask and sigwait below is the only receiver. A client that hangs up
@@ -64,8 +64,7 @@ int cli_cmd_serve(int argc, char **argv) {
     struct fr_indexer *ix = NULL;
     /* The gallery before the models: a data directory that cannot be
      * opened stops start-up at once, not after the slow model load. */
-    struct fr_gallery_params gp;
-    cli_gallery_params(&cfg, &gp);
+    struct fr_gallery_params gp = fr_config_gallery_params(&cfg);
     gp.preload = true;
     if (fr_gallery_new(&gp, &g, err, sizeof(err)) != FR_OK) {
         fprintf(stderr, "facerec serve: %s\n", err);
@@ -79,22 +78,8 @@ int cli_cmd_serve(int argc, char **argv) {
         rc = CLI_SOME_FAILED;
         goto out;
     }
-    struct fr_http_params hp = fr_http_default_params();
+    struct fr_http_params hp = fr_config_http_params(&cfg);
     hp.gallery = g;
-    hp.listen = cfg.listen;
-    hp.max_body_bytes = cfg.max_body_bytes;
-    hp.threads = cfg.http_threads;
-    hp.workers = cfg.http_workers;
-    hp.max_connections = cfg.max_connections;
-    hp.max_connections_per_ip = cfg.max_connections_per_ip;
-    hp.header_timeout_ms = cfg.header_timeout_ms;
-    hp.min_body_rate = cfg.min_body_rate;
-    hp.body_rate_window_ms = cfg.body_rate_window_ms;
-    hp.max_body_memory = cfg.max_body_memory;
-    /* A request waiting on the scheduler is suspended and does not age. */
-    hp.connection_timeout_s = (cfg.idle_timeout_ms + 999) / 1000;
-    hp.api_keys_file = cfg.api_keys_file;
-    hp.tolerance = cfg.tolerance;
     if (fr_http_new(&hp, s, &h, err, sizeof(err)) != FR_OK) {
         fprintf(stderr, "facerec serve: %s\n", err);
         rc = CLI_SOME_FAILED;
@@ -102,11 +87,7 @@ int cli_cmd_serve(int argc, char **argv) {
     }
     /* This server's share of the queued index jobs (POST /v1/jobs). */
     if (cfg.index_workers > 0) {
-        struct fr_indexer_params ip = fr_indexer_default_params();
-        ip.node = cfg.node_name;
-        ip.workers = cfg.index_workers;
-        ip.batch = cfg.index_batch;
-        ip.lease_ms = cfg.index_lease_ms;
+        struct fr_indexer_params ip = fr_config_indexer_params(&cfg);
         if (fr_indexer_new(&ip, s, g, &ix, err, sizeof(err)) != FR_OK) {
             fprintf(stderr, "facerec serve: %s\n", err);
             rc = CLI_SOME_FAILED;

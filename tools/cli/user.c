@@ -25,11 +25,8 @@ static const char usage_text[] =
 static bool takes_value(const char *arg) {
     if (strchr(arg, '=') || !strncmp(arg, "--no-", 5)) return false;
     if (!strcmp(arg, "--config")) return true;
-    char name[64];
-    size_t n = strlen(arg + 2);
-    if (n >= sizeof(name)) return false;
-    for (size_t i = 0; i <= n; i++) name[i] = arg[2 + i] == '-' ? '_' : arg[2 + i];
-    const struct fr_setting *s = fr_setting_find(name);
+    bool negated;
+    const struct fr_setting *s = fr_setting_find_flag(arg, strlen(arg), &negated);
     return s && s->type != FR_SETTING_BOOL;
 }
 
