@@ -23,6 +23,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "../backend-impl.h"
+#include "../plan.h"
 #include "cpu-lowprec.h"
 
 /* Packed weights are shared by every exec of the same graph: execs for
@@ -183,18 +184,20 @@ static inline uint16_t bf16_from(float f) {
     return (uint16_t)(u >> 16);
 }
 
-/* The same loop over bf16 tensors: all three share the type (exec_new
- * converts the inputs to the output's type). */
-static void run_pad_add_bf16(struct fr_exec *ex, const struct fr_node *nd, char *arena) {
+/* out = act(zero-pad a + zero-pad b) over float or bf16 tensors: all three
+ * share the type (exec_new converts the inputs to the output's type). One
+ * body for both types; inlined per type, so the test on bf16 is constant. */
+static inline __attribute__((always_inline)) void pad_add_loop(struct fr_exec *ex, const struct fr_node *nd,
+                                                               char *arena, bool bf16) {
     const dnnl_memory_desc_t *ma = &ex->md[nd->in[0]], *mb = &ex->md[nd->in[1]], *mo = &ex->md[nd->out];
-    const uint16_t *a = (const uint16_t *)(arena + ex->offset[nd->in[0]]);
-    const uint16_t *b = (const uint16_t *)(arena + ex->offset[nd->in[1]]);
-    uint16_t *o = (uint16_t *)(arena + ex->offset[nd->out]);
+    const char *a = arena + ex->offset[nd->in[0]], *b = arena + ex->offset[nd->in[1]];
+    char *o = arena + ex->offset[nd->out];
     int64_t N = mo->dims[0], C = mo->dims[1], H = mo->dims[2], W = mo->dims[3];
     int64_t ca = ma->dims[1], ha = ma->dims[2], wa = ma->dims[3];
     int64_t cb = mb->dims[1], hb = mb->dims[2], wb = mb->dims[3];
     int64_t Cp = mo->padded_dims[1];
     bool relu = nd->act == FR_ACT_RELU;
+#define PA_LOAD(p, i) (bf16 ? bf16_load((const uint16_t *)(p), (i)) : ((const float *)(p))[i])
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < Cp; c++)
@@ -202,41 +205,20 @@ static void run_pad_add_bf16(struct fr_exec *ex, const struct fr_node *nd, char 
                 for (int64_t w = 0; w < W; w++) {
                     float v = 0.0f;
                     if (c < C) {
-                        if (c < ca && h < ha && w < wa) v += bf16_load(a, md_off(ma, n, c, h, w));
-                        if (c < cb && h < hb && w < wb) v += bf16_load(b, md_off(mb, n, c, h, w));
+                        if (c < ca && h < ha && w < wa) v += PA_LOAD(a, md_off(ma, n, c, h, w));
+                        if (c < cb && h < hb && w < wb) v += PA_LOAD(b, md_off(mb, n, c, h, w));
                         if (relu && v < 0.0f) v = 0.0f;
                     }
-                    o[md_off(mo, n, c, h, w)] = bf16_from(v);
+                    size_t k = md_off(mo, n, c, h, w);
+                    if (bf16) ((uint16_t *)o)[k] = bf16_from(v);
+                    else ((float *)o)[k] = v;
                 }
+#undef PA_LOAD
 }
 
 static void run_pad_add(struct fr_exec *ex, const struct fr_node *nd, char *arena) {
-    if (ex->md[nd->out].data_type == dnnl_bf16) {
-        run_pad_add_bf16(ex, nd, arena);
-        return;
-    }
-    const dnnl_memory_desc_t *ma = &ex->md[nd->in[0]], *mb = &ex->md[nd->in[1]], *mo = &ex->md[nd->out];
-    const float *a = (const float *)(arena + ex->offset[nd->in[0]]);
-    const float *b = (const float *)(arena + ex->offset[nd->in[1]]);
-    float *o = (float *)(arena + ex->offset[nd->out]);
-    int64_t N = mo->dims[0], C = mo->dims[1], H = mo->dims[2], W = mo->dims[3];
-    int64_t ca = ma->dims[1], ha = ma->dims[2], wa = ma->dims[3];
-    int64_t cb = mb->dims[1], hb = mb->dims[2], wb = mb->dims[3];
-    int64_t Cp = mo->padded_dims[1];
-    bool relu = nd->act == FR_ACT_RELU;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < Cp; c++)
-            for (int64_t h = 0; h < H; h++)
-                for (int64_t w = 0; w < W; w++) {
-                    float v = 0.0f;
-                    if (c < C) {
-                        if (c < ca && h < ha && w < wa) v += a[md_off(ma, n, c, h, w)];
-                        if (c < cb && h < hb && w < wb) v += b[md_off(mb, n, c, h, w)];
-                        if (relu && v < 0.0f) v = 0.0f;
-                    }
-                    o[md_off(mo, n, c, h, w)] = v;
-                }
+    if (ex->md[nd->out].data_type == dnnl_bf16) pad_add_loop(ex, nd, arena, true);
+    else pad_add_loop(ex, nd, arena, false);
 }
 
 static dnnl_status_t add_act(dnnl_post_ops_t po, enum fr_act act, float alpha) {
@@ -356,8 +338,12 @@ struct build {
     struct fr_backend *be;
     struct fr_exec *ex;
     const struct fr_graph *g;
-    int32_t *storage, *first, *last;
-    int32_t conv_base, n_conv, cap_conv; /* conversion tensors: [conv_base, conv_base + n_conv) */
+    int32_t batch;
+    /* Values in the arena (plan.h): the graph's tensors, a plain copy per
+     * output, then the type conversions from conv_base on; the scratchpad
+     * is added last, when its size is known. */
+    struct fr__plan plan;
+    int32_t conv_base;
     size_t scratch;
     /* Per graph tensor: its values are known to lie in [-range, range]
      * (0: unknown), and in [0, range] when nonneg. */
@@ -409,17 +395,17 @@ static enum fr_status convert(struct build *B, int32_t t, dnnl_data_type_t want,
         *out = t;
         return FR_OK;
     }
-    for (int32_t x = B->conv_base; !own && x < B->conv_base + B->n_conv; x++)
+    for (int32_t x = B->conv_base; !own && x < B->plan.n; x++)
         if (ex->origin[x] == t && ex->md[x].data_type == want && ex->qs[x] == want_qs) {
-            B->last[x] = node;
+            fr__plan_use(&B->plan, x, node);
             *out = x;
             return FR_OK;
         }
-    if (B->n_conv == B->cap_conv) {
+    if (B->plan.n >= B->plan.cap - 1) { /* the last value is the scratchpad's */
         fr_errf(err, errlen, "%s: too many type conversions", B->g->name);
         return FR_ERR_UNSUPPORTED;
     }
-    int32_t x = B->conv_base + B->n_conv++;
+    int32_t x = fr__plan_add(&B->plan, 0, node, node);
     /* Same dims and blocking; the strides count elements, so only the type
      * changes. */
     ex->md[x] = ex->md[t];
@@ -427,7 +413,6 @@ static enum fr_status convert(struct build *B, int32_t t, dnnl_data_type_t want,
     memset(&ex->md[x].extra, 0, sizeof ex->md[x].extra);
     ex->qs[x] = want_qs;
     ex->origin[x] = own ? -1 : t;
-    B->first[x] = B->last[x] = node;
     *out = x;
     return add_reorder(B, t, x, ex->qs[t] / want_qs, node, err, errlen);
 }
@@ -458,332 +443,376 @@ static dnnl_data_type_t node_type(const struct fr_graph *g, const struct build *
     }
 }
 
-static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph *g, int32_t batch,
-                                   struct fr_exec **out, char *err, size_t errlen) {
-    struct cpu_ctx *c = be->ctx;
+/* One node's primitive while it is made: the types chosen, the operands
+ * after conversion, and what is handed to oneDNN. */
+struct node_prim {
+    const struct fr_node *nd;
+    int32_t in0, in1;         /* operands, possibly converted copies */
+    dnnl_data_type_t ct, dt;  /* compute and output types; ct == s8 means int8 */
+    bool q8;
+    float s_in, s_out;        /* int8 scales of the input and the output */
+    dnnl_dims_t odims;
+    dnnl_memory_desc_t any_dst;
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t po;
+    dnnl_primitive_desc_t pd;
+    /* Weights and bias: the plain user data, its cache key and layout. */
+    const float *wsrc;
+    const void *wdata, *bdata;
+    dnnl_memory_desc_t wuser, buser;
+    bool has_w, has_b;
+    int8_t *qw; /* int8 temporaries, freed once the weights are packed */
+    float *wscale, *oscale, *qb;
+};
+
+static void node_prim_clear(struct node_prim *P) {
+    if (P->pd) dnnl_primitive_desc_destroy(P->pd);
+    if (P->po) dnnl_post_ops_destroy(P->po);
+    if (P->attr) dnnl_primitive_attr_destroy(P->attr);
+    fr_free(P->qw);
+    fr_free(P->wscale);
+    fr_free(P->oscale);
+    fr_free(P->qb);
+}
+
+/* int8 convolution weights: dst = oscale[o] * (sum q_src * q_w + q_bias[o])
+ * with oscale = s_in * s_w[o] / s_out. oneDNN 2.x adds the bias to the
+ * integer accumulator before scaling, so the bias is divided by
+ * s_in * s_w[o] here. */
+static enum fr_status quantize_conv(struct build *B, struct node_prim *P, int32_t cin, int32_t cout, char *err,
+                                    size_t errlen) {
+    const struct fr_graph *g = B->g;
+    const struct fr_node *nd = P->nd;
     enum fr_status st = FR_OK;
-    *out = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
-    struct fr_plan_item *items = NULL;
-    int32_t *storage = NULL, *first = NULL, *last = NULL;
-    int8_t *qw = NULL;
-    float *wscale = NULL, *oscale = NULL, *qb = NULL;
-    struct build B = { 0 };
-    struct fr_exec *ex = fr_calloc(1, sizeof(*ex));
-    if (!ex) return FR_ERR_NOMEM;
-    ex->g = g;
-    ex->batch = batch;
-    /* Tensors: the graph's, a plain copy per output, then conversions (at
-     * most two per node). */
-    int32_t cap_conv = 2 * g->n_nodes + 1;
-    int32_t nt = g->n_tensors + g->n_outputs + cap_conv;
-    ex->n_tensors = nt;
-    ex->md = fr_calloc((size_t)nt, sizeof(*ex->md));
-    ex->offset = fr_calloc((size_t)nt, sizeof(*ex->offset));
-    ex->mem = fr_calloc((size_t)nt, sizeof(*ex->mem));
-    ex->qs = fr_calloc((size_t)nt, sizeof(*ex->qs));
-    ex->origin = fr_calloc((size_t)nt, sizeof(*ex->origin));
-    ex->cap_steps = g->n_nodes + g->n_outputs + cap_conv;
-    ex->steps = fr_calloc((size_t)ex->cap_steps, sizeof(*ex->steps));
-    ex->wref = fr_calloc((size_t)g->n_nodes * 2 + 1, sizeof(*ex->wref));
-    storage = fr_malloc(sizeof(int32_t) * (size_t)nt);
-    first = fr_malloc(sizeof(int32_t) * (size_t)nt);
-    last = fr_malloc(sizeof(int32_t) * (size_t)nt);
-    items = fr_calloc((size_t)nt + 1, sizeof(*items));
-    if (!ex->md || !ex->offset || !ex->mem || !ex->qs || !ex->origin || !ex->steps || !ex->wref || !storage ||
-        !first || !last || !items) {
-        st = FR_ERR_NOMEM;
+    size_t nw = (size_t)nd->kh * nd->kw * (size_t)(nd->groups == 1 ? cin : 1) * (size_t)cout;
+    P->qw = fr_malloc(nw);
+    P->wscale = fr_malloc(sizeof(float) * (size_t)cout);
+    P->oscale = fr_malloc(sizeof(float) * (size_t)cout);
+    P->qb = fr_malloc(sizeof(float) * (size_t)cout);
+    if (!P->qw || !P->wscale || !P->oscale || !P->qb) {
         fr_errf(err, errlen, "%s: out of memory", g->name);
-        goto fail;
+        return FR_ERR_NOMEM;
     }
-    for (int32_t t = 0; t < nt; t++) storage[t] = t, first[t] = -1, last[t] = -1, ex->qs[t] = 1.0f, ex->origin[t] = -1;
-    B = (struct build){ .be = be, .ex = ex, .g = g, .storage = storage, .first = first, .last = last,
-                        .conv_base = g->n_tensors + g->n_outputs, .cap_conv = cap_conv };
-    B.range = fr_calloc((size_t)nt, sizeof(*B.range));
-    B.nonneg = fr_calloc((size_t)nt, sizeof(*B.nonneg));
-    if (!B.range || !B.nonneg) {
-        st = FR_ERR_NOMEM;
-        fr_errf(err, errlen, "%s: out of memory", g->name);
-        goto fail;
+    fr__quantize_weights(nd->w, nw, cout, P->qw, P->wscale);
+    for (int32_t o = 0; o < cout; o++) {
+        P->oscale[o] = P->s_in * P->wscale[o] / P->s_out;
+        P->qb[o] = nd->b ? nd->b[o] / (P->s_in * P->wscale[o]) : 0.0f;
     }
-    B.range[g->input] = g->input_range;
+    DNNL_TRY(dnnl_primitive_attr_set_output_scales(P->attr, cout, 1 << 1, P->oscale), "output_scales");
+    P->wdata = P->qw;
+    P->bdata = P->qb;
+fail:
+    return st;
+}
 
-    for (int32_t i = 0; i < g->n_nodes; i++) {
-        const struct fr_node *nd = &g->nodes[i];
-        struct fr_tshape os = g->shapes[nd->out];
-        dnnl_dims_t odims = { batch, os.c, os.h, os.w };
-        first[nd->out] = i;
-        for (int k = 0; k < 2; k++)
-            if (nd->in[k] >= 0) last[nd->in[k]] = i;
-        if (nd->op == FR_OP_INPUT) {
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, odims, dnnl_f32, dnnl_nhwc), "md_init");
-            continue;
-        }
-        /* The node's inputs in the type it computes in. */
-        dnnl_data_type_t ct = node_type(g, &B, nd);
-        bool q8 = ct == dnnl_s8;
-        int32_t in0 = nd->in[0], in1 = nd->in[1];
-        float s_in = 1.0f;
-        if (q8) {
-            if (!is_int8(ex->md[in0].data_type)) {
-                /* An fp32 tensor of known range: u8 when it cannot be
-                 * negative, else s8, the range's end mapped to 255 / 127. */
-                bool u = B.nonneg[in0];
-                float qs = B.range[in0] / (u ? 255.0f : 127.0f);
-                if ((st = convert(&B, in0, u ? dnnl_u8 : dnnl_s8, qs, i, false, &in0, err, errlen)) != FR_OK)
-                    goto fail;
-            }
-            s_in = ex->qs[in0];
-        } else if ((st = convert(&B, in0, ct, 1.0f, i, false, &in0, err, errlen)) != FR_OK) {
-            goto fail;
-        }
-        if (in1 >= 0 && (st = convert(&B, in1, ct, 1.0f, i, nd->sum, &in1, err, errlen)) != FR_OK) goto fail;
-        dnnl_memory_desc_t *src = &ex->md[in0];
-        struct step *sp = &ex->steps[ex->n_steps];
-        sp->node = i;
-        if (nd->op == FR_OP_PAD_ADD) {
-            dnnl_format_tag_t ta = simple_tag(&ex->md[in0]), tb = simple_tag(&ex->md[in1]);
-            if (!ta || !tb || (ct != dnnl_f32 && ct != dnnl_bf16)) {
-                fr_errf(err, errlen, "%s: pad_add on an unsupported layout", g->name);
-                st = FR_ERR_UNSUPPORTED;
-                goto fail;
-            }
-            if (in0 != nd->in[0] || in1 != nd->in[1]) {
-                /* run_pad_add reads the node's own tensor ids. */
-                fr_errf(err, errlen, "%s: pad_add inputs of mixed types", g->name);
-                st = FR_ERR_UNSUPPORTED;
-                goto fail;
-            }
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, odims, ct, ta), "md_init");
-            sp->kind = STEP_PAD_ADD;
-            ex->n_steps++;
-            continue;
-        }
-        /* int8 convolutions write u8 when their output is a ReLU6 (range
-         * [0, 6], so 6 maps to 255), else fp32. */
-        dnnl_data_type_t dt = ct;
-        float s_out = 1.0f;
-        if (q8) {
-            dt = nd->act == FR_ACT_RELU6 ? dnnl_u8 : dnnl_f32;
-            s_out = dt == dnnl_u8 ? FR_RELU6_SCALE : 1.0f;
-        }
-        dnnl_data_type_t wt = q8 ? dnnl_s8 : ct;
-        dnnl_memory_desc_t any_dst;
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_dst, 4, odims, dt, dnnl_format_tag_any), "md_init");
-        /* A fresh attr per node: oneDNN 2.6 ignores setting empty post-ops,
-         * so a reused attr would leak one node's post-ops into the next. */
-        DNNL_TRY(dnnl_primitive_attr_create(&attr), "attr_create");
-        DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad_mode");
-        DNNL_TRY(dnnl_post_ops_create(&po), "post_ops");
-        const float *wsrc = NULL;
-        const void *wdata = NULL, *bdata = NULL;
-        dnnl_memory_desc_t wuser, buser, bany;
-        bool has_w = false, has_b = false;
-        if (nd->op == FR_OP_CONV) {
-            struct fr_tshape is = g->shapes[nd->in[0]];
-            dnnl_memory_desc_t wany;
-            if (nd->groups == 1) {
-                dnnl_dims_t wd = { os.c, is.c, nd->kh, nd->kw };
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, wt, dnnl_format_tag_any), "md_init");
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, q8 ? dnnl_s8 : dnnl_f32, dnnl_hwio), "md_init");
-            } else {
-                dnnl_dims_t wd = { nd->groups, 1, 1, nd->kh, nd->kw };
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 5, wd, wt, dnnl_format_tag_any), "md_init");
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 5, wd, q8 ? dnnl_s8 : dnnl_f32, dnnl_hwigo),
-                         "md_init");
-            }
-            dnnl_dims_t bd = { os.c };
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&buser, 1, bd, dnnl_f32, dnnl_a), "md_init");
-            bany = buser;
-            dnnl_dims_t strides = { nd->sh, nd->sw }, pl = { nd->pad_t, nd->pad_l }, pr = { nd->pad_b, nd->pad_r };
-            dnnl_memory_desc_t *dst = nd->sum ? &ex->md[in1] : &any_dst;
-            wsrc = nd->w;
-            wdata = nd->w;
-            bdata = nd->b;
-            if (q8) {
-                /* dst = oscale[o] * (sum q_src * q_w + q_bias[o]) with
-                 * oscale = s_in * s_w[o] / s_out: oneDNN 2.x adds the bias
-                 * to the integer accumulator before scaling, so the bias is
-                 * divided by s_in * s_w[o] here. */
-                size_t nw = (size_t)nd->kh * nd->kw * (size_t)(nd->groups == 1 ? is.c : 1) * (size_t)os.c;
-                qw = fr_malloc(nw);
-                wscale = fr_malloc(sizeof(float) * (size_t)os.c);
-                oscale = fr_malloc(sizeof(float) * (size_t)os.c);
-                qb = fr_malloc(sizeof(float) * (size_t)os.c);
-                if (!qw || !wscale || !oscale || !qb) {
-                    st = FR_ERR_NOMEM;
-                    fr_errf(err, errlen, "%s: out of memory", g->name);
-                    goto fail;
-                }
-                fr__quantize_weights(nd->w, nw, os.c, qw, wscale);
-                for (int32_t o = 0; o < os.c; o++) {
-                    oscale[o] = s_in * wscale[o] / s_out;
-                    qb[o] = nd->b ? nd->b[o] / (s_in * wscale[o]) : 0.0f;
-                }
-                DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, os.c, 1 << 1, oscale), "output_scales");
-                wdata = qw;
-                bdata = qb;
-            }
-            if (nd->sum) DNNL_TRY(dnnl_post_ops_append_sum(po, 1.0f), "append_sum");
-            if (q8 && nd->act == FR_ACT_RELU6) {
-                /* After the output scale the values are in units of s_out. */
-                DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.0f, 6.0f / s_out),
-                         "append_eltwise");
-            } else {
-                DNNL_TRY(add_act(po, nd->act, nd->alpha), "append_eltwise");
-            }
-            DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops");
-            dnnl_convolution_desc_t cd;
-            DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, src,
-                                                        &wany, nd->b ? &bany : NULL, dst, strides, pl, pr),
-                     "conv_desc");
-            DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL), "conv_pd");
-            has_w = true;
-            has_b = nd->b != NULL;
-        } else if (nd->op == FR_OP_POOL || nd->op == FR_OP_GLOBAL_AVG) {
-            struct fr_tshape is = g->shapes[nd->in[0]];
-            bool global = nd->op == FR_OP_GLOBAL_AVG;
-            dnnl_dims_t strides = { global ? 1 : nd->sh, global ? 1 : nd->sw };
-            dnnl_dims_t kernel = { global ? is.h : nd->kh, global ? is.w : nd->kw };
-            dnnl_dims_t dil = { 0, 0 }, pl = { nd->pad_t, nd->pad_l }, pr = { nd->pad_b, nd->pad_r };
-            dnnl_pooling_v2_desc_t pdsc;
-            DNNL_TRY(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference,
-                                                       nd->pool_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
-                                                       src, &any_dst, strides, kernel, dil, pl, pr),
-                     "pool_desc");
-            DNNL_TRY(dnnl_primitive_desc_create(&pd, &pdsc, attr, c->engine, NULL), "pool_pd");
-        } else if (nd->op == FR_OP_ACT) {
-            dnnl_eltwise_desc_t ed;
-            dnnl_alg_kind_t alg = nd->act == FR_ACT_RELU6 ? dnnl_eltwise_clip_v2 : dnnl_eltwise_relu;
-            float alpha = nd->act == FR_ACT_LEAKY ? nd->alpha : 0.0f, beta = nd->act == FR_ACT_RELU6 ? 6.0f : 0.0f;
-            DNNL_TRY(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, src, alpha, beta), "eltwise_desc");
-            DNNL_TRY(dnnl_primitive_desc_create(&pd, &ed, attr, c->engine, NULL), "eltwise_pd");
-        } else if (nd->op == FR_OP_FC) {
-            struct fr_tshape is = g->shapes[nd->in[0]];
-            dnnl_dims_t wd = { os.c, is.c, is.h, is.w };
-            dnnl_memory_desc_t wany, dst2;
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, wt, dnnl_format_tag_any), "md_init");
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, dnnl_f32, dnnl_hwio), "md_init");
-            dnnl_dims_t bd = { os.c }, dd = { batch, os.c };
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&buser, 1, bd, dnnl_f32, dnnl_a), "md_init");
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst2, 2, dd, dt, dnnl_format_tag_any), "md_init");
-            bany = buser;
-            dnnl_inner_product_desc_t ipd;
-            DNNL_TRY(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, src, &wany,
-                                                          nd->b ? &bany : NULL, &dst2),
-                     "ip_desc");
-            DNNL_TRY(dnnl_primitive_desc_create(&pd, &ipd, attr, c->engine, NULL), "ip_pd");
-            wsrc = nd->w;
-            wdata = nd->w;
-            bdata = nd->b;
-            has_w = true;
-            has_b = nd->b != NULL;
-        } else {
-            fr_errf(err, errlen, "%s: op %d not supported by the CPU backend", g->name, (int)nd->op);
-            st = FR_ERR_UNSUPPORTED;
-            goto fail;
-        }
-        dnnl_post_ops_destroy(po);
-        po = NULL;
-        dnnl_primitive_attr_destroy(attr);
-        attr = NULL;
+static enum fr_status conv_desc(struct build *B, struct node_prim *P, char *err, size_t errlen) {
+    const struct fr_graph *g = B->g;
+    const struct fr_node *nd = P->nd;
+    struct cpu_ctx *c = B->be->ctx;
+    struct fr_exec *ex = B->ex;
+    enum fr_status st = FR_OK;
+    struct fr_tshape is = g->shapes[nd->in[0]], os = g->shapes[nd->out];
+    dnnl_data_type_t wt = P->q8 ? dnnl_s8 : P->ct, ut = P->q8 ? dnnl_s8 : dnnl_f32;
+    dnnl_memory_desc_t wany, bany;
+    if (nd->groups == 1) {
+        dnnl_dims_t wd = { os.c, is.c, nd->kh, nd->kw };
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, wt, dnnl_format_tag_any), "md_init");
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&P->wuser, 4, wd, ut, dnnl_hwio), "md_init");
+    } else {
+        dnnl_dims_t wd = { nd->groups, 1, 1, nd->kh, nd->kw };
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 5, wd, wt, dnnl_format_tag_any), "md_init");
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&P->wuser, 5, wd, ut, dnnl_hwigo), "md_init");
+    }
+    dnnl_dims_t bd = { os.c };
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&P->buser, 1, bd, dnnl_f32, dnnl_a), "md_init");
+    bany = P->buser;
+    dnnl_dims_t strides = { nd->sh, nd->sw }, pl = { nd->pad_t, nd->pad_l }, pr = { nd->pad_b, nd->pad_r };
+    dnnl_memory_desc_t *dst = nd->sum ? &ex->md[P->in1] : &P->any_dst;
+    P->wsrc = nd->w;
+    P->wdata = nd->w;
+    P->bdata = nd->b;
+    if (P->q8 && (st = quantize_conv(B, P, is.c, os.c, err, errlen)) != FR_OK) goto fail;
+    if (nd->sum) DNNL_TRY(dnnl_post_ops_append_sum(P->po, 1.0f), "append_sum");
+    if (P->q8 && nd->act == FR_ACT_RELU6) {
+        /* After the output scale the values are in units of s_out. */
+        DNNL_TRY(dnnl_post_ops_append_eltwise(P->po, 1.0f, dnnl_eltwise_clip_v2, 0.0f, 6.0f / P->s_out),
+                 "append_eltwise");
+    } else {
+        DNNL_TRY(add_act(P->po, nd->act, nd->alpha), "append_eltwise");
+    }
+    DNNL_TRY(dnnl_primitive_attr_set_post_ops(P->attr, P->po), "set_post_ops");
+    dnnl_convolution_desc_t cd;
+    DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                &ex->md[P->in0], &wany, nd->b ? &bany : NULL, dst, strides, pl, pr),
+             "conv_desc");
+    DNNL_TRY(dnnl_primitive_desc_create(&P->pd, &cd, P->attr, c->engine, NULL), "conv_pd");
+    P->has_w = true;
+    P->has_b = nd->b != NULL;
+fail:
+    return st;
+}
 
-        const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+static enum fr_status pool_desc(struct build *B, struct node_prim *P, char *err, size_t errlen) {
+    const struct fr_graph *g = B->g;
+    const struct fr_node *nd = P->nd;
+    struct cpu_ctx *c = B->be->ctx;
+    enum fr_status st = FR_OK;
+    struct fr_tshape is = g->shapes[nd->in[0]];
+    bool global = nd->op == FR_OP_GLOBAL_AVG;
+    dnnl_dims_t strides = { global ? 1 : nd->sh, global ? 1 : nd->sw };
+    dnnl_dims_t kernel = { global ? is.h : nd->kh, global ? is.w : nd->kw };
+    dnnl_dims_t dil = { 0, 0 }, pl = { nd->pad_t, nd->pad_l }, pr = { nd->pad_b, nd->pad_r };
+    dnnl_pooling_v2_desc_t pdsc;
+    DNNL_TRY(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference,
+                                               nd->pool_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
+                                               &B->ex->md[P->in0], &P->any_dst, strides, kernel, dil, pl, pr),
+             "pool_desc");
+    DNNL_TRY(dnnl_primitive_desc_create(&P->pd, &pdsc, P->attr, c->engine, NULL), "pool_pd");
+fail:
+    return st;
+}
+
+static enum fr_status act_desc(struct build *B, struct node_prim *P, char *err, size_t errlen) {
+    const struct fr_graph *g = B->g;
+    const struct fr_node *nd = P->nd;
+    struct cpu_ctx *c = B->be->ctx;
+    enum fr_status st = FR_OK;
+    dnnl_eltwise_desc_t ed;
+    dnnl_alg_kind_t alg = nd->act == FR_ACT_RELU6 ? dnnl_eltwise_clip_v2 : dnnl_eltwise_relu;
+    float alpha = nd->act == FR_ACT_LEAKY ? nd->alpha : 0.0f, beta = nd->act == FR_ACT_RELU6 ? 6.0f : 0.0f;
+    DNNL_TRY(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &B->ex->md[P->in0], alpha, beta),
+             "eltwise_desc");
+    DNNL_TRY(dnnl_primitive_desc_create(&P->pd, &ed, P->attr, c->engine, NULL), "eltwise_pd");
+fail:
+    return st;
+}
+
+static enum fr_status fc_desc(struct build *B, struct node_prim *P, char *err, size_t errlen) {
+    const struct fr_graph *g = B->g;
+    const struct fr_node *nd = P->nd;
+    struct cpu_ctx *c = B->be->ctx;
+    enum fr_status st = FR_OK;
+    struct fr_tshape is = g->shapes[nd->in[0]], os = g->shapes[nd->out];
+    dnnl_dims_t wd = { os.c, is.c, is.h, is.w };
+    dnnl_memory_desc_t wany, bany, dst2;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, P->ct, dnnl_format_tag_any), "md_init");
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&P->wuser, 4, wd, dnnl_f32, dnnl_hwio), "md_init");
+    dnnl_dims_t bd = { os.c }, dd = { B->batch, os.c };
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&P->buser, 1, bd, dnnl_f32, dnnl_a), "md_init");
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst2, 2, dd, P->dt, dnnl_format_tag_any), "md_init");
+    bany = P->buser;
+    dnnl_inner_product_desc_t ipd;
+    DNNL_TRY(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &B->ex->md[P->in0], &wany,
+                                                  nd->b ? &bany : NULL, &dst2),
+             "ip_desc");
+    DNNL_TRY(dnnl_primitive_desc_create(&P->pd, &ipd, P->attr, c->engine, NULL), "ip_pd");
+    P->wsrc = nd->w;
+    P->wdata = nd->w;
+    P->bdata = nd->b;
+    P->has_w = true;
+    P->has_b = nd->b != NULL;
+fail:
+    return st;
+}
+
+/* Converts node i's inputs to the type it computes in (P->ct). */
+static enum fr_status node_inputs(struct build *B, int32_t i, struct node_prim *P, char *err, size_t errlen) {
+    struct fr_exec *ex = B->ex;
+    const struct fr_node *nd = P->nd;
+    enum fr_status st = FR_OK;
+    P->s_in = 1.0f;
+    if (P->q8) {
+        if (!is_int8(ex->md[P->in0].data_type)) {
+            /* An fp32 tensor of known range: u8 when it cannot be
+             * negative, else s8, the range's end mapped to 255 / 127. */
+            bool u = B->nonneg[P->in0];
+            float qs = B->range[P->in0] / (u ? 255.0f : 127.0f);
+            if ((st = convert(B, P->in0, u ? dnnl_u8 : dnnl_s8, qs, i, false, &P->in0, err, errlen)) != FR_OK)
+                return st;
+        }
+        P->s_in = ex->qs[P->in0];
+    } else if ((st = convert(B, P->in0, P->ct, 1.0f, i, false, &P->in0, err, errlen)) != FR_OK) {
+        return st;
+    }
+    if (P->in1 >= 0) st = convert(B, P->in1, P->ct, 1.0f, i, nd->sum, &P->in1, err, errlen);
+    return st;
+}
+
+/* PAD_ADD runs the custom kernel (run_pad_add), which reads the node's own
+ * tensors in plain or singly blocked layouts of one type. */
+static enum fr_status pad_add_step(struct build *B, int32_t i, struct node_prim *P, char *err, size_t errlen) {
+    const struct fr_graph *g = B->g;
+    struct fr_exec *ex = B->ex;
+    const struct fr_node *nd = P->nd;
+    enum fr_status st = FR_OK;
+    dnnl_format_tag_t ta = simple_tag(&ex->md[P->in0]), tb = simple_tag(&ex->md[P->in1]);
+    if (!ta || !tb || (P->ct != dnnl_f32 && P->ct != dnnl_bf16)) {
+        fr_errf(err, errlen, "%s: pad_add on an unsupported layout", g->name);
+        return FR_ERR_UNSUPPORTED;
+    }
+    if (P->in0 != nd->in[0] || P->in1 != nd->in[1]) {
+        fr_errf(err, errlen, "%s: pad_add inputs of mixed types", g->name);
+        return FR_ERR_UNSUPPORTED;
+    }
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, P->odims, P->ct, ta), "md_init");
+    struct step *sp = &ex->steps[ex->n_steps++];
+    sp->node = i;
+    sp->kind = STEP_PAD_ADD;
+fail:
+    return st;
+}
+
+/* Creates the primitive described in P->pd as the next step: records the
+ * output's layout and range, the scratchpad it needs, and packs its
+ * weights. */
+static enum fr_status prim_step(struct build *B, int32_t i, struct node_prim *P, char *err, size_t errlen) {
+    const struct fr_graph *g = B->g;
+    struct fr_exec *ex = B->ex;
+    const struct fr_node *nd = P->nd;
+    enum fr_status st = FR_OK;
+    const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(P->pd, dnnl_query_dst_md, 0);
+    if (nd->op == FR_OP_FC) {
+        /* Keep the FC output 4-D (N,C,1,1) so later ops see NHWC tensors. */
+        DNNL_TRY(dnnl_memory_desc_reshape(&ex->md[nd->out], dmd, 4, P->odims), "reshape");
+    } else {
+        ex->md[nd->out] = *dmd;
+    }
+    ex->qs[nd->out] = P->s_out;
+    if (nd->op == FR_OP_CONV && nd->act == FR_ACT_RELU6 && !nd->sum) {
+        B->range[nd->out] = 6.0f;
+        B->nonneg[nd->out] = true;
+    }
+    if (nd->sum) fr__plan_alias(&B->plan, nd->out, P->in1); /* written in place into the sum operand */
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(P->pd, dnnl_query_scratchpad_md, 0);
+    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (sbytes > B->scratch) B->scratch = sbytes;
+    struct step *sp = &ex->steps[ex->n_steps];
+    sp->node = i;
+    DNNL_TRY(dnnl_primitive_create(&sp->prim, P->pd), "primitive_create");
+    sp->kind = STEP_PRIM;
+    step_arg(sp, DNNL_ARG_SRC, NULL, P->in0);
+    step_arg(sp, DNNL_ARG_DST, NULL, nd->out);
+    if (P->has_w) {
+        dnnl_memory_t wm;
+        const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(P->pd, dnnl_query_weights_md, 0);
         if (nd->op == FR_OP_FC) {
-            /* Keep the FC output 4-D (N,C,1,1) so later ops see NHWC tensors. */
-            DNNL_TRY(dnnl_memory_desc_reshape(&ex->md[nd->out], dmd, 4, odims), "reshape");
-        } else {
-            ex->md[nd->out] = *dmd;
+            /* The FC weights' logical dims follow the source tensor's. */
+            DNNL_TRY(dnnl_memory_desc_reshape(&P->wuser, &P->wuser, want->ndims, want->dims), "reshape");
         }
-        ex->qs[nd->out] = s_out;
-        if (nd->op == FR_OP_CONV && nd->act == FR_ACT_RELU6 && !nd->sum) {
-            B.range[nd->out] = 6.0f;
-            B.nonneg[nd->out] = true;
-        }
-        if (nd->sum) storage[nd->out] = storage[in1];
-        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-        size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
-        if (sbytes > B.scratch) B.scratch = sbytes;
-        DNNL_TRY(dnnl_primitive_create(&sp->prim, pd), "primitive_create");
-        sp->kind = STEP_PRIM;
-        step_arg(sp, DNNL_ARG_SRC, NULL, in0);
-        step_arg(sp, DNNL_ARG_DST, NULL, nd->out);
-        if (has_w) {
-            dnnl_memory_t wm;
-            const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-            if (nd->op == FR_OP_FC) {
-                /* The FC weights' logical dims follow the source tensor's. */
-                DNNL_TRY(dnnl_memory_desc_reshape(&wuser, &wuser, want->ndims, want->dims), "reshape");
-            }
-            if ((st = pack_weights(be, ex, &wuser, wdata, wsrc, 0, want, &wm, g, err, errlen)) != FR_OK) goto fail;
-            step_arg(sp, DNNL_ARG_WEIGHTS, wm, -1);
-        }
-        if (has_b) {
-            dnnl_memory_t bm;
-            if ((st = pack_weights(be, ex, &buser, bdata, nd->b, q8, &buser, &bm, g, err, errlen)) != FR_OK)
-                goto fail;
-            step_arg(sp, DNNL_ARG_BIAS, bm, -1);
-        }
-        step_arg(sp, DNNL_ARG_SCRATCHPAD, NULL, -2);
-        dnnl_primitive_desc_destroy(pd);
-        pd = NULL;
-        fr_free(qw);
-        fr_free(wscale);
-        fr_free(oscale);
-        fr_free(qb);
-        qw = NULL, wscale = oscale = qb = NULL;
-        ex->n_steps++;
+        if ((st = pack_weights(B->be, ex, &P->wuser, P->wdata, P->wsrc, 0, want, &wm, g, err, errlen)) != FR_OK)
+            goto fail;
+        step_arg(sp, DNNL_ARG_WEIGHTS, wm, -1);
     }
-    /* Plain fp32 NHWC copies of the outputs, made by a final reorder each
-     * (which also dequantizes an int8 output). */
+    if (P->has_b) {
+        dnnl_memory_t bm;
+        if ((st = pack_weights(B->be, ex, &P->buser, P->bdata, nd->b, P->q8, &P->buser, &bm, g, err, errlen)) !=
+            FR_OK)
+            goto fail;
+        step_arg(sp, DNNL_ARG_BIAS, bm, -1);
+    }
+    step_arg(sp, DNNL_ARG_SCRATCHPAD, NULL, -2);
+    ex->n_steps++;
+fail:
+    return st;
+}
+
+/* Step 1: node i's primitive (or custom step), after the reorders that
+ * convert its inputs. */
+static enum fr_status create_node(struct build *B, int32_t i, char *err, size_t errlen) {
+    const struct fr_graph *g = B->g;
+    struct fr_exec *ex = B->ex;
+    const struct fr_node *nd = &g->nodes[i];
+    struct fr_tshape os = g->shapes[nd->out];
+    enum fr_status st = FR_OK;
+    struct node_prim P = { .nd = nd, .in0 = nd->in[0], .in1 = nd->in[1], .s_out = 1.0f,
+                           .odims = { B->batch, os.c, os.h, os.w } };
+    if (nd->op == FR_OP_INPUT) {
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, P.odims, dnnl_f32, dnnl_nhwc), "md_init");
+        return FR_OK;
+    }
+    P.ct = node_type(g, B, nd);
+    P.q8 = P.ct == dnnl_s8;
+    if ((st = node_inputs(B, i, &P, err, errlen)) != FR_OK) goto fail;
+    if (nd->op == FR_OP_PAD_ADD) return pad_add_step(B, i, &P, err, errlen);
+    /* int8 convolutions write u8 when their output is a ReLU6 (range
+     * [0, 6], so 6 maps to 255), else fp32. */
+    P.dt = P.ct;
+    if (P.q8) {
+        P.dt = nd->act == FR_ACT_RELU6 ? dnnl_u8 : dnnl_f32;
+        P.s_out = P.dt == dnnl_u8 ? FR_RELU6_SCALE : 1.0f;
+    }
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&P.any_dst, 4, P.odims, P.dt, dnnl_format_tag_any), "md_init");
+    /* A fresh attr per node: oneDNN 2.6 ignores setting empty post-ops,
+     * so a reused attr would leak one node's post-ops into the next. */
+    DNNL_TRY(dnnl_primitive_attr_create(&P.attr), "attr_create");
+    DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(P.attr, dnnl_scratchpad_mode_user), "scratchpad_mode");
+    DNNL_TRY(dnnl_post_ops_create(&P.po), "post_ops");
+    switch (nd->op) {
+    case FR_OP_CONV: st = conv_desc(B, &P, err, errlen); break;
+    case FR_OP_POOL:
+    case FR_OP_GLOBAL_AVG: st = pool_desc(B, &P, err, errlen); break;
+    case FR_OP_ACT: st = act_desc(B, &P, err, errlen); break;
+    case FR_OP_FC: st = fc_desc(B, &P, err, errlen); break;
+    default:
+        fr_errf(err, errlen, "%s: op %d not supported by the CPU backend", g->name, (int)nd->op);
+        st = FR_ERR_UNSUPPORTED;
+    }
+    if (st == FR_OK) st = prim_step(B, i, &P, err, errlen);
+fail:
+    node_prim_clear(&P);
+    return st;
+}
+
+/* Step 2: plain fp32 NHWC copies of the outputs, made by a final reorder
+ * each (which also dequantizes an int8 output). */
+static enum fr_status add_output_copies(struct build *B, char *err, size_t errlen) {
+    const struct fr_graph *g = B->g;
+    struct fr_exec *ex = B->ex;
+    enum fr_status st = FR_OK;
     for (int32_t o = 0; o < g->n_outputs; o++) {
         int32_t t = g->outputs[o], pt = g->n_tensors + o;
         struct fr_tshape s = g->shapes[t];
-        dnnl_dims_t d = { batch, s.c, s.h, s.w };
+        dnnl_dims_t d = { B->batch, s.c, s.h, s.w };
         DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[pt], 4, d, dnnl_f32, dnnl_nhwc), "md_init");
-        if ((st = add_reorder(&B, t, pt, ex->qs[t], -1, err, errlen)) != FR_OK) goto fail;
-        last[t] = g->n_nodes + o;
-        first[pt] = g->n_nodes + o;
-        last[pt] = g->n_nodes + g->n_outputs; /* live until read back */
+        if ((st = add_reorder(B, t, pt, ex->qs[t], -1, err, errlen)) != FR_OK) goto fail;
+        ex->out_offset[o] = (size_t)pt; /* a value id until plan_arena turns it into an offset */
     }
-    nt = B.conv_base + B.n_conv;
-    ex->n_tensors = nt;
-    size_t scratch = B.scratch;
-    /* Plan: one item per storage; an aliased tensor extends its storage's range. */
-    int32_t n_items = 0;
-    int32_t *item_of = first; /* reuse: storage -> item index, after ranges are merged */
-    for (int32_t t = 0; t < nt; t++) {
-        int32_t s = storage[t];
-        if (s != t) {
-            if (last[t] > last[s]) last[s] = last[t];
-            if (last[s] < first[t]) last[s] = first[t];
-        }
+fail:
+    return st;
+}
+
+/* Step 3: every value's size under the layouts oneDNN chose, the shared
+ * scratchpad, and the offsets (plan.h). The exec keeps the offsets. */
+static enum fr_status plan_arena(struct build *B, char *err, size_t errlen) {
+    struct fr_exec *ex = B->ex;
+    ex->n_tensors = B->plan.n;
+    for (int32_t v = 0; v < B->plan.n; v++) B->plan.size[v] = dnnl_memory_desc_get_size(&ex->md[v]);
+    int32_t scratch = fr__plan_add(&B->plan, B->scratch, -1, B->g->n_nodes + B->g->n_outputs);
+    if (fr__plan_offsets(&B->plan, 64) != FR_OK) {
+        fr_errf(err, errlen, "%s: out of memory", B->g->name);
+        return FR_ERR_NOMEM;
     }
-    for (int32_t t = 0; t < nt; t++) {
-        if (storage[t] != t) continue;
-        size_t bytes = dnnl_memory_desc_get_size(&ex->md[t]);
-        for (int32_t u = 0; u < nt; u++)
-            if (storage[u] == t && dnnl_memory_desc_get_size(&ex->md[u]) > bytes)
-                bytes = dnnl_memory_desc_get_size(&ex->md[u]);
-        int32_t f = first[t], l = last[t] < first[t] ? first[t] : last[t];
-        if (t == g->input) f = -1; /* written by upload before the run */
-        items[n_items] = (struct fr_plan_item){ .size = bytes, .first = f, .last = l };
-        item_of[t] = n_items++;
-    }
-    items[n_items] = (struct fr_plan_item){ .size = scratch, .first = -1, .last = g->n_nodes + g->n_outputs };
-    int32_t scratch_item = n_items++;
-    ex->arena_bytes = fr__plan_offsets(items, n_items, 64);
-    for (int32_t t = 0; t < nt; t++) ex->offset[t] = items[item_of[storage[t]]].offset;
-    ex->scratch_offset = items[scratch_item].offset;
-    ex->scratch_bytes = scratch;
-    for (int32_t o = 0; o < g->n_outputs; o++) ex->out_offset[o] = ex->offset[g->n_tensors + o];
-    for (int32_t t = 0; t < nt; t++)
+    ex->arena_bytes = B->plan.arena_bytes;
+    ex->scratch_offset = B->plan.offset[scratch];
+    ex->scratch_bytes = B->scratch;
+    for (int32_t o = 0; o < B->g->n_outputs; o++) ex->out_offset[o] = B->plan.offset[ex->out_offset[o]];
+    ex->offset = B->plan.offset;
+    B->plan.offset = NULL;
+    return FR_OK;
+}
+
+/* Step 4: a oneDNN memory object per value, its data handle set per run,
+ * bound to the steps' arguments. */
+static enum fr_status bind_memory(struct build *B, char *err, size_t errlen) {
+    const struct fr_graph *g = B->g;
+    struct fr_exec *ex = B->ex;
+    struct cpu_ctx *c = B->be->ctx;
+    enum fr_status st = FR_OK;
+    for (int32_t t = 0; t < ex->n_tensors; t++)
         DNNL_TRY(dnnl_memory_create(&ex->mem[t], &ex->md[t], c->engine, DNNL_MEMORY_NONE), "memory_create");
-    if (scratch) {
+    if (ex->scratch_bytes) {
         dnnl_memory_desc_t smd;
-        dnnl_dims_t sd = { (dnnl_dim_t)scratch };
+        dnnl_dims_t sd = { (dnnl_dim_t)ex->scratch_bytes };
         DNNL_TRY(dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_u8, dnnl_a), "md_init");
         DNNL_TRY(dnnl_memory_create(&ex->scratch_mem, &smd, c->engine, DNNL_MEMORY_NONE), "memory_create");
     }
@@ -796,24 +825,67 @@ static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph 
         /* A primitive without scratchpad needs no scratchpad argument. */
         if (!ex->scratch_mem && sp->nargs > 0 && sp->tensors[sp->nargs - 1] == -2) sp->nargs--;
     }
-    goto done;
 fail:
-    exec_free(be, ex);
-    ex = NULL;
-done:
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (po) dnnl_post_ops_destroy(po);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    fr_free(qw);
-    fr_free(wscale);
-    fr_free(oscale);
-    fr_free(qb);
+    return st;
+}
+
+/* The exec's arrays and the plan's values known before the walk: the
+ * graph's tensors and the plain output copies, which live from their
+ * reorder after the last node until they are read back. */
+static enum fr_status build_init(struct build *B, char *err, size_t errlen) {
+    const struct fr_graph *g = B->g;
+    struct fr_exec *ex = B->ex;
+    /* Values: the graph's, a plain copy per output, then conversions (at
+     * most two per node), then the scratchpad. */
+    int32_t cap_conv = 2 * g->n_nodes + 1;
+    int32_t nt = g->n_tensors + g->n_outputs + cap_conv;
+    ex->n_tensors = 0;
+    ex->md = fr_calloc((size_t)nt, sizeof(*ex->md));
+    ex->mem = fr_calloc((size_t)nt, sizeof(*ex->mem));
+    ex->qs = fr_calloc((size_t)nt, sizeof(*ex->qs));
+    ex->origin = fr_calloc((size_t)nt, sizeof(*ex->origin));
+    ex->cap_steps = g->n_nodes + g->n_outputs + cap_conv;
+    ex->steps = fr_calloc((size_t)ex->cap_steps, sizeof(*ex->steps));
+    ex->wref = fr_calloc((size_t)g->n_nodes * 2 + 1, sizeof(*ex->wref));
+    B->range = fr_calloc((size_t)nt, sizeof(*B->range));
+    B->nonneg = fr_calloc((size_t)nt, sizeof(*B->nonneg));
+    if (!ex->md || !ex->mem || !ex->qs || !ex->origin || !ex->steps || !ex->wref || !B->range || !B->nonneg ||
+        fr__plan_init(&B->plan, nt + 1) != FR_OK) {
+        fr_errf(err, errlen, "%s: out of memory", g->name);
+        return FR_ERR_NOMEM;
+    }
+    for (int32_t t = 0; t < nt; t++) ex->qs[t] = 1.0f, ex->origin[t] = -1;
+    B->range[g->input] = g->input_range;
+    fr__plan_add_graph(&B->plan, g);
+    int32_t end = g->n_nodes + g->n_outputs;
+    for (int32_t o = 0; o < g->n_outputs; o++) {
+        fr__plan_use(&B->plan, g->outputs[o], g->n_nodes + o);
+        fr__plan_add(&B->plan, 0, g->n_nodes + o, end);
+    }
+    B->conv_base = B->plan.n;
+    return FR_OK;
+}
+
+static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph *g, int32_t batch,
+                                   struct fr_exec **out, char *err, size_t errlen) {
+    *out = NULL;
+    struct fr_exec *ex = fr_calloc(1, sizeof(*ex));
+    if (!ex) return FR_ERR_NOMEM;
+    ex->g = g;
+    ex->batch = batch;
+    struct build B = { .be = be, .ex = ex, .g = g, .batch = batch };
+    enum fr_status st = build_init(&B, err, errlen);
+    for (int32_t i = 0; st == FR_OK && i < g->n_nodes; i++) st = create_node(&B, i, err, errlen);
+    if (st == FR_OK) st = add_output_copies(&B, err, errlen);
+    if (st == FR_OK) st = plan_arena(&B, err, errlen);
+    if (st == FR_OK) st = bind_memory(&B, err, errlen);
+    if (st != FR_OK) {
+        exec_free(be, ex);
+        ex = NULL;
+    }
+    fr__plan_fini(&B.plan);
     fr_free(B.range);
     fr_free(B.nonneg);
-    fr_free(items);
-    fr_free(storage);
-    fr_free(first);
-    fr_free(last);
     *out = ex;
     return st;
 }
