@@ -76,6 +76,14 @@ enum fr_status fr_net_new(struct fr_backend *be, const struct fr_net_params *par
     fr_weights_free(w);
     w = NULL;
     if (st != FR_OK) goto fail;
+    int32_t bad;
+    if (!fr__backend_supports_graph(be, net->g, &bad)) {
+        const struct fr_node *nd = &net->g->nodes[bad];
+        fr_errf(err, errlen, "%s: backend %s does not support op %s (node %d%s%s)", model_names[params->kind],
+                be->iface.name, fr__op_name(nd->op), (int)bad, nd->name ? ", " : "", nd->name ? nd->name : "");
+        st = FR_ERR_UNSUPPORTED;
+        goto fail;
+    }
     net->g->precision = be->iface.net_precision ? be->iface.net_precision(be, params->kind) : FR_PRECISION_FP32;
     struct fr_exec *ex = get_exec(net, params->max_batch, &st, err, errlen);
     if (!ex && net->g->precision != FR_PRECISION_FP32 && st != FR_ERR_BUDGET && st != FR_ERR_NOMEM) {

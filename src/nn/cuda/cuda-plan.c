@@ -192,6 +192,19 @@ void fr__cuda_pack_krsc(const struct fr_node *nd, int32_t cin, int32_t cout, flo
             for (int32_t x = 0; x < kw; x++) dst[((size_t)c * kh + y) * kw + x] = nd->w[((size_t)y * kw + x) * cin + c];
 }
 
+bool fr__cuda_supports_op(const struct fr_node *nd) {
+    switch (nd->op) {
+    case FR_OP_INPUT:
+    case FR_OP_CONV:
+    case FR_OP_POOL:
+    case FR_OP_GLOBAL_AVG:
+    case FR_OP_FC:
+    case FR_OP_ACT:
+    case FR_OP_PAD_ADD: return true;
+    }
+    return false;
+}
+
 bool fr__cuda_needs_explicit_pad(const struct fr_node *nd) {
     return nd->op == FR_OP_CONV && (nd->pad_t != nd->pad_b || nd->pad_l != nd->pad_r);
 }
