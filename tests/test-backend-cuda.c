@@ -22,20 +22,13 @@
 #include "facerec/nn.h"
 #include "nn/backend-impl.h"
 #include "nn/nets.h"
+#include "ref-graph.h"
 #include "test-util.h"
 
 #define SKIP 77
 
 static uint32_t g_seed = 42;
-static float frand(void) {
-    g_seed = g_seed * 1664525u + 1013904223u;
-    return (float)((g_seed >> 8) & 0xffff) / 65535.0f * 2.0f - 1.0f;
-}
-static float *rnd(size_t n) {
-    float *x = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) x[i] = frand();
-    return x;
-}
+static float *rnd(size_t n) { return fr_ref_rand_floats(n, &g_seed); }
 
 static struct fr_backend *make_backend(enum fr_device dev, enum fr_precision prec) {
     char err[512];

@@ -13,15 +13,7 @@
 #include "ref-graph.h"
 
 static uint32_t g_seed = 42;
-static float frand(void) {
-    g_seed = g_seed * 1664525u + 1013904223u;
-    return (float)((g_seed >> 8) & 0xffff) / 65535.0f * 2.0f - 1.0f;
-}
-static float *rnd(size_t n) {
-    float *x = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) x[i] = frand();
-    return x;
-}
+static float *rnd(size_t n) { return fr_ref_rand_floats(n, &g_seed); }
 
 /* Runs g (already built) with batch n on the CPU backend and the reference. */
 static void run_compare(struct fr_graph *g, int32_t n, const char *what) {
