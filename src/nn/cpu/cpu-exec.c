@@ -525,13 +525,9 @@ fail:
 bool fr__cpu_supports_op(struct fr_backend *be, const struct fr_node *nd) {
     (void)be;
     switch (nd->op) {
-    case FR_OP_INPUT:
-    case FR_OP_CONV:
-    case FR_OP_POOL:
-    case FR_OP_GLOBAL_AVG:
-    case FR_OP_FC:
-    case FR_OP_ACT: return true;
-    case FR_OP_PAD_ADD: return nd->act == FR_ACT_NONE || nd->act == FR_ACT_RELU;
+    case FR_OP_PAD_ADD: return nd->act == FR_ACT_NONE || nd->act == FR_ACT_RELU; /* the kernel's activations */
+    case FR_OP_INPUT: case FR_OP_CONV: case FR_OP_POOL: case FR_OP_GLOBAL_AVG: case FR_OP_FC: case FR_OP_ACT:
+        return true;
     }
     return false;
 }
