@@ -26,3 +26,14 @@ static inline float *fr_ref_rand_floats(size_t n, uint32_t *seed) {
     for (size_t i = 0; x && i < n; i++) x[i] = fr_ref_frand(seed);
     return x;
 }
+
+/* Adds to g the pooling cases every backend's op test covers, each an
+ * output: max 'same' 2/2, 2/1, max 'valid' 3/2, average 'valid' 2/2 and
+ * the global average, all over x. */
+static inline void fr_ref_add_pool_cases(struct fr_graph *g, int32_t x) {
+    fr__graph_output(g, fr__graph_pool(g, x, true, 2, 2, true));
+    fr__graph_output(g, fr__graph_pool(g, x, true, 2, 1, true));
+    fr__graph_output(g, fr__graph_pool(g, x, true, 3, 2, false));
+    fr__graph_output(g, fr__graph_pool(g, x, false, 2, 2, false));
+    fr__graph_output(g, fr__graph_global_avg(g, x));
+}

@@ -156,11 +156,7 @@ static void test_pool_fc_act_padadd(void **state) {
     (void)state;
     struct fr_graph *g = fr__graph_new("misc");
     int32_t x = fr__graph_input(g, 15, 15, 16);
-    fr__graph_output(g, fr__graph_pool(g, x, true, 2, 2, true));
-    fr__graph_output(g, fr__graph_pool(g, x, true, 2, 1, true));
-    fr__graph_output(g, fr__graph_pool(g, x, true, 3, 2, false));
-    fr__graph_output(g, fr__graph_pool(g, x, false, 2, 2, false));
-    fr__graph_output(g, fr__graph_global_avg(g, x));
+    fr_ref_add_pool_cases(g, x);
     fr__graph_output(g, fr__graph_act(g, x, FR_ACT_RELU));
     float *w = rnd(7 * 7 * 16 * 10), *b = rnd(10), *wc = rnd(9 * 16 * 32);
     int32_t p7 = fr__graph_pool(g, x, false, 2, 2, false); /* 7x7x16 */

@@ -115,11 +115,7 @@ static void test_pool(void **state) {
     (void)state;
     struct fr_graph *g = fr__graph_new("pools");
     int32_t x = fr__graph_input(g, 15, 15, 16);
-    fr__graph_output(g, fr__graph_pool(g, x, true, 2, 2, true));
-    fr__graph_output(g, fr__graph_pool(g, x, true, 2, 1, true));
-    fr__graph_output(g, fr__graph_pool(g, x, true, 3, 2, false));
-    fr__graph_output(g, fr__graph_pool(g, x, false, 2, 2, false));
-    fr__graph_output(g, fr__graph_global_avg(g, x));
+    fr_ref_add_pool_cases(g, x);
     run_compare(g, 2, "pools");
 }
 
