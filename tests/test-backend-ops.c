@@ -145,6 +145,53 @@ static void test_unsupported_op_skipped(void **state) {
     fr_backend_free(be);
 }
 
+/* A smaller batch whose plan would not fit the reserved arena runs
+ * zero-padded in the max-batch exec (net.c). The wrapper makes every exec
+ * but the first (the max-batch one fr_net_new compiles) report an arena
+ * too large, which forces that path; the items must come out as before. */
+static struct fr_exec *g_first_exec;
+static size_t (*g_arena_bytes)(struct fr_exec *ex);
+static size_t huge_but_first(struct fr_exec *ex) {
+    if (!g_first_exec) g_first_exec = ex;
+    return ex == g_first_exec ? g_arena_bytes(ex) : (size_t)1 << 40;
+}
+
+static void test_small_batch_padded(void **state) {
+    (void)state;
+    char err[512];
+    struct fr_backend_params bp = fr_backend_default_params();
+    bp.device = FR_DEVICE_CPU;
+    struct fr_backend *be;
+    assert_int_equal(fr_backend_new(&bp, &be, err, sizeof(err)), FR_OK);
+    struct fr_net_params np = fr_net_default_params(FR_NET_LANDMARK);
+    np.models_dir = fr_test_models_dir();
+    np.max_batch = 4;
+    struct fr_net *plain = NULL, *padded = NULL;
+    assert_int_equal(fr_net_new(be, &np, &plain, err, sizeof(err)), FR_OK);
+    g_arena_bytes = be->iface.exec_arena_bytes;
+    be->iface.exec_arena_bytes = huge_but_first;
+    g_first_exec = NULL;
+    assert_int_equal(fr_net_new(be, &np, &padded, err, sizeof(err)), FR_OK);
+    int32_t h, w, c, oh, ow, oc;
+    fr_net_input_shape(plain, &h, &w, &c);
+    fr_net_output_shape(plain, 0, &oh, &ow, &oc);
+    size_t osz = (size_t)oh * ow * oc;
+    uint32_t seed = 99;
+    float *x = fr_ref_rand_floats((size_t)2 * h * w * c, &seed);
+    float *a = calloc(osz * 2, sizeof(float)), *b = calloc(osz * 4, sizeof(float));
+    assert_int_equal(fr_net_forward(plain, x, 2, &a), FR_OK);
+    /* A full batch first leaves other data in items 2 and 3, which the padded pass zeroes. */
+    float *junk = fr_ref_rand_floats((size_t)4 * h * w * c, &seed);
+    assert_int_equal(fr_net_forward(padded, junk, 4, &b), FR_OK);
+    assert_int_equal(fr_net_forward(padded, x, 2, &b), FR_OK);
+    for (size_t k = 0; k < osz * 2; k++) assert_true(fabsf(a[k] - b[k]) <= 1e-5f);
+    free(x), free(junk), free(a), free(b);
+    fr_net_free(plain);
+    fr_net_free(padded);
+    be->iface.exec_arena_bytes = g_arena_bytes;
+    fr_backend_free(be);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_landmark),
@@ -152,6 +199,7 @@ int main(void) {
         cmocka_unit_test(test_tiny),
         cmocka_unit_test(test_ssd),
         cmocka_unit_test(test_unsupported_op_skipped),
+        cmocka_unit_test(test_small_batch_padded),
     };
     return cmocka_run_group_tests_name("backend-ops", tests, NULL, NULL);
 }

@@ -188,12 +188,14 @@ static enum fr_status forward(struct fr_net *net, const float *input, const stru
         return st;
     }
     if (ex == net->execs[net->max_batch] && n < net->max_batch) {
-        size_t pad = in_item * (size_t)(net->max_batch - n);
-        char *zeros = fr_calloc(1, pad); /* rare path; see above */
-        if (!zeros) return FR_ERR_NOMEM;
-        st = b->upload(net->be, net->arena, in_off + in_item * (size_t)n, zeros, pad);
-        fr_free(zeros);
-        if (st != FR_OK) return st;
+        /* The rare path above: zero the unused items from a static block
+         * of zeros, so that it allocates nothing either. */
+        static const char zeros[1 << 16];
+        size_t pad = in_item * (size_t)(net->max_batch - n), at = in_off + in_item * (size_t)n;
+        for (size_t done = 0, k; done < pad; done += k) {
+            k = pad - done < sizeof zeros ? pad - done : sizeof zeros;
+            if ((st = b->upload(net->be, net->arena, at + done, zeros, k)) != FR_OK) return st;
+        }
     }
     if ((st = b->exec_run(net->be, ex, net->arena)) != FR_OK) return st;
     for (int32_t i = 0; i < g->n_outputs; i++) {
