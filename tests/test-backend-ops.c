@@ -119,6 +119,16 @@ static void test_tiny(void **state) { (void)state; check_net(FR_NET_TINY, 3); }
 static void test_landmark(void **state) { (void)state; check_net(FR_NET_LANDMARK, 5); }
 static void test_recognition(void **state) { (void)state; check_net(FR_NET_RECOGNITION, 5); }
 
+/* A CPU backend, whose table the tests below then patch. */
+static struct fr_backend *cpu_backend(void) {
+    char err[512];
+    struct fr_backend_params bp = fr_backend_default_params();
+    bp.device = FR_DEVICE_CPU;
+    struct fr_backend *be;
+    if (fr_backend_new(&bp, &be, err, sizeof(err)) != FR_OK) fail_msg("fr_backend_new: %s", err);
+    return be;
+}
+
 static bool no_pad_add(struct fr_backend *be, const struct fr_node *nd) { return nd->op != FR_OP_PAD_ADD; }
 
 /* The skip path: a backend that does not support an op the recognition
@@ -127,10 +137,7 @@ static bool no_pad_add(struct fr_backend *be, const struct fr_node *nd) { return
 static void test_unsupported_op_skipped(void **state) {
     (void)state;
     char err[512];
-    struct fr_backend_params bp = fr_backend_default_params();
-    bp.device = FR_DEVICE_CPU;
-    struct fr_backend *be;
-    assert_int_equal(fr_backend_new(&bp, &be, err, sizeof(err)), FR_OK);
+    struct fr_backend *be = cpu_backend();
     be->iface.supports_op = no_pad_add;
     struct fr_net_params np = fr_net_default_params(FR_NET_RECOGNITION);
     np.models_dir = fr_test_models_dir();
@@ -159,10 +166,7 @@ static size_t huge_but_first(struct fr_exec *ex) {
 static void test_small_batch_padded(void **state) {
     (void)state;
     char err[512];
-    struct fr_backend_params bp = fr_backend_default_params();
-    bp.device = FR_DEVICE_CPU;
-    struct fr_backend *be;
-    assert_int_equal(fr_backend_new(&bp, &be, err, sizeof(err)), FR_OK);
+    struct fr_backend *be = cpu_backend();
     struct fr_net_params np = fr_net_default_params(FR_NET_LANDMARK);
     np.models_dir = fr_test_models_dir();
     np.max_batch = 4;
