@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-static float act(float v, enum fr_act a, float alpha) {
+float fr_ref_act(float v, enum fr_act a, float alpha) {
     switch (a) {
     case FR_ACT_NONE: return v;
     case FR_ACT_RELU: return v > 0 ? v : 0;
@@ -62,7 +62,7 @@ enum fr_status fr_ref_graph_run(const struct fr_graph *g, int32_t n, const float
                                 }
                             if (nd->b) acc += nd->b[oc];
                             if (nd->sum) acc += t[nd->in[1]][oi];
-                            o[oi] = act((float)acc, nd->act, nd->alpha);
+                            o[oi] = fr_ref_act((float)acc, nd->act, nd->alpha);
                             break;
                         }
                         case FR_OP_POOL: {
@@ -91,14 +91,14 @@ enum fr_status fr_ref_graph_run(const struct fr_graph *g, int32_t n, const float
                             o[oi] = (float)acc;
                             break;
                         }
-                        case FR_OP_ACT: o[oi] = act(x[oi], nd->act, nd->alpha); break;
+                        case FR_OP_ACT: o[oi] = fr_ref_act(x[oi], nd->act, nd->alpha); break;
                         case FR_OP_PAD_ADD: {
                             struct fr_tshape sb = g->shapes[nd->in[1]];
                             if (oc < is.c && oy < is.h && ox < is.w)
                                 acc += x[(((size_t)b * is.h + oy) * is.w + ox) * is.c + oc];
                             if (oc < sb.c && oy < sb.h && ox < sb.w)
                                 acc += t[nd->in[1]][(((size_t)b * sb.h + oy) * sb.w + ox) * sb.c + oc];
-                            o[oi] = act((float)acc, nd->act, nd->alpha);
+                            o[oi] = fr_ref_act((float)acc, nd->act, nd->alpha);
                             break;
                         }
                         case FR_OP_INPUT: break;

@@ -22,20 +22,13 @@
 #include "facerec/nn.h"
 #include "nn/backend-impl.h"
 #include "nn/nets.h"
+#include "ref-graph.h"
 #include "test-util.h"
 
 #define SKIP 77
 
 static uint32_t g_seed = 42;
-static float frand(void) {
-    g_seed = g_seed * 1664525u + 1013904223u;
-    return (float)((g_seed >> 8) & 0xffff) / 65535.0f * 2.0f - 1.0f;
-}
-static float *rnd(size_t n) {
-    float *x = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) x[i] = frand();
-    return x;
-}
+static float *rnd(size_t n) { return fr_ref_rand_floats(n, &g_seed); }
 
 static struct fr_backend *make_backend(enum fr_device dev, enum fr_precision prec) {
     char err[512];
@@ -163,11 +156,7 @@ static void test_pool_fc_act_padadd(void **state) {
     (void)state;
     struct fr_graph *g = fr__graph_new("misc");
     int32_t x = fr__graph_input(g, 15, 15, 16);
-    fr__graph_output(g, fr__graph_pool(g, x, true, 2, 2, true));
-    fr__graph_output(g, fr__graph_pool(g, x, true, 2, 1, true));
-    fr__graph_output(g, fr__graph_pool(g, x, true, 3, 2, false));
-    fr__graph_output(g, fr__graph_pool(g, x, false, 2, 2, false));
-    fr__graph_output(g, fr__graph_global_avg(g, x));
+    fr_ref_add_pool_cases(g, x);
     fr__graph_output(g, fr__graph_act(g, x, FR_ACT_RELU));
     float *w = rnd(7 * 7 * 16 * 10), *b = rnd(10), *wc = rnd(9 * 16 * 32);
     int32_t p7 = fr__graph_pool(g, x, false, 2, 2, false); /* 7x7x16 */

@@ -267,16 +267,6 @@ static void test_pack_krsc(void **state) {
 
 /* ---- the plan, executed ---- */
 
-static float actf(float v, enum fr_act a, float alpha) {
-    switch (a) {
-    case FR_ACT_NONE: return v;
-    case FR_ACT_RELU: return v > 0 ? v : 0;
-    case FR_ACT_RELU6: return v < 0 ? 0 : (v > 6 ? 6 : v);
-    case FR_ACT_LEAKY: return v > 0 ? v : alpha * v;
-    }
-    return v;
-}
-
 /* Runs g in one arena with the CUDA plan's offsets, step by step as
  * backend-cuda.c does. Storage is poisoned with NaN first, so reading a
  * tensor whose bytes were reused shows up in the outputs. */
@@ -334,7 +324,7 @@ static void run_planned(const struct fr_graph *g, int32_t n, const struct fr__cu
                                 }
                             if (nd->b) acc += nd->b[oc];
                             if (nd->sum) acc += T(nd->in[1])[oi];
-                            y[oi] = actf((float)acc, nd->act, nd->alpha);
+                            y[oi] = fr_ref_act((float)acc, nd->act, nd->alpha);
                         } else if (nd->op == FR_OP_POOL || nd->op == FR_OP_GLOBAL_AVG) {
                             bool gl = nd->op == FR_OP_GLOBAL_AVG;
                             int32_t kh = gl ? is.h : nd->kh, kw = gl ? is.w : nd->kw;
@@ -354,16 +344,16 @@ static void run_planned(const struct fr_graph *g, int32_t n, const struct fr__cu
                             size_t cin = (size_t)is.h * is.w * is.c;
                             for (size_t i = 0; i < cin; i++) acc += (double)x[b * cin + i] * nd->w[i * os.c + oc];
                             if (nd->b) acc += nd->b[oc];
-                            y[oi] = actf((float)acc, nd->act, nd->alpha);
+                            y[oi] = fr_ref_act((float)acc, nd->act, nd->alpha);
                         } else if (nd->op == FR_OP_ACT) {
-                            y[oi] = actf(x[oi], nd->act, nd->alpha);
+                            y[oi] = fr_ref_act(x[oi], nd->act, nd->alpha);
                         } else if (nd->op == FR_OP_PAD_ADD) {
                             struct fr_tshape sb = g->shapes[nd->in[1]];
                             if (oc < is.c && oy < is.h && ox < is.w)
                                 acc += x[(((size_t)b * is.h + oy) * is.w + ox) * is.c + oc];
                             if (oc < sb.c && oy < sb.h && ox < sb.w)
                                 acc += T(nd->in[1])[(((size_t)b * sb.h + oy) * sb.w + ox) * sb.c + oc];
-                            y[oi] = actf((float)acc, nd->act, nd->alpha);
+                            y[oi] = fr_ref_act((float)acc, nd->act, nd->alpha);
                         }
                     }
     }

@@ -3,7 +3,8 @@
 # modules (tests/fake-backend-module.c) so that it runs in every build:
 # a valid module is listed with its devices and used by --device cuda; a
 # module with another API version, one whose entry point refuses the
-# program, and a library without the entry point are each refused with a
+# program, one whose backend implements another version of the backend
+# interface table, and a library without the entry point are each refused with a
 # message naming the file and the reason, and --device auto then runs on
 # the CPU.
 # Usage: test-module-abi.sh BUILD_DIR SOURCE_DIR
@@ -46,6 +47,12 @@ run "$m" detect --device cuda --models "$models" "$photo"
 has "refuses" "device cuda: cannot use $m: module API version 2, the program's is 1"
 run "$m" detect --models "$models" "$photo"
 [ "$rc" = 0 ] && grep -q 'obama.jpg,' "$tmp/out" && ok || bad "auto with a refusing module: exit $rc"
+# A module whose backend implements another version of the backend
+# interface table: refused when the backend is made, not called.
+m="$fake/libfake-module-iface99.so"
+run "$m" detect --device cuda --models "$models" "$photo"
+[ "$rc" != 0 ] && ok || bad "a backend of interface version 99: --device cuda should fail"
+has "interface 99" "backend cuda implements backend interface version 99, the program's is 1"
 m="$fake/libfake-module-none.so"
 run "$m" devices
 has "no entry point" "cuda  not available: cannot use $m: no fr_backend_module_init symbol: not a facerec backend module"

@@ -10,18 +10,11 @@
 #include <cmocka.h>
 
 #include "nn/backend-impl.h"
+#include "nn/plan.h"
 #include "ref-graph.h"
 
 static uint32_t g_seed = 42;
-static float frand(void) {
-    g_seed = g_seed * 1664525u + 1013904223u;
-    return (float)((g_seed >> 8) & 0xffff) / 65535.0f * 2.0f - 1.0f;
-}
-static float *rnd(size_t n) {
-    float *x = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) x[i] = frand();
-    return x;
-}
+static float *rnd(size_t n) { return fr_ref_rand_floats(n, &g_seed); }
 
 /* Runs g (already built) with batch n on the CPU backend and the reference. */
 static void run_compare(struct fr_graph *g, int32_t n, const char *what) {
@@ -122,11 +115,7 @@ static void test_pool(void **state) {
     (void)state;
     struct fr_graph *g = fr__graph_new("pools");
     int32_t x = fr__graph_input(g, 15, 15, 16);
-    fr__graph_output(g, fr__graph_pool(g, x, true, 2, 2, true));
-    fr__graph_output(g, fr__graph_pool(g, x, true, 2, 1, true));
-    fr__graph_output(g, fr__graph_pool(g, x, true, 3, 2, false));
-    fr__graph_output(g, fr__graph_pool(g, x, false, 2, 2, false));
-    fr__graph_output(g, fr__graph_global_avg(g, x));
+    fr_ref_add_pool_cases(g, x);
     run_compare(g, 2, "pools");
 }
 
@@ -153,12 +142,53 @@ static void test_fc_act_padadd(void **state) {
     run_compare(g, 3, "fc/act/pad_add");
 }
 
+/* The shared planner (src/nn/plan.h) on a hand-made chain: lifetimes come
+ * from the nodes, an aliased value shares its storage's offset and keeps
+ * it alive, and no two values live at once share bytes. */
+static void test_plan(void **state) {
+    (void)state;
+    struct fr_graph *g = fr__graph_new("plan");
+    int32_t x = fr__graph_input(g, 4, 4, 2);
+    int32_t a = fr__graph_act(g, x, FR_ACT_RELU);
+    int32_t b = fr__graph_act(g, a, FR_ACT_RELU);
+    int32_t c = fr__graph_act(g, b, FR_ACT_RELU);
+    int32_t d = fr__graph_act(g, c, FR_ACT_RELU);
+    fr__graph_output(g, d);
+    assert_int_equal(g->error, FR_OK);
+    struct fr__plan p;
+    assert_int_equal(fr__plan_init(&p, g->n_tensors + 2), FR_OK);
+    fr__plan_add_graph(&p, g);
+    assert_int_equal(p.n, g->n_tensors);
+    assert_int_equal(p.first[x], -1);              /* uploaded before the run */
+    assert_int_equal(p.last[x], 1);                /* read by node 1 (a) */
+    assert_int_equal(p.first[b], 2);
+    assert_int_equal(p.last[b], 3);
+    assert_int_equal(p.last[d], g->n_nodes);       /* read back after the run */
+    for (int32_t t = 0; t < p.n; t++) p.size[t] = 100;
+    /* d written in place into b's storage: b then lives until d is read. */
+    fr__plan_alias(&p, d, b);
+    int32_t ws = fr__plan_add(&p, 10, -1, g->n_nodes);
+    assert_int_equal(fr__plan_offsets(&p, 64), FR_OK);
+    assert_true(p.offset[d] == p.offset[b]);
+    size_t live[] = { p.offset[x], p.offset[a], p.offset[ws] }; /* all live at node 1 */
+    assert_true(live[0] != live[1] && live[0] != live[2] && live[1] != live[2]);
+    assert_true(p.offset[c] != p.offset[b] && p.offset[c] != p.offset[ws]); /* c overlaps b's storage */
+    for (int32_t v = 0; v < p.n; v++) assert_true(p.offset[v] % 64 == 0 && p.offset[v] + 64 <= p.arena_bytes);
+    /* x and a die early: c reuses one of them, so four 128-byte blocks
+     * (x or a, b/d, c, ws) would be the worst case. */
+    assert_true(p.arena_bytes <= 4 * 128);
+    fr__plan_fini(&p);
+    fr__plan_fini(&p); /* safe on a finished plan */
+    fr__graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv),
         cmocka_unit_test(test_depthwise),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_fc_act_padadd),
+        cmocka_unit_test(test_plan),
     };
     return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
 }

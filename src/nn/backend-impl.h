@@ -15,6 +15,11 @@
 #include "graph.h"
 #include "prep.h"
 
+/* The version of this table's contract. A backend sets api_version to the
+ * value it was built with, and fr_backend_new refuses one whose version
+ * differs from the program's (a module from another build would otherwise
+ * be called through the wrong slots), as SQLite checks a VFS's iVersion.
+ * Bump it whenever a method is added, removed or changes meaning. */
 #define FR_BACKEND_API_VERSION 1
 
 struct fr_buffer;  /* device memory block, backend-defined */
@@ -33,7 +38,10 @@ struct fr_backend_i {
     enum fr_status (*upload)(struct fr_backend *be, struct fr_buffer *dst, size_t off, const void *src, size_t n);
     enum fr_status (*download)(struct fr_backend *be, void *dst, struct fr_buffer *src, size_t off, size_t n);
 
-    /* NULL means every op is supported. */
+    /* Whether exec_new can compile the node. fr_net_new asks it for every
+     * node before compiling (an unsupported op is FR_ERR_UNSUPPORTED naming
+     * the node) and test-backend-ops skips, and reports, the nets a
+     * backend cannot run. NULL means every op is supported. */
     bool (*supports_op)(struct fr_backend *be, const struct fr_node *node);
 
     /* Compile g for `batch` items: create kernels, pack weights (charged to
@@ -81,6 +89,33 @@ struct fr_backend {
     size_t memory_used;
     enum fr_precision precision; /* as asked for in fr_backend_params */
 };
+
+/* A new backend object with `iface` and a zeroed context of ctx_size
+ * bytes, from fr_calloc; FR_ERR_NOMEM (with the message in err) leaves
+ * nothing allocated. Inline so that a module (which has no backend.c)
+ * shares it. */
+static inline enum fr_status fr__backend_alloc(const struct fr_backend_i *iface, size_t ctx_size,
+                                               struct fr_backend **out, char *err, size_t errlen) {
+    struct fr_backend *be = fr_calloc(1, sizeof(*be));
+    void *ctx = fr_calloc(1, ctx_size);
+    *out = NULL;
+    if (!be || !ctx) {
+        fr_free(be);
+        fr_free(ctx);
+        fr_errf(err, errlen, "out of memory");
+        return FR_ERR_NOMEM;
+    }
+    be->iface = *iface;
+    be->ctx = ctx;
+    *out = be;
+    return FR_OK;
+}
+
+/* Whether `be` supports every node of g (supports_op); when not, *bad is
+ * the index of the first node it does not support. */
+bool fr__backend_supports_graph(struct fr_backend *be, const struct fr_graph *g, int32_t *bad);
+/* The name of an op, for messages ("conv", "pad_add"). */
+const char *fr__op_name(enum fr_op op);
 
 /* Budget accounting shared by all backends. */
 enum fr_status fr__budget_take(struct fr_backend *be, size_t bytes);

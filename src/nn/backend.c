@@ -9,6 +9,23 @@ struct fr_backend_params fr_backend_default_params(void) {
     return (struct fr_backend_params){ .device = FR_DEVICE_AUTO, .memory_limit = 0, .threads = 0 };
 }
 
+/* Takes a backend just created: refuses one built against another
+ * interface table (see FR_BACKEND_API_VERSION), else records the
+ * precision asked for. The module ABI check (same structure sizes) has
+ * passed by then, so calling the refused backend's free is safe. */
+static enum fr_status adopt(struct fr_backend **out, enum fr_precision precision, char *err, size_t errlen) {
+    struct fr_backend *be = *out;
+    if (be->iface.api_version != FR_BACKEND_API_VERSION) {
+        fr_errf(err, errlen, "backend %s implements backend interface version %d, the program's is %d",
+                be->iface.name ? be->iface.name : "?", be->iface.api_version, FR_BACKEND_API_VERSION);
+        be->iface.free(be);
+        *out = NULL;
+        return FR_ERR_BACKEND;
+    }
+    be->precision = precision;
+    return FR_OK;
+}
+
 /* The CPU backend is built in; CUDA comes from libfacerec-cuda.so when the
  * registry finds and loads it (backend-reg.c). --device cpu never looks for
  * the module. */
@@ -32,8 +49,7 @@ enum fr_status fr_backend_new(const struct fr_backend_params *params, struct fr_
     case FR__PICK_FAIL: fr_errf(err, errlen, "device cuda: %s", why); return FR_ERR_DEVICE;
     case FR__PICK_CUDA: {
         enum fr_status st = cuda->backend_new(&p, out, err, errlen);
-        if (st == FR_OK) (*out)->precision = p.precision;
-        return st;
+        return st == FR_OK ? adopt(out, p.precision, err, errlen) : st;
     }
     case FR__PICK_CPU:
         /* A debug line: machines without a card or without the module are
@@ -43,8 +59,7 @@ enum fr_status fr_backend_new(const struct fr_backend_params *params, struct fr_
         break;
     }
     enum fr_status st = fr__backend_cpu_new(&p, out, err, errlen);
-    if (st == FR_OK) (*out)->precision = p.precision;
-    return st;
+    return st == FR_OK ? adopt(out, p.precision, err, errlen) : st;
 }
 
 const char *fr_precision_name(enum fr_precision p) {
@@ -83,6 +98,28 @@ void fr_backend_info(struct fr_backend *be, struct fr_backend_info *out) {
 
 void fr_backend_set_threads(struct fr_backend *be, int32_t threads) {
     if (be->iface.set_threads) be->iface.set_threads(be, threads);
+}
+
+bool fr__backend_supports_graph(struct fr_backend *be, const struct fr_graph *g, int32_t *bad) {
+    for (int32_t i = 0; be->iface.supports_op && i < g->n_nodes; i++)
+        if (!be->iface.supports_op(be, &g->nodes[i])) {
+            *bad = i;
+            return false;
+        }
+    return true;
+}
+
+const char *fr__op_name(enum fr_op op) {
+    switch (op) {
+    case FR_OP_INPUT: return "input";
+    case FR_OP_CONV: return "conv";
+    case FR_OP_POOL: return "pool";
+    case FR_OP_GLOBAL_AVG: return "global_avg";
+    case FR_OP_FC: return "fc";
+    case FR_OP_ACT: return "act";
+    case FR_OP_PAD_ADD: return "pad_add";
+    }
+    return "?";
 }
 
 enum fr_status fr__budget_take(struct fr_backend *be, size_t bytes) {

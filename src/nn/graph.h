@@ -102,12 +102,4 @@ float *fr__graph_copy(struct fr_graph *g, const float *src, size_t n);
 /* TF 'same' padding: total = max((out-1)*s + k - in, 0), the extra pixel at the end. */
 void fr__tf_same_pad(int32_t in, int32_t k, int32_t s, int32_t *out, int32_t *pad_lo, int32_t *pad_hi);
 
-/* Static memory planning (ggml-alloc style): given per-storage sizes and
- * live ranges [first, last] in node order, assign offsets so that storages
- * whose ranges overlap never share bytes. Returns the arena size. */
-struct fr_plan_item {
-    size_t size;
-    int32_t first, last;
-    size_t offset; /* out */
-};
-size_t fr__plan_offsets(struct fr_plan_item *items, int32_t n, size_t align);
+/* Static memory planning lives in plan.h. */

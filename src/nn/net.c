@@ -76,6 +76,14 @@ enum fr_status fr_net_new(struct fr_backend *be, const struct fr_net_params *par
     fr_weights_free(w);
     w = NULL;
     if (st != FR_OK) goto fail;
+    int32_t bad;
+    if (!fr__backend_supports_graph(be, net->g, &bad)) {
+        const struct fr_node *nd = &net->g->nodes[bad];
+        fr_errf(err, errlen, "%s: backend %s does not support op %s (node %d%s%s)", model_names[params->kind],
+                be->iface.name, fr__op_name(nd->op), (int)bad, nd->name ? ", " : "", nd->name ? nd->name : "");
+        st = FR_ERR_UNSUPPORTED;
+        goto fail;
+    }
     net->g->precision = be->iface.net_precision ? be->iface.net_precision(be, params->kind) : FR_PRECISION_FP32;
     struct fr_exec *ex = get_exec(net, params->max_batch, &st, err, errlen);
     if (!ex && net->g->precision != FR_PRECISION_FP32 && st != FR_ERR_BUDGET && st != FR_ERR_NOMEM) {
@@ -180,12 +188,14 @@ static enum fr_status forward(struct fr_net *net, const float *input, const stru
         return st;
     }
     if (ex == net->execs[net->max_batch] && n < net->max_batch) {
-        size_t pad = in_item * (size_t)(net->max_batch - n);
-        char *zeros = fr_calloc(1, pad); /* rare path; see above */
-        if (!zeros) return FR_ERR_NOMEM;
-        st = b->upload(net->be, net->arena, in_off + in_item * (size_t)n, zeros, pad);
-        fr_free(zeros);
-        if (st != FR_OK) return st;
+        /* The rare path above: zero the unused items from a static block
+         * of zeros, so that it allocates nothing either. */
+        static const char zeros[1 << 16];
+        size_t pad = in_item * (size_t)(net->max_batch - n), at = in_off + in_item * (size_t)n;
+        for (size_t done = 0, k; done < pad; done += k) {
+            k = pad - done < sizeof zeros ? pad - done : sizeof zeros;
+            if ((st = b->upload(net->be, net->arena, at + done, zeros, k)) != FR_OK) return st;
+        }
     }
     if ((st = b->exec_run(net->be, ex, net->arena)) != FR_OK) return st;
     for (int32_t i = 0; i < g->n_outputs; i++) {

@@ -1,96 +1,18 @@
-/* CPU backend on oneDNN (Debian libdnnl 2.6, OpenMP runtime).
+/* CPU backend on oneDNN (Debian libdnnl 2.6, OpenMP runtime): the
+ * interface table, buffers, copies and runs.
  *
- * exec_new() walks the graph once per (graph, batch): it creates one oneDNN
- * primitive per node with "any" layouts for weights and outputs so oneDNN
- * picks its blocked formats, fuses bias, activation and residual sum as
- * post-ops, reorders weights into the chosen layout once, and plans every
- * activation (plus a shared scratchpad) into one arena. exec_run() only sets
- * data handles and executes: it allocates nothing.
- *
- * Low precision (the graph's precision, chosen per net by cpu-lowprec.c):
- * every tensor has a data type. bf16 graphs keep weights and activations in
- * bf16 except the layers that make the graph's outputs, which run in fp32;
- * int8 graphs run each convolution whose input range is known (the graph
- * input, ReLU6 outputs) with s8 weights scaled per output channel and u8/s8
- * activations, the rest in fp32. Where a node wants its input in another
- * type, a reorder into a converted copy is inserted before it; the planner
- * sizes every tensor by its type, so lower precision means smaller arenas. */
+ * Compiling a graph (exec_new) lives in cpu-exec.c: one oneDNN primitive
+ * per node, weights packed once, every activation (plus a shared
+ * scratchpad) planned into one arena. exec_run() only sets data handles
+ * and executes: it allocates nothing. The PAD_ADD op, which oneDNN has no
+ * primitive for, is a custom kernel here. */
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <oneapi/dnnl/dnnl.h>
-
-#include "../backend-impl.h"
+#include "cpu-impl.h"
 #include "cpu-lowprec.h"
-
-/* Packed weights are shared by every exec of the same graph: execs for
- * different batch sizes usually want the same blocked layout, so each
- * (source array, layout) pair is reordered and charged to the budget once. */
-struct packed {
-    const float *src; /* the graph's fp32 array this packing was made from (the cache key) */
-    int tag;          /* 1 for int8 biases, which are pre-scaled copies of src */
-    dnnl_memory_desc_t md;
-    dnnl_memory_t mem;
-    void *buf;
-    size_t bytes;
-    int32_t refs;
-};
-
-struct cpu_ctx {
-    dnnl_engine_t engine;
-    dnnl_stream_t stream;
-    int32_t n_packed, cap_packed;
-    struct packed *packed;
-};
-
-struct fr_buffer {
-    void *ptr;
-    size_t size;
-};
-
-enum step_kind { STEP_PRIM, STEP_PAD_ADD };
-
-#define MAX_ARGS 8
-
-struct step {
-    enum step_kind kind;
-    dnnl_primitive_t prim;
-    int nargs;
-    dnnl_exec_arg_t args[MAX_ARGS];
-    int32_t tensors[MAX_ARGS]; /* arena tensor per arg, -1 for weights; -2 scratchpad */
-    int32_t node;
-};
-
-struct fr_exec {
-    const struct fr_graph *g;
-    int32_t batch;
-    int32_t n_tensors;         /* graph tensors + one plain copy per output + conversions */
-    dnnl_memory_desc_t *md;
-    float *qs;                 /* per tensor: the int8 quantization scale (real = q * qs); 1 otherwise */
-    int32_t *origin;           /* per tensor: the tensor a conversion copies, -1 for the others */
-    size_t *offset;
-    dnnl_memory_t *mem;
-    int32_t n_steps, cap_steps;
-    struct step *steps; /* cap_steps slots, zeroed; a failed compile may leave a primitive past n_steps */
-    dnnl_memory_t scratch_mem;
-    size_t scratch_offset, scratch_bytes;
-    size_t arena_bytes;
-    int32_t n_wref;
-    struct packed **wref;      /* shared packed weights this exec holds a reference on */
-    size_t out_offset[8];
-};
-
-#define DNNL_TRY(call, what)                                                    \
-    do {                                                                        \
-        dnnl_status_t s_ = (call);                                              \
-        if (s_ != dnnl_success) {                                               \
-            fr_errf(err, errlen, "%s: oneDNN %s failed (status %d)", g->name, what, (int)s_); \
-            st = s_ == dnnl_out_of_memory ? FR_ERR_NOMEM : FR_ERR_BACKEND;      \
-            goto fail;                                                          \
-        }                                                                       \
-    } while (0)
 
 static void cpu_free(struct fr_backend *be) {
     struct cpu_ctx *c = be->ctx;
@@ -142,10 +64,8 @@ static enum fr_status cpu_download(struct fr_backend *be, void *dst, struct fr_b
     return FR_OK;
 }
 
-/* Layouts the custom PAD_ADD kernel understands: plain NHWC or NCHW-style
- * blocking with one inner channel block (nChw8c / nChw16c). Returns the
- * matching format tag, or dnnl_format_tag_undef. */
-static dnnl_format_tag_t simple_tag(const dnnl_memory_desc_t *md) {
+/* See cpu-impl.h. */
+dnnl_format_tag_t fr__cpu_pad_add_tag(const dnnl_memory_desc_t *md) {
     if (md->format_kind != dnnl_blocked || md->ndims != 4) return dnnl_format_tag_undef;
     const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
     if (b->inner_nblks == 0) {
@@ -183,18 +103,20 @@ static inline uint16_t bf16_from(float f) {
     return (uint16_t)(u >> 16);
 }
 
-/* The same loop over bf16 tensors: all three share the type (exec_new
- * converts the inputs to the output's type). */
-static void run_pad_add_bf16(struct fr_exec *ex, const struct fr_node *nd, char *arena) {
+/* out = act(zero-pad a + zero-pad b) over float or bf16 tensors: all three
+ * share the type (exec_new converts the inputs to the output's type). One
+ * body for both types; inlined per type, so the test on bf16 is constant. */
+static inline __attribute__((always_inline)) void pad_add_loop(struct fr_exec *ex, const struct fr_node *nd,
+                                                               char *arena, bool bf16) {
     const dnnl_memory_desc_t *ma = &ex->md[nd->in[0]], *mb = &ex->md[nd->in[1]], *mo = &ex->md[nd->out];
-    const uint16_t *a = (const uint16_t *)(arena + ex->offset[nd->in[0]]);
-    const uint16_t *b = (const uint16_t *)(arena + ex->offset[nd->in[1]]);
-    uint16_t *o = (uint16_t *)(arena + ex->offset[nd->out]);
+    const char *a = arena + ex->offset[nd->in[0]], *b = arena + ex->offset[nd->in[1]];
+    char *o = arena + ex->offset[nd->out];
     int64_t N = mo->dims[0], C = mo->dims[1], H = mo->dims[2], W = mo->dims[3];
     int64_t ca = ma->dims[1], ha = ma->dims[2], wa = ma->dims[3];
     int64_t cb = mb->dims[1], hb = mb->dims[2], wb = mb->dims[3];
     int64_t Cp = mo->padded_dims[1];
     bool relu = nd->act == FR_ACT_RELU;
+#define PA_LOAD(p, i) (bf16 ? bf16_load((const uint16_t *)(p), (i)) : ((const float *)(p))[i])
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < Cp; c++)
@@ -202,620 +124,20 @@ static void run_pad_add_bf16(struct fr_exec *ex, const struct fr_node *nd, char 
                 for (int64_t w = 0; w < W; w++) {
                     float v = 0.0f;
                     if (c < C) {
-                        if (c < ca && h < ha && w < wa) v += bf16_load(a, md_off(ma, n, c, h, w));
-                        if (c < cb && h < hb && w < wb) v += bf16_load(b, md_off(mb, n, c, h, w));
+                        if (c < ca && h < ha && w < wa) v += PA_LOAD(a, md_off(ma, n, c, h, w));
+                        if (c < cb && h < hb && w < wb) v += PA_LOAD(b, md_off(mb, n, c, h, w));
                         if (relu && v < 0.0f) v = 0.0f;
                     }
-                    o[md_off(mo, n, c, h, w)] = bf16_from(v);
+                    size_t k = md_off(mo, n, c, h, w);
+                    if (bf16) ((uint16_t *)o)[k] = bf16_from(v);
+                    else ((float *)o)[k] = v;
                 }
+#undef PA_LOAD
 }
 
 static void run_pad_add(struct fr_exec *ex, const struct fr_node *nd, char *arena) {
-    if (ex->md[nd->out].data_type == dnnl_bf16) {
-        run_pad_add_bf16(ex, nd, arena);
-        return;
-    }
-    const dnnl_memory_desc_t *ma = &ex->md[nd->in[0]], *mb = &ex->md[nd->in[1]], *mo = &ex->md[nd->out];
-    const float *a = (const float *)(arena + ex->offset[nd->in[0]]);
-    const float *b = (const float *)(arena + ex->offset[nd->in[1]]);
-    float *o = (float *)(arena + ex->offset[nd->out]);
-    int64_t N = mo->dims[0], C = mo->dims[1], H = mo->dims[2], W = mo->dims[3];
-    int64_t ca = ma->dims[1], ha = ma->dims[2], wa = ma->dims[3];
-    int64_t cb = mb->dims[1], hb = mb->dims[2], wb = mb->dims[3];
-    int64_t Cp = mo->padded_dims[1];
-    bool relu = nd->act == FR_ACT_RELU;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < Cp; c++)
-            for (int64_t h = 0; h < H; h++)
-                for (int64_t w = 0; w < W; w++) {
-                    float v = 0.0f;
-                    if (c < C) {
-                        if (c < ca && h < ha && w < wa) v += a[md_off(ma, n, c, h, w)];
-                        if (c < cb && h < hb && w < wb) v += b[md_off(mb, n, c, h, w)];
-                        if (relu && v < 0.0f) v = 0.0f;
-                    }
-                    o[md_off(mo, n, c, h, w)] = v;
-                }
-}
-
-static dnnl_status_t add_act(dnnl_post_ops_t po, enum fr_act act, float alpha) {
-    switch (act) {
-    case FR_ACT_NONE: return dnnl_success;
-    case FR_ACT_RELU: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
-    case FR_ACT_RELU6: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.0f, 6.0f);
-    case FR_ACT_LEAKY: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, alpha, 0.0f);
-    }
-    return dnnl_invalid_arguments;
-}
-
-static void exec_free(struct fr_backend *be, struct fr_exec *ex) {
-    if (!ex) return;
-    for (int32_t i = 0; ex->steps && i < ex->cap_steps; i++)
-        if (ex->steps[i].prim) dnnl_primitive_destroy(ex->steps[i].prim);
-    for (int32_t i = 0; ex->mem && i < ex->n_tensors; i++)
-        if (ex->mem[i]) dnnl_memory_destroy(ex->mem[i]);
-    for (int32_t i = 0; i < ex->n_wref; i++) {
-        struct packed *pk = ex->wref[i];
-        if (--pk->refs > 0) continue;
-        dnnl_memory_destroy(pk->mem);
-        fr_free_aligned(pk->buf);
-        fr__budget_give(be, pk->bytes);
-        pk->src = NULL; /* slot is free for reuse */
-        pk->mem = NULL;
-    }
-    if (ex->scratch_mem) dnnl_memory_destroy(ex->scratch_mem);
-    fr_free(ex->wref);
-    fr_free(ex->steps);
-    fr_free(ex->mem);
-    fr_free(ex->offset);
-    fr_free(ex->md);
-    fr_free(ex->qs);
-    fr_free(ex->origin);
-    fr_free(ex);
-}
-
-/* Reorder user weights (plain, described by user_md over `data`) into the
- * layout and type the primitive wants, or reuse an identical packing made
- * earlier. `key` is the graph's fp32 array the data comes from (`data`
- * itself, or its int8 quantization) and `tag` tells pre-scaled int8 biases
- * from plain ones. The packed buffer is charged to the budget once. */
-static enum fr_status pack_weights(struct fr_backend *be, struct fr_exec *ex, const dnnl_memory_desc_t *user_md,
-                                   const void *data, const float *key, int tag, const dnnl_memory_desc_t *want,
-                                   dnnl_memory_t *out, const struct fr_graph *g, char *err, size_t errlen) {
-    const float *src = key;
-    struct cpu_ctx *c = be->ctx;
-    enum fr_status st = FR_OK;
-    struct packed *pk = NULL;
-    for (int32_t i = 0; i < c->n_packed; i++)
-        if (c->packed[i].src == src && c->packed[i].tag == tag && dnnl_memory_desc_equal(&c->packed[i].md, want)) {
-            pk = &c->packed[i];
-            pk->refs++;
-            ex->wref[ex->n_wref++] = pk;
-            *out = pk->mem;
-            return FR_OK;
-        }
-    /* The cache is a fixed array (sized at backend creation) so that exec
-     * references stay valid. */
-    for (int32_t i = 0; i < c->n_packed && !pk; i++)
-        if (!c->packed[i].src) pk = &c->packed[i];
-    if (!pk) {
-        if (c->n_packed == c->cap_packed) {
-            fr_errf(err, errlen, "%s: too many packed weight tensors", g->name);
-            return FR_ERR_NOMEM;
-        }
-        pk = &c->packed[c->n_packed++];
-    }
-    memset(pk, 0, sizeof(*pk));
-    dnnl_memory_t um = NULL;
-    dnnl_primitive_desc_t rpd = NULL;
-    dnnl_primitive_t rp = NULL;
-    size_t bytes = dnnl_memory_desc_get_size(want);
-    if (fr__budget_take(be, bytes) != FR_OK) {
-        fr_errf(err, errlen, "%s: weights need %zu more bytes than the memory budget has left", g->name, bytes);
-        return FR_ERR_BUDGET;
-    }
-    pk->buf = fr_malloc_aligned(bytes ? bytes : 64);
-    if (!pk->buf) {
-        fr__budget_give(be, bytes);
-        fr_errf(err, errlen, "%s: out of memory for weights", g->name);
-        return FR_ERR_NOMEM;
-    }
-    pk->bytes = bytes;
-    pk->md = *want;
-    pk->src = src;
-    pk->tag = tag;
-    pk->refs = 1;
-    ex->wref[ex->n_wref++] = pk;
-    DNNL_TRY(dnnl_memory_create(&pk->mem, want, c->engine, pk->buf), "memory_create");
-    DNNL_TRY(dnnl_memory_create(&um, user_md, c->engine, (void *)data), "memory_create");
-    DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, user_md, c->engine, want, c->engine, NULL), "reorder_pd");
-    DNNL_TRY(dnnl_primitive_create(&rp, rpd), "reorder");
-    dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, um }, { DNNL_ARG_TO, pk->mem } };
-    DNNL_TRY(dnnl_primitive_execute(rp, c->stream, 2, args), "reorder execute");
-    DNNL_TRY(dnnl_stream_wait(c->stream), "stream_wait");
-    *out = pk->mem;
-fail:
-    if (rp) dnnl_primitive_destroy(rp);
-    if (rpd) dnnl_primitive_desc_destroy(rpd);
-    if (um) dnnl_memory_destroy(um);
-    return st;
-}
-
-static void step_arg(struct step *s, int arg, dnnl_memory_t m, int32_t tensor) {
-    FR_ASSERT(s->nargs < MAX_ARGS);
-    s->args[s->nargs] = (dnnl_exec_arg_t){ arg, m };
-    s->tensors[s->nargs] = tensor;
-    s->nargs++;
-}
-
-static bool is_int8(dnnl_data_type_t t) { return t == dnnl_u8 || t == dnnl_s8; }
-
-/* What exec_new tracks while it walks the graph. */
-struct build {
-    struct fr_backend *be;
-    struct fr_exec *ex;
-    const struct fr_graph *g;
-    int32_t *storage, *first, *last;
-    int32_t conv_base, n_conv, cap_conv; /* conversion tensors: [conv_base, conv_base + n_conv) */
-    size_t scratch;
-    /* Per graph tensor: its values are known to lie in [-range, range]
-     * (0: unknown), and in [0, range] when nonneg. */
-    float *range;
-    bool *nonneg;
-};
-
-/* A reorder step from tensor `from` to `to` (both described in ex->md),
- * multiplying by `scale` (1: none). */
-static enum fr_status add_reorder(struct build *B, int32_t from, int32_t to, float scale, int32_t node, char *err,
-                                  size_t errlen) {
-    struct fr_exec *ex = B->ex;
-    const struct fr_graph *g = B->g;
-    struct cpu_ctx *c = B->be->ctx;
-    enum fr_status st = FR_OK;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    FR_ASSERT(ex->n_steps < ex->cap_steps);
-    struct step *sp = &ex->steps[ex->n_steps];
-    DNNL_TRY(dnnl_primitive_attr_create(&attr), "attr_create");
-    DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad_mode");
-    if (scale != 1.0f) DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "output_scales");
-    DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, &ex->md[from], c->engine, &ex->md[to], c->engine, attr),
-             "reorder_pd");
-    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
-    if (sbytes > B->scratch) B->scratch = sbytes;
-    DNNL_TRY(dnnl_primitive_create(&sp->prim, pd), "reorder");
-    sp->kind = STEP_PRIM;
-    sp->node = node;
-    step_arg(sp, DNNL_ARG_FROM, NULL, from);
-    step_arg(sp, DNNL_ARG_TO, NULL, to);
-    step_arg(sp, DNNL_ARG_SCRATCHPAD, NULL, -2);
-    ex->n_steps++;
-fail:
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    return st;
-}
-
-/* Tensor t as type `want` (quantization scale want_qs for u8/s8, else 1),
- * for node `node`: t itself when it already is, else a converted copy made
- * by a reorder just before the node. Copies are shared between readers
- * unless `own` (a residual sum writes into its copy). */
-static enum fr_status convert(struct build *B, int32_t t, dnnl_data_type_t want, float want_qs, int32_t node,
-                              bool own, int32_t *out, char *err, size_t errlen) {
-    struct fr_exec *ex = B->ex;
-    if (ex->md[t].data_type == want && ex->qs[t] == want_qs) {
-        *out = t;
-        return FR_OK;
-    }
-    for (int32_t x = B->conv_base; !own && x < B->conv_base + B->n_conv; x++)
-        if (ex->origin[x] == t && ex->md[x].data_type == want && ex->qs[x] == want_qs) {
-            B->last[x] = node;
-            *out = x;
-            return FR_OK;
-        }
-    if (B->n_conv == B->cap_conv) {
-        fr_errf(err, errlen, "%s: too many type conversions", B->g->name);
-        return FR_ERR_UNSUPPORTED;
-    }
-    int32_t x = B->conv_base + B->n_conv++;
-    /* Same dims and blocking; the strides count elements, so only the type
-     * changes. */
-    ex->md[x] = ex->md[t];
-    ex->md[x].data_type = want;
-    memset(&ex->md[x].extra, 0, sizeof ex->md[x].extra);
-    ex->qs[x] = want_qs;
-    ex->origin[x] = own ? -1 : t;
-    B->first[x] = B->last[x] = node;
-    *out = x;
-    return add_reorder(B, t, x, ex->qs[t] / want_qs, node, err, errlen);
-}
-
-static bool is_output(const struct fr_graph *g, int32_t t) {
-    for (int32_t o = 0; o < g->n_outputs; o++)
-        if (g->outputs[o] == t) return true;
-    return false;
-}
-
-/* The type node nd computes in: dnnl_s8 stands for int8 arithmetic. */
-static dnnl_data_type_t node_type(const struct fr_graph *g, const struct build *B, const struct fr_node *nd) {
-    const struct fr_exec *ex = B->ex;
-    switch (g->precision) {
-    case FR_PRECISION_BF16:
-        /* The layers that make the outputs (box and class predictors,
-         * landmark and descriptor FCs) stay fp32: they are small, and
-         * their rounding would land straight in the results. */
-        return is_output(g, nd->out) && !nd->sum ? dnnl_f32 : dnnl_bf16;
-    case FR_PRECISION_INT8: {
-        /* As in bf16, the output layers stay fp32 (on u8 inputs). */
-        if (nd->op != FR_OP_CONV || nd->sum || is_output(g, nd->out)) return dnnl_f32;
-        int32_t t = nd->in[0];
-        bool known = is_int8(ex->md[t].data_type) || B->range[t] > 0.0f;
-        return known ? dnnl_s8 : dnnl_f32;
-    }
-    default: return dnnl_f32;
-    }
-}
-
-static enum fr_status cpu_exec_new(struct fr_backend *be, const struct fr_graph *g, int32_t batch,
-                                   struct fr_exec **out, char *err, size_t errlen) {
-    struct cpu_ctx *c = be->ctx;
-    enum fr_status st = FR_OK;
-    *out = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
-    struct fr_plan_item *items = NULL;
-    int32_t *storage = NULL, *first = NULL, *last = NULL;
-    int8_t *qw = NULL;
-    float *wscale = NULL, *oscale = NULL, *qb = NULL;
-    struct build B = { 0 };
-    struct fr_exec *ex = fr_calloc(1, sizeof(*ex));
-    if (!ex) return FR_ERR_NOMEM;
-    ex->g = g;
-    ex->batch = batch;
-    /* Tensors: the graph's, a plain copy per output, then conversions (at
-     * most two per node). */
-    int32_t cap_conv = 2 * g->n_nodes + 1;
-    int32_t nt = g->n_tensors + g->n_outputs + cap_conv;
-    ex->n_tensors = nt;
-    ex->md = fr_calloc((size_t)nt, sizeof(*ex->md));
-    ex->offset = fr_calloc((size_t)nt, sizeof(*ex->offset));
-    ex->mem = fr_calloc((size_t)nt, sizeof(*ex->mem));
-    ex->qs = fr_calloc((size_t)nt, sizeof(*ex->qs));
-    ex->origin = fr_calloc((size_t)nt, sizeof(*ex->origin));
-    ex->cap_steps = g->n_nodes + g->n_outputs + cap_conv;
-    ex->steps = fr_calloc((size_t)ex->cap_steps, sizeof(*ex->steps));
-    ex->wref = fr_calloc((size_t)g->n_nodes * 2 + 1, sizeof(*ex->wref));
-    storage = fr_malloc(sizeof(int32_t) * (size_t)nt);
-    first = fr_malloc(sizeof(int32_t) * (size_t)nt);
-    last = fr_malloc(sizeof(int32_t) * (size_t)nt);
-    items = fr_calloc((size_t)nt + 1, sizeof(*items));
-    if (!ex->md || !ex->offset || !ex->mem || !ex->qs || !ex->origin || !ex->steps || !ex->wref || !storage ||
-        !first || !last || !items) {
-        st = FR_ERR_NOMEM;
-        fr_errf(err, errlen, "%s: out of memory", g->name);
-        goto fail;
-    }
-    for (int32_t t = 0; t < nt; t++) storage[t] = t, first[t] = -1, last[t] = -1, ex->qs[t] = 1.0f, ex->origin[t] = -1;
-    B = (struct build){ .be = be, .ex = ex, .g = g, .storage = storage, .first = first, .last = last,
-                        .conv_base = g->n_tensors + g->n_outputs, .cap_conv = cap_conv };
-    B.range = fr_calloc((size_t)nt, sizeof(*B.range));
-    B.nonneg = fr_calloc((size_t)nt, sizeof(*B.nonneg));
-    if (!B.range || !B.nonneg) {
-        st = FR_ERR_NOMEM;
-        fr_errf(err, errlen, "%s: out of memory", g->name);
-        goto fail;
-    }
-    B.range[g->input] = g->input_range;
-
-    for (int32_t i = 0; i < g->n_nodes; i++) {
-        const struct fr_node *nd = &g->nodes[i];
-        struct fr_tshape os = g->shapes[nd->out];
-        dnnl_dims_t odims = { batch, os.c, os.h, os.w };
-        first[nd->out] = i;
-        for (int k = 0; k < 2; k++)
-            if (nd->in[k] >= 0) last[nd->in[k]] = i;
-        if (nd->op == FR_OP_INPUT) {
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, odims, dnnl_f32, dnnl_nhwc), "md_init");
-            continue;
-        }
-        /* The node's inputs in the type it computes in. */
-        dnnl_data_type_t ct = node_type(g, &B, nd);
-        bool q8 = ct == dnnl_s8;
-        int32_t in0 = nd->in[0], in1 = nd->in[1];
-        float s_in = 1.0f;
-        if (q8) {
-            if (!is_int8(ex->md[in0].data_type)) {
-                /* An fp32 tensor of known range: u8 when it cannot be
-                 * negative, else s8, the range's end mapped to 255 / 127. */
-                bool u = B.nonneg[in0];
-                float qs = B.range[in0] / (u ? 255.0f : 127.0f);
-                if ((st = convert(&B, in0, u ? dnnl_u8 : dnnl_s8, qs, i, false, &in0, err, errlen)) != FR_OK)
-                    goto fail;
-            }
-            s_in = ex->qs[in0];
-        } else if ((st = convert(&B, in0, ct, 1.0f, i, false, &in0, err, errlen)) != FR_OK) {
-            goto fail;
-        }
-        if (in1 >= 0 && (st = convert(&B, in1, ct, 1.0f, i, nd->sum, &in1, err, errlen)) != FR_OK) goto fail;
-        dnnl_memory_desc_t *src = &ex->md[in0];
-        struct step *sp = &ex->steps[ex->n_steps];
-        sp->node = i;
-        if (nd->op == FR_OP_PAD_ADD) {
-            dnnl_format_tag_t ta = simple_tag(&ex->md[in0]), tb = simple_tag(&ex->md[in1]);
-            if (!ta || !tb || (ct != dnnl_f32 && ct != dnnl_bf16)) {
-                fr_errf(err, errlen, "%s: pad_add on an unsupported layout", g->name);
-                st = FR_ERR_UNSUPPORTED;
-                goto fail;
-            }
-            if (in0 != nd->in[0] || in1 != nd->in[1]) {
-                /* run_pad_add reads the node's own tensor ids. */
-                fr_errf(err, errlen, "%s: pad_add inputs of mixed types", g->name);
-                st = FR_ERR_UNSUPPORTED;
-                goto fail;
-            }
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[nd->out], 4, odims, ct, ta), "md_init");
-            sp->kind = STEP_PAD_ADD;
-            ex->n_steps++;
-            continue;
-        }
-        /* int8 convolutions write u8 when their output is a ReLU6 (range
-         * [0, 6], so 6 maps to 255), else fp32. */
-        dnnl_data_type_t dt = ct;
-        float s_out = 1.0f;
-        if (q8) {
-            dt = nd->act == FR_ACT_RELU6 ? dnnl_u8 : dnnl_f32;
-            s_out = dt == dnnl_u8 ? FR_RELU6_SCALE : 1.0f;
-        }
-        dnnl_data_type_t wt = q8 ? dnnl_s8 : ct;
-        dnnl_memory_desc_t any_dst;
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_dst, 4, odims, dt, dnnl_format_tag_any), "md_init");
-        /* A fresh attr per node: oneDNN 2.6 ignores setting empty post-ops,
-         * so a reused attr would leak one node's post-ops into the next. */
-        DNNL_TRY(dnnl_primitive_attr_create(&attr), "attr_create");
-        DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad_mode");
-        DNNL_TRY(dnnl_post_ops_create(&po), "post_ops");
-        const float *wsrc = NULL;
-        const void *wdata = NULL, *bdata = NULL;
-        dnnl_memory_desc_t wuser, buser, bany;
-        bool has_w = false, has_b = false;
-        if (nd->op == FR_OP_CONV) {
-            struct fr_tshape is = g->shapes[nd->in[0]];
-            dnnl_memory_desc_t wany;
-            if (nd->groups == 1) {
-                dnnl_dims_t wd = { os.c, is.c, nd->kh, nd->kw };
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, wt, dnnl_format_tag_any), "md_init");
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, q8 ? dnnl_s8 : dnnl_f32, dnnl_hwio), "md_init");
-            } else {
-                dnnl_dims_t wd = { nd->groups, 1, 1, nd->kh, nd->kw };
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 5, wd, wt, dnnl_format_tag_any), "md_init");
-                DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 5, wd, q8 ? dnnl_s8 : dnnl_f32, dnnl_hwigo),
-                         "md_init");
-            }
-            dnnl_dims_t bd = { os.c };
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&buser, 1, bd, dnnl_f32, dnnl_a), "md_init");
-            bany = buser;
-            dnnl_dims_t strides = { nd->sh, nd->sw }, pl = { nd->pad_t, nd->pad_l }, pr = { nd->pad_b, nd->pad_r };
-            dnnl_memory_desc_t *dst = nd->sum ? &ex->md[in1] : &any_dst;
-            wsrc = nd->w;
-            wdata = nd->w;
-            bdata = nd->b;
-            if (q8) {
-                /* dst = oscale[o] * (sum q_src * q_w + q_bias[o]) with
-                 * oscale = s_in * s_w[o] / s_out: oneDNN 2.x adds the bias
-                 * to the integer accumulator before scaling, so the bias is
-                 * divided by s_in * s_w[o] here. */
-                size_t nw = (size_t)nd->kh * nd->kw * (size_t)(nd->groups == 1 ? is.c : 1) * (size_t)os.c;
-                qw = fr_malloc(nw);
-                wscale = fr_malloc(sizeof(float) * (size_t)os.c);
-                oscale = fr_malloc(sizeof(float) * (size_t)os.c);
-                qb = fr_malloc(sizeof(float) * (size_t)os.c);
-                if (!qw || !wscale || !oscale || !qb) {
-                    st = FR_ERR_NOMEM;
-                    fr_errf(err, errlen, "%s: out of memory", g->name);
-                    goto fail;
-                }
-                fr__quantize_weights(nd->w, nw, os.c, qw, wscale);
-                for (int32_t o = 0; o < os.c; o++) {
-                    oscale[o] = s_in * wscale[o] / s_out;
-                    qb[o] = nd->b ? nd->b[o] / (s_in * wscale[o]) : 0.0f;
-                }
-                DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, os.c, 1 << 1, oscale), "output_scales");
-                wdata = qw;
-                bdata = qb;
-            }
-            if (nd->sum) DNNL_TRY(dnnl_post_ops_append_sum(po, 1.0f), "append_sum");
-            if (q8 && nd->act == FR_ACT_RELU6) {
-                /* After the output scale the values are in units of s_out. */
-                DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.0f, 6.0f / s_out),
-                         "append_eltwise");
-            } else {
-                DNNL_TRY(add_act(po, nd->act, nd->alpha), "append_eltwise");
-            }
-            DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops");
-            dnnl_convolution_desc_t cd;
-            DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, src,
-                                                        &wany, nd->b ? &bany : NULL, dst, strides, pl, pr),
-                     "conv_desc");
-            DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL), "conv_pd");
-            has_w = true;
-            has_b = nd->b != NULL;
-        } else if (nd->op == FR_OP_POOL || nd->op == FR_OP_GLOBAL_AVG) {
-            struct fr_tshape is = g->shapes[nd->in[0]];
-            bool global = nd->op == FR_OP_GLOBAL_AVG;
-            dnnl_dims_t strides = { global ? 1 : nd->sh, global ? 1 : nd->sw };
-            dnnl_dims_t kernel = { global ? is.h : nd->kh, global ? is.w : nd->kw };
-            dnnl_dims_t dil = { 0, 0 }, pl = { nd->pad_t, nd->pad_l }, pr = { nd->pad_b, nd->pad_r };
-            dnnl_pooling_v2_desc_t pdsc;
-            DNNL_TRY(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference,
-                                                       nd->pool_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
-                                                       src, &any_dst, strides, kernel, dil, pl, pr),
-                     "pool_desc");
-            DNNL_TRY(dnnl_primitive_desc_create(&pd, &pdsc, attr, c->engine, NULL), "pool_pd");
-        } else if (nd->op == FR_OP_ACT) {
-            dnnl_eltwise_desc_t ed;
-            dnnl_alg_kind_t alg = nd->act == FR_ACT_RELU6 ? dnnl_eltwise_clip_v2 : dnnl_eltwise_relu;
-            float alpha = nd->act == FR_ACT_LEAKY ? nd->alpha : 0.0f, beta = nd->act == FR_ACT_RELU6 ? 6.0f : 0.0f;
-            DNNL_TRY(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, src, alpha, beta), "eltwise_desc");
-            DNNL_TRY(dnnl_primitive_desc_create(&pd, &ed, attr, c->engine, NULL), "eltwise_pd");
-        } else if (nd->op == FR_OP_FC) {
-            struct fr_tshape is = g->shapes[nd->in[0]];
-            dnnl_dims_t wd = { os.c, is.c, is.h, is.w };
-            dnnl_memory_desc_t wany, dst2;
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wd, wt, dnnl_format_tag_any), "md_init");
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, dnnl_f32, dnnl_hwio), "md_init");
-            dnnl_dims_t bd = { os.c }, dd = { batch, os.c };
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&buser, 1, bd, dnnl_f32, dnnl_a), "md_init");
-            DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst2, 2, dd, dt, dnnl_format_tag_any), "md_init");
-            bany = buser;
-            dnnl_inner_product_desc_t ipd;
-            DNNL_TRY(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, src, &wany,
-                                                          nd->b ? &bany : NULL, &dst2),
-                     "ip_desc");
-            DNNL_TRY(dnnl_primitive_desc_create(&pd, &ipd, attr, c->engine, NULL), "ip_pd");
-            wsrc = nd->w;
-            wdata = nd->w;
-            bdata = nd->b;
-            has_w = true;
-            has_b = nd->b != NULL;
-        } else {
-            fr_errf(err, errlen, "%s: op %d not supported by the CPU backend", g->name, (int)nd->op);
-            st = FR_ERR_UNSUPPORTED;
-            goto fail;
-        }
-        dnnl_post_ops_destroy(po);
-        po = NULL;
-        dnnl_primitive_attr_destroy(attr);
-        attr = NULL;
-
-        const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-        if (nd->op == FR_OP_FC) {
-            /* Keep the FC output 4-D (N,C,1,1) so later ops see NHWC tensors. */
-            DNNL_TRY(dnnl_memory_desc_reshape(&ex->md[nd->out], dmd, 4, odims), "reshape");
-        } else {
-            ex->md[nd->out] = *dmd;
-        }
-        ex->qs[nd->out] = s_out;
-        if (nd->op == FR_OP_CONV && nd->act == FR_ACT_RELU6 && !nd->sum) {
-            B.range[nd->out] = 6.0f;
-            B.nonneg[nd->out] = true;
-        }
-        if (nd->sum) storage[nd->out] = storage[in1];
-        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-        size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
-        if (sbytes > B.scratch) B.scratch = sbytes;
-        DNNL_TRY(dnnl_primitive_create(&sp->prim, pd), "primitive_create");
-        sp->kind = STEP_PRIM;
-        step_arg(sp, DNNL_ARG_SRC, NULL, in0);
-        step_arg(sp, DNNL_ARG_DST, NULL, nd->out);
-        if (has_w) {
-            dnnl_memory_t wm;
-            const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-            if (nd->op == FR_OP_FC) {
-                /* The FC weights' logical dims follow the source tensor's. */
-                DNNL_TRY(dnnl_memory_desc_reshape(&wuser, &wuser, want->ndims, want->dims), "reshape");
-            }
-            if ((st = pack_weights(be, ex, &wuser, wdata, wsrc, 0, want, &wm, g, err, errlen)) != FR_OK) goto fail;
-            step_arg(sp, DNNL_ARG_WEIGHTS, wm, -1);
-        }
-        if (has_b) {
-            dnnl_memory_t bm;
-            if ((st = pack_weights(be, ex, &buser, bdata, nd->b, q8, &buser, &bm, g, err, errlen)) != FR_OK)
-                goto fail;
-            step_arg(sp, DNNL_ARG_BIAS, bm, -1);
-        }
-        step_arg(sp, DNNL_ARG_SCRATCHPAD, NULL, -2);
-        dnnl_primitive_desc_destroy(pd);
-        pd = NULL;
-        fr_free(qw);
-        fr_free(wscale);
-        fr_free(oscale);
-        fr_free(qb);
-        qw = NULL, wscale = oscale = qb = NULL;
-        ex->n_steps++;
-    }
-    /* Plain fp32 NHWC copies of the outputs, made by a final reorder each
-     * (which also dequantizes an int8 output). */
-    for (int32_t o = 0; o < g->n_outputs; o++) {
-        int32_t t = g->outputs[o], pt = g->n_tensors + o;
-        struct fr_tshape s = g->shapes[t];
-        dnnl_dims_t d = { batch, s.c, s.h, s.w };
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(&ex->md[pt], 4, d, dnnl_f32, dnnl_nhwc), "md_init");
-        if ((st = add_reorder(&B, t, pt, ex->qs[t], -1, err, errlen)) != FR_OK) goto fail;
-        last[t] = g->n_nodes + o;
-        first[pt] = g->n_nodes + o;
-        last[pt] = g->n_nodes + g->n_outputs; /* live until read back */
-    }
-    nt = B.conv_base + B.n_conv;
-    ex->n_tensors = nt;
-    size_t scratch = B.scratch;
-    /* Plan: one item per storage; an aliased tensor extends its storage's range. */
-    int32_t n_items = 0;
-    int32_t *item_of = first; /* reuse: storage -> item index, after ranges are merged */
-    for (int32_t t = 0; t < nt; t++) {
-        int32_t s = storage[t];
-        if (s != t) {
-            if (last[t] > last[s]) last[s] = last[t];
-            if (last[s] < first[t]) last[s] = first[t];
-        }
-    }
-    for (int32_t t = 0; t < nt; t++) {
-        if (storage[t] != t) continue;
-        size_t bytes = dnnl_memory_desc_get_size(&ex->md[t]);
-        for (int32_t u = 0; u < nt; u++)
-            if (storage[u] == t && dnnl_memory_desc_get_size(&ex->md[u]) > bytes)
-                bytes = dnnl_memory_desc_get_size(&ex->md[u]);
-        int32_t f = first[t], l = last[t] < first[t] ? first[t] : last[t];
-        if (t == g->input) f = -1; /* written by upload before the run */
-        items[n_items] = (struct fr_plan_item){ .size = bytes, .first = f, .last = l };
-        item_of[t] = n_items++;
-    }
-    items[n_items] = (struct fr_plan_item){ .size = scratch, .first = -1, .last = g->n_nodes + g->n_outputs };
-    int32_t scratch_item = n_items++;
-    ex->arena_bytes = fr__plan_offsets(items, n_items, 64);
-    for (int32_t t = 0; t < nt; t++) ex->offset[t] = items[item_of[storage[t]]].offset;
-    ex->scratch_offset = items[scratch_item].offset;
-    ex->scratch_bytes = scratch;
-    for (int32_t o = 0; o < g->n_outputs; o++) ex->out_offset[o] = ex->offset[g->n_tensors + o];
-    for (int32_t t = 0; t < nt; t++)
-        DNNL_TRY(dnnl_memory_create(&ex->mem[t], &ex->md[t], c->engine, DNNL_MEMORY_NONE), "memory_create");
-    if (scratch) {
-        dnnl_memory_desc_t smd;
-        dnnl_dims_t sd = { (dnnl_dim_t)scratch };
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_u8, dnnl_a), "md_init");
-        DNNL_TRY(dnnl_memory_create(&ex->scratch_mem, &smd, c->engine, DNNL_MEMORY_NONE), "memory_create");
-    }
-    for (int32_t i = 0; i < ex->n_steps; i++) {
-        struct step *sp = &ex->steps[i];
-        for (int k = 0; k < sp->nargs; k++) {
-            if (sp->tensors[k] >= 0) sp->args[k].memory = ex->mem[sp->tensors[k]];
-            else if (sp->tensors[k] == -2) sp->args[k].memory = ex->scratch_mem;
-        }
-        /* A primitive without scratchpad needs no scratchpad argument. */
-        if (!ex->scratch_mem && sp->nargs > 0 && sp->tensors[sp->nargs - 1] == -2) sp->nargs--;
-    }
-    goto done;
-fail:
-    exec_free(be, ex);
-    ex = NULL;
-done:
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (po) dnnl_post_ops_destroy(po);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    fr_free(qw);
-    fr_free(wscale);
-    fr_free(oscale);
-    fr_free(qb);
-    fr_free(B.range);
-    fr_free(B.nonneg);
-    fr_free(items);
-    fr_free(storage);
-    fr_free(first);
-    fr_free(last);
-    *out = ex;
-    return st;
+    if (ex->md[nd->out].data_type == dnnl_bf16) pad_add_loop(ex, nd, arena, true);
+    else pad_add_loop(ex, nd, arena, false);
 }
 
 static size_t cpu_exec_arena_bytes(struct fr_exec *ex) { return ex->arena_bytes; }
@@ -851,36 +173,32 @@ static void cpu_set_threads(struct fr_backend *be, int32_t threads) {
     omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
 }
 
+static const struct fr_backend_i cpu_iface = {
+    .api_version = FR_BACKEND_API_VERSION,
+    .name = "cpu",
+    .free = cpu_free,
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free = cpu_buffer_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .supports_op = fr__cpu_supports_op,
+    .exec_new = fr__cpu_exec_new,
+    .exec_free = fr__cpu_exec_free,
+    .exec_arena_bytes = cpu_exec_arena_bytes,
+    .exec_input_offset = cpu_exec_input_offset,
+    .exec_output_offset = cpu_exec_output_offset,
+    .exec_run = cpu_exec_run,
+    .synchronize = cpu_synchronize,
+    .set_threads = cpu_set_threads,
+    .net_precision = fr__cpu_net_precision,
+};
+
 enum fr_status fr__backend_cpu_new(const struct fr_backend_params *p, struct fr_backend **out, char *err,
                                    size_t errlen) {
-    struct fr_backend *be = fr_calloc(1, sizeof(*be));
-    struct cpu_ctx *c = fr_calloc(1, sizeof(*c));
-    if (!be || !c) {
-        fr_free(be);
-        fr_free(c);
-        fr_errf(err, errlen, "out of memory");
-        return FR_ERR_NOMEM;
-    }
-    be->iface = (struct fr_backend_i){
-        .api_version = FR_BACKEND_API_VERSION,
-        .name = "cpu",
-        .free = cpu_free,
-        .buffer_alloc = cpu_buffer_alloc,
-        .buffer_free = cpu_buffer_free,
-        .upload = cpu_upload,
-        .download = cpu_download,
-        .supports_op = NULL,
-        .exec_new = cpu_exec_new,
-        .exec_free = exec_free,
-        .exec_arena_bytes = cpu_exec_arena_bytes,
-        .exec_input_offset = cpu_exec_input_offset,
-        .exec_output_offset = cpu_exec_output_offset,
-        .exec_run = cpu_exec_run,
-        .synchronize = cpu_synchronize,
-        .set_threads = cpu_set_threads,
-        .net_precision = fr__cpu_net_precision,
-    };
-    be->ctx = c;
+    struct fr_backend *be;
+    enum fr_status st = fr__backend_alloc(&cpu_iface, sizeof(struct cpu_ctx), &be, err, errlen);
+    if (st != FR_OK) return st;
+    struct cpu_ctx *c = be->ctx;
     c->cap_packed = 4096;
     c->packed = fr_calloc((size_t)c->cap_packed, sizeof(*c->packed));
     if (!c->packed) {

@@ -727,39 +727,35 @@ static void cuda_free(struct fr_backend *be) {
     fr_free(be);
 }
 
+static bool cuda_supports_op(struct fr_backend *be, const struct fr_node *nd) { return fr__cuda_supports_op(nd); }
+
+static const struct fr_backend_i cuda_iface = {
+    .api_version = FR_BACKEND_API_VERSION,
+    .name = "cuda",
+    .free = cuda_free,
+    .buffer_alloc = cuda_buffer_alloc,
+    .buffer_free = cuda_buffer_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .supports_op = cuda_supports_op,
+    .exec_new = cuda_exec_new,
+    .exec_free = exec_free,
+    .exec_arena_bytes = cuda_exec_arena_bytes,
+    .exec_input_offset = cuda_exec_input_offset,
+    .exec_output_offset = cuda_exec_output_offset,
+    .exec_run = cuda_exec_run,
+    .synchronize = cuda_synchronize,
+    .prep_image = cuda_prep_image,
+    .device_info = cuda_device_info,
+};
+
 enum fr_status fr__backend_cuda_new(const struct fr_backend_params *p, struct fr_backend **out, char *err,
                                     size_t errlen) {
-    enum fr_status st = FR_OK;
     *out = NULL;
-    struct fr_backend *be = fr_calloc(1, sizeof(*be));
-    struct cuda_ctx *c = fr_calloc(1, sizeof(*c));
-    if (!be || !c) {
-        fr_free(be);
-        fr_free(c);
-        fr_errf(err, errlen, "out of memory");
-        return FR_ERR_NOMEM;
-    }
-    be->iface = (struct fr_backend_i){
-        .api_version = FR_BACKEND_API_VERSION,
-        .name = "cuda",
-        .free = cuda_free,
-        .buffer_alloc = cuda_buffer_alloc,
-        .buffer_free = cuda_buffer_free,
-        .upload = cuda_upload,
-        .download = cuda_download,
-        .supports_op = NULL,
-        .exec_new = cuda_exec_new,
-        .exec_free = exec_free,
-        .exec_arena_bytes = cuda_exec_arena_bytes,
-        .exec_input_offset = cuda_exec_input_offset,
-        .exec_output_offset = cuda_exec_output_offset,
-        .exec_run = cuda_exec_run,
-        .synchronize = cuda_synchronize,
-        .prep_image = cuda_prep_image,
-        .set_threads = NULL,
-        .device_info = cuda_device_info,
-    };
-    be->ctx = c;
+    struct fr_backend *be;
+    enum fr_status st = fr__backend_alloc(&cuda_iface, sizeof(struct cuda_ctx), &be, err, errlen);
+    if (st != FR_OK) return st;
+    struct cuda_ctx *c = be->ctx;
     c->device = 0;
     c->precision = p->precision;
     CU_TRY(cudaSetDevice(c->device));

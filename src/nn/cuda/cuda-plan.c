@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "../plan.h"
+
 #define MIB ((size_t)1 << 20)
 
 /* ---- device selection ---- */
@@ -190,6 +192,19 @@ void fr__cuda_pack_krsc(const struct fr_node *nd, int32_t cin, int32_t cout, flo
             for (int32_t x = 0; x < kw; x++) dst[((size_t)c * kh + y) * kw + x] = nd->w[((size_t)y * kw + x) * cin + c];
 }
 
+bool fr__cuda_supports_op(const struct fr_node *nd) {
+    switch (nd->op) {
+    case FR_OP_INPUT:
+    case FR_OP_CONV:
+    case FR_OP_POOL:
+    case FR_OP_GLOBAL_AVG:
+    case FR_OP_FC:
+    case FR_OP_ACT:
+    case FR_OP_PAD_ADD: return true;
+    }
+    return false;
+}
+
 bool fr__cuda_needs_explicit_pad(const struct fr_node *nd) {
     return nd->op == FR_OP_CONV && (nd->pad_t != nd->pad_b || nd->pad_l != nd->pad_r);
 }
@@ -198,57 +213,50 @@ static size_t tensor_bytes(const struct fr_tshape *s, int32_t batch) {
     return sizeof(float) * (size_t)batch * (size_t)s->h * (size_t)s->w * (size_t)s->c;
 }
 
+/* Sizes are the backend's (plain NHWC float32); lifetimes and offsets are
+ * the shared planner's (plan.h). No tensor is aliased: a residual is
+ * cuDNN's separate z input. */
 enum fr_status fr__cuda_plan_arena(const struct fr_graph *g, int32_t batch, size_t workspace,
                                    struct fr__cuda_plan *out) {
     memset(out, 0, sizeof(*out));
     int32_t nt = g->n_tensors, nn = g->n_nodes;
-    int32_t n_items = nt + nn + 1;
-    struct fr_plan_item *items = fr_calloc((size_t)n_items, sizeof(*items));
-    int32_t *pad_item = fr_malloc(sizeof(int32_t) * (size_t)nn);
-    out->offset = fr_calloc((size_t)nt, sizeof(size_t));
+    struct fr__plan p;
+    enum fr_status st = fr__plan_init(&p, nt + nn + 1);
     out->pad_offset = fr_calloc((size_t)nn, sizeof(size_t));
-    if (!items || !pad_item || !out->offset || !out->pad_offset) {
-        fr_free(items);
-        fr_free(pad_item);
-        fr__cuda_plan_free(out);
-        return FR_ERR_NOMEM;
+    int32_t *pad_value = fr_malloc(sizeof(int32_t) * (size_t)nn);
+    if (st != FR_OK || !out->pad_offset || !pad_value) {
+        st = FR_ERR_NOMEM;
+        goto fail;
     }
-    for (int32_t t = 0; t < nt; t++)
-        items[t] = (struct fr_plan_item){ .size = tensor_bytes(&g->shapes[t], batch), .first = nn, .last = -1 };
-    int32_t k = nt;
+    fr__plan_add_graph(&p, g);
+    for (int32_t t = 0; t < nt; t++) p.size[t] = tensor_bytes(&g->shapes[t], batch);
     for (int32_t i = 0; i < nn; i++) {
         const struct fr_node *nd = &g->nodes[i];
-        if (items[nd->out].first > i) items[nd->out].first = i;
-        if (items[nd->out].last < i) items[nd->out].last = i;
-        for (int j = 0; j < 2; j++)
-            if (nd->in[j] >= 0 && items[nd->in[j]].last < i) items[nd->in[j]].last = i;
-        pad_item[i] = -1;
+        pad_value[i] = -1;
         if (fr__cuda_needs_explicit_pad(nd)) {
             struct fr_tshape s = g->shapes[nd->in[0]];
             s.h += nd->pad_t + nd->pad_b;
             s.w += nd->pad_l + nd->pad_r;
-            items[k] = (struct fr_plan_item){ .size = tensor_bytes(&s, batch), .first = i, .last = i };
-            pad_item[i] = k++;
+            pad_value[i] = fr__plan_add(&p, tensor_bytes(&s, batch), i, i);
         }
     }
-    /* The input is written by an upload before the run; outputs are read
-     * by downloads after it; the workspace is shared by every node. */
-    items[g->input].first = -1;
-    for (int32_t o = 0; o < g->n_outputs; o++) items[g->outputs[o]].last = nn;
-    for (int32_t t = 0; t < nt; t++)
-        if (items[t].last < items[t].first) items[t].last = items[t].first; /* written, never read */
-    int32_t ws_item = k++;
-    items[ws_item] = (struct fr_plan_item){ .size = workspace, .first = -1, .last = nn };
+    /* The workspace is shared by every node. */
+    int32_t ws = fr__plan_add(&p, workspace, -1, nn);
     /* 256 bytes: cudaMalloc's alignment, which cuDNN's vectorised kernels assume. */
-    out->arena_bytes = fr__plan_offsets(items, k, 256);
-    for (int32_t t = 0; t < nt; t++) out->offset[t] = items[t].offset;
+    if ((st = fr__plan_offsets(&p, 256)) != FR_OK) goto fail;
     for (int32_t i = 0; i < nn; i++)
-        if (pad_item[i] >= 0) out->pad_offset[i] = items[pad_item[i]].offset;
-    out->workspace_offset = items[ws_item].offset;
+        if (pad_value[i] >= 0) out->pad_offset[i] = p.offset[pad_value[i]];
+    out->workspace_offset = p.offset[ws];
     out->workspace_bytes = workspace;
-    fr_free(items);
-    fr_free(pad_item);
-    return FR_OK;
+    out->arena_bytes = p.arena_bytes;
+    /* The plan's offsets start with the graph's tensors: keep them. */
+    out->offset = p.offset;
+    p.offset = NULL;
+fail:
+    if (st != FR_OK) fr__cuda_plan_free(out);
+    fr_free(pad_value);
+    fr__plan_fini(&p);
+    return st;
 }
 
 void fr__cuda_plan_free(struct fr__cuda_plan *p) {

@@ -117,6 +117,11 @@ size_t fr__ring_chunks(const struct fr__ring *r, size_t n);
  * into cuDNN's NHWC filter layout KRSC: [cout][kh][kw][cin / groups]. */
 void fr__cuda_pack_krsc(const struct fr_node *nd, int32_t cin, int32_t cout, float *dst);
 
+/* The ops the CUDA backend runs (its supports_op): every op of graph.h
+ * that run_node has a case for. A node of an op added later is refused
+ * by fr_net_new instead of being skipped silently at run time. */
+bool fr__cuda_supports_op(const struct fr_node *nd);
+
 /* cuDNN's legacy convolution descriptor pads symmetrically; TF 'same' with
  * stride 2 pads one more at the end. Such a node first copies its input
  * into a zero-padded temporary and then convolves without padding. */
