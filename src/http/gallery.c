@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "facerec/pipeline.h"
+#include "facerec/search.h"
 #include "http/server-impl.h"
 
 #define LIST_LIMIT_DEFAULT 100

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "facerec/pipeline.h"
+#include "facerec/search.h"
 #include "facerec/nvml.h"
 #include "http/metrics.h"
 #include "http/server-impl.h"
