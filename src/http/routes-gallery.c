@@ -5,7 +5,8 @@
  * Every id in a path or a body is looked up with the user's id, so another
  * user's person or face is "not found" exactly like a missing one: the
  * store never returns rows of a different user. Image routes arrive here
- * after the scheduler ran: the faces with their descriptors are in
+ * after the scheduler ran, and only when their one image was read (server.c
+ * answers a failed one): the faces with their descriptors are in
  * rq->results and the encoded image in rq->images. A 200/201 is queued
  * only after the store committed the write. Every handler runs on a
  * worker (the store may block) and answers through reply.c. */
@@ -474,8 +475,6 @@ static enum MHD_Result answer_added(struct fr_http *h, struct MHD_Connection *c,
 }
 
 enum MHD_Result fr__http_person_enroll(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    const struct fr__http_image *im = &rq->results[0];
-    if (im->status != FR_OK) return fr__http_respond_image_error(h, c, rq, im);
     struct picked p;
     enum fr_status st = pick_faces(c, rq, fr__http_query_flag(c, "all"), &p);
     if (st != FR_OK) {
@@ -502,8 +501,6 @@ enum MHD_Result fr__http_person_enroll(struct fr_http *h, struct MHD_Connection 
 }
 
 enum MHD_Result fr__http_index(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    const struct fr__http_image *im = &rq->results[0];
-    if (im->status != FR_OK) return fr__http_respond_image_error(h, c, rq, im);
     struct picked p;
     enum fr_status st = pick_faces(c, rq, true, &p);
     int64_t *ids = st == FR_OK ? fr_calloc((size_t)p.n + 1, sizeof(*ids)) : NULL;
@@ -527,7 +524,6 @@ enum MHD_Result fr__http_index(struct fr_http *h, struct MHD_Connection *c, stru
 
 enum MHD_Result fr__http_recognize(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     const struct fr__http_image *im = &rq->results[0];
-    if (im->status != FR_OK) return fr__http_respond_image_error(h, c, rq, im);
     enum MHD_Result ret;
     int64_t k;
     if (!fr__http_query_int(h, c, rq, "k", fr_gallery_get_params(h->gallery).k, 1, FR_GALLERY_MAX_K, &k, &ret))

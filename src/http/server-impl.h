@@ -102,7 +102,7 @@ enum fr__http_input {
     FR__HTTP_IN_JSON,       /* an optional JSON object, parsed by the handler */
     FR__HTTP_IN_IMAGES,     /* detect, embed: one or more images */
     FR__HTTP_IN_PAIR,       /* verify: two images, or one and an "embedding" */
-    FR__HTTP_IN_ONE_IMAGE,  /* gallery routes: exactly one image */
+    FR__HTTP_IN_ONE_IMAGE,  /* gallery routes: exactly one image; its failure is answered before the handler */
 };
 
 /* Before the scheduler runs, on a worker: a check that may answer (then

@@ -267,6 +267,9 @@ static enum MHD_Result submit_images(struct fr_http *h, struct MHD_Connection *c
 
 /* The route's handler over the scheduler's result. */
 static enum MHD_Result run_handler(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    /* A one-image route has nothing to do with an image that failed. */
+    if (rq->route->input == FR__HTTP_IN_ONE_IMAGE && rq->n_img > 0 && rq->img[0].status != FR_OK)
+        return fr__http_respond_image_error(h, c, rq, &rq->img[0]);
     rq->images = rq->parsed;
     rq->n_results = rq->n_img;
     rq->results = rq->img;
