@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "facerec/pipeline.h"
+#include "facerec/search.h"
 #include "test-util.h"
 
 static struct fr_pipeline *g_pl;

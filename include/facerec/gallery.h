@@ -21,7 +21,7 @@
  * a write keeps the matrix only when fr_store_last_write says nobody else
  * wrote that user's gallery since the matrix was loaded.
  *
- * Similarity: fr_similarity(distance) of facerec/pipeline.h, a logistic
+ * Similarity: fr_similarity(distance) of facerec/search.h, a logistic
  * curve that is 1 for identical descriptors, exactly 0.5 at the default
  * tolerance 0.6 and falls towards 0 beyond it. Distances are Euclidean
  * between face-api descriptors; "unknown" means no person of the user has

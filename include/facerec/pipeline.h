@@ -8,7 +8,8 @@
  *
  * Coordinates are in the original, upright image's pixels. Descriptors are
  * face-api's raw 128-d vectors: compare them with fr_descriptor_distance
- * (same person below the tolerance, 0.6 by default) or fr_similarity.
+ * (face.h); the tolerance and fr_similarity, which read a distance as "same
+ * person", are the search module's (search.h).
  *
  * Ownership: the pipeline owns its backend and nets. Results passed to the
  * callback (faces, image) are valid only during the callback.
@@ -29,8 +30,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define FR_DEFAULT_TOLERANCE 0.6f
 
 struct fr_pipeline_params {
     const char *models_dir;   /* face-api model directory */
@@ -89,10 +88,6 @@ FR_API struct fr_decode_params fr_pipeline_decode_params(const struct fr_pipelin
 
 /* The pipeline's face nets (for fr_facenet_detector_items and tools). */
 FR_API struct fr_facenet *fr_pipeline_facenet(struct fr_pipeline *pl);
-
-/* Similarity in [0, 1] from a descriptor distance: 1 for identical faces,
- * 0.5 exactly at the default tolerance, towards 0 far beyond it. */
-FR_API float fr_similarity(float distance);
 
 #ifdef __cplusplus
 }

@@ -61,6 +61,11 @@ extern "C" {
 /* The largest dim accepted by fr_search_new. */
 #define FR_SEARCH_MAX_DIM 4096
 
+/* Two faces are the same person when their descriptors' distance is at most
+ * the tolerance: face-api's 0.6, the default of verify (fr_http_params), of
+ * recognition (fr_gallery_params.threshold) and of the CLI. */
+#define FR_DEFAULT_TOLERANCE 0.6f
+
 struct fr_search;
 
 struct fr_search_params {
@@ -130,6 +135,11 @@ FR_API int32_t fr_search_topk(const struct fr_search *s, const float *q, int32_t
  * current k-th label costs O(k). */
 FR_API int32_t fr_search_topk_labels(const struct fr_search *s, const float *q, int32_t k,
                                      struct fr_search_hit *out);
+
+/* Similarity in [0, 1] from a descriptor distance: 1 for identical faces,
+ * 0.5 exactly at FR_DEFAULT_TOLERANCE, towards 0 far beyond it; 0 for a
+ * negative or NaN distance. */
+FR_API float fr_similarity(float distance);
 
 #ifdef __cplusplus
 }

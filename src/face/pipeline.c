@@ -7,7 +7,6 @@
  * the consumer, which bounds the memory held in decoded images. */
 #include "facerec/pipeline.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,13 +55,6 @@ struct fr_pipeline_params fr_pipeline_default_params(void) {
         .batch_images = 8,
         .batch_faces = 32,
     };
-}
-
-float fr_similarity(float d) {
-    /* A logistic curve centred on the tolerance: readable as a probability
-     * that two faces are the same person, 0.5 at the decision threshold. */
-    if (!(d >= 0)) return 0.0f;
-    return (float)(1.0 / (1.0 + exp((d - FR_DEFAULT_TOLERANCE) * 12.0)));
 }
 
 enum fr_status fr_pipeline_new(const struct fr_pipeline_params *params, struct fr_pipeline **out, char *err,

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "facerec/gallery.h"
-#include "facerec/pipeline.h"
 #include "facerec/search.h"
 
 /* One user's matrix. Entries are allocated one by one and never freed

@@ -20,12 +20,15 @@
  * client reads a clear status instead of a reset. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "http/server-impl.h"
 
@@ -527,4 +530,69 @@ void fr__http_conn_stop(struct fr_http *h) {
     pthread_mutex_destroy(&h->work_mu);
     pthread_cond_destroy(&h->sweep_cv);
     pthread_mutex_destroy(&h->conn_mu);
+}
+
+/* ---- the listening socket ------------------------------------------------ */
+
+/* Binds and listens on "host:port", "[v6]:port", ":port" (all interfaces)
+ * or "port" (loopback). We open the socket ourselves so that a failure
+ * names the errno, and so that quiesce can close it. */
+int fr__http_listen_open(const char *spec, uint16_t *port, bool *v6, char *err, size_t errlen) {
+    char host[256], serv[16];
+    const char *colon = strrchr(spec, ':');
+    if (spec[0] == '[') {
+        const char *rb = strchr(spec, ']');
+        if (!rb || rb[1] != ':' || (size_t)(rb - spec - 1) >= sizeof(host)) goto bad;
+        snprintf(host, sizeof(host), "%.*s", (int)(rb - spec - 1), spec + 1);
+        colon = rb + 1;
+    } else if (!colon) {
+        snprintf(host, sizeof(host), "127.0.0.1");
+        colon = spec - 1;
+    } else {
+        if ((size_t)(colon - spec) >= sizeof(host)) goto bad;
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+        if (!host[0]) snprintf(host, sizeof(host), "0.0.0.0");
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || p < 0 || p > 65535) goto bad;
+    snprintf(serv, sizeof(serv), "%ld", p);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *ai;
+    int gai = getaddrinfo(host, serv, &hints, &ai);
+    if (gai) {
+        fr_errf(err, errlen, "listen %s: %s", spec, gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1, e = 0;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 4096) == 0) {
+            *v6 = a->ai_family == AF_INET6;
+            break;
+        }
+        e = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        fr_errf(err, errlen, "listen %s: %s", spec, strerror(e));
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+bad:
+    fr_errf(err, errlen, "listen \"%s\": expected HOST:PORT, [IPV6]:PORT or PORT", spec);
+    return -2;
 }

@@ -77,13 +77,16 @@ add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/web-assets.c
 add_library(facerec_http OBJECT
   ${FR_OPENAPI_C}
   src/http/server.c
+  src/http/reply.c
+  src/http/routes.c
+  src/http/routes-detect.c
+  src/http/routes-gallery.c
+  src/http/routes-jobs.c
   src/http/status.c
   src/http/conn.c
   src/http/body.c
   src/http/json.c
   src/http/keys.c
-  src/http/gallery.c
-  src/http/jobs.c
   src/http/metrics.c
   src/http/web.c
   ${CMAKE_BINARY_DIR}/web-assets.c

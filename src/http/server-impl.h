@@ -1,6 +1,12 @@
-/* Internals the files of the HTTP server share: the server object, the
- * per-request state, the route table and the response helpers (server.c),
- * and the gallery routes' handlers (gallery.c). */
+/* Internals the files of the HTTP server share: the server object and the
+ * per-request state (server.c), the replies (reply.c), the route table
+ * (routes.c) and the handlers it names (routes-*.c, status.c), the
+ * connection layer (conn.c) and the web app (web.c).
+ *
+ * Who calls whom: server.c runs a request through its steps and calls a
+ * handler only through rq->route (routes.c); the handlers answer through
+ * reply.c and never call into server.c, so no file of routes depends on
+ * the request machinery beyond the fields of fr__http_request. */
 #pragma once
 
 #include <microhttpd.h>
@@ -96,17 +102,26 @@ enum fr__http_input {
     FR__HTTP_IN_JSON,       /* an optional JSON object, parsed by the handler */
     FR__HTTP_IN_IMAGES,     /* detect, embed: one or more images */
     FR__HTTP_IN_PAIR,       /* verify: two images, or one and an "embedding" */
-    FR__HTTP_IN_ONE_IMAGE,  /* gallery routes: exactly one image */
+    FR__HTTP_IN_ONE_IMAGE,  /* gallery routes: exactly one image; its failure is answered before the handler */
 };
 
+/* Before the scheduler runs, on a worker: a check that may answer (then
+ * it returns true and sets *ret), e.g. 404 for enrolling into a person who
+ * is not there, which would waste the compute. */
+typedef bool (*fr__http_precheck)(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                                  enum MHD_Result *ret);
+
+/* One row of the route table (routes.c), written with designated
+ * initializers that name every field. */
 struct fr__http_route {
-    const char *method;    /* "GET" (HEAD too), "POST", "PATCH", "DELETE" */
-    const char *path;      /* template; "{id}" matches a positive integer. Also the route's name in metrics */
-    bool key;              /* needs an API key (every /v1 route) */
-    bool gallery;          /* needs the gallery (a data directory) */
+    const char *method;      /* "GET" (HEAD too), "POST", "PATCH", "DELETE" */
+    const char *path;        /* template; "{id}" matches a positive integer. Also the route's name in metrics */
+    enum fr_http_auth auth;  /* KEY: X-API-Key required (every /v1 route); OPTIONAL: read when sent (/status) */
+    bool gallery;            /* needs the gallery (a data directory); runs on a worker */
     enum fr__http_input input;
-    bool embeddings;       /* image routes: run the recognition net */
-    fr__http_handler handler;
+    bool embeddings;         /* image routes: run the recognition net */
+    fr__http_precheck precheck; /* image routes: NULL, or a check before the scheduler */
+    fr__http_handler handler;   /* answers; image routes: over the scheduler's result */
 };
 
 /* Where a request is, for the access handler's next call. */
@@ -168,12 +183,30 @@ struct fr__http_request {
     const struct fr__http_image *results;
 };
 
+/* The OpenAPI description as minified JSON (generated at build time from
+ * docs/openapi.yaml by tests/contract/spec-to-c.js). */
+extern const char fr__http_openapi_json[];
+extern const size_t fr__http_openapi_json_len;
+
+/* ---- reply.c: every answer goes through these --------------------------- */
+
+/* Queues r (released here) with status: the tail every response shares.
+ * On a worker, or while the body must be read first, the response is
+ * stashed for the loop thread instead. While draining it asks the client
+ * to close; it counts the status in by_status and by route. */
+enum MHD_Result fr__http_queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                               unsigned status, struct MHD_Response *r);
 /* Queue json (a cJSON-allocated string the response takes over; NULL:
- * building it ran out of memory, answered 500) with status. */
+ * building it ran out of memory, answered 500) with status, an optional
+ * Allow header and an optional Retry-After (seconds, > 0). */
 enum MHD_Result fr__http_respond(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
                                  unsigned status, char *json, const char *allow, int retry_after_s);
+/* {"error":{"code","message"}} with status. */
 enum MHD_Result fr__http_respond_error(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
                                        unsigned status, const char *code, const char *message);
+/* 400 invalid_request with a printf-formatted message. */
+enum MHD_Result fr__http_respond_invalid(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Prints and deletes doc (NULL: 500). */
 enum MHD_Result fr__http_respond_doc(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
                                      unsigned status, struct cJSON *doc);
@@ -183,21 +216,44 @@ enum MHD_Result fr__http_respond_bytes(struct fr_http *h, struct MHD_Connection 
 /* An image's failure as an answer: 400 invalid_image or 500. */
 enum MHD_Result fr__http_respond_image_error(struct fr_http *h, struct MHD_Connection *c,
                                              struct fr__http_request *rq, const struct fr__http_image *im);
-
-/* The OpenAPI description as minified JSON (generated at build time from
- * docs/openapi.yaml by tests/contract/spec-to-c.js). */
-extern const char fr__http_openapi_json[];
-extern const size_t fr__http_openapi_json_len;
-
-/* ---- status.c ----------------------------------------------------------------- */
-
+/* A store or gallery failure, which is never the client's: 500 for OOM
+ * and other errors, 503 unavailable for a busy or failing database. */
+enum MHD_Result fr__http_respond_store_error(struct fr_http *h, struct MHD_Connection *c,
+                                             struct fr__http_request *rq, enum fr_status st);
+/* The HTTP status and error code of a scheduler failure (submit or
+ * result): 504 timeout, 503 shutting_down, 429, 400, else 500 internal. */
+unsigned fr__http_sched_error(enum fr_status st, const char **code);
+/* Decoding and size failures of an image are the client's; the rest are ours. */
+bool fr__http_image_error_is_client(enum fr_status st);
 /* The statuses counted one by one in by_status (the last slot is "other"). */
 extern const unsigned fr__http_counted_status[FR__HTTP_N_COUNTED];
+
+/* ---- routes.c: the route table ----------------------------------------------- */
+
+/* The route of method and url, or NULL. *name gets the first template
+ * matching url whatever the method ("other" when none: a metrics label),
+ * *id the path's {id} of the route found, and allow (allowlen bytes) the
+ * methods that url has, as an Allow header ("" when the path is unknown:
+ * 404, else 405). */
+const struct fr__http_route *fr__http_route_find(const char *method, const char *url, int64_t *id, const char **name,
+                                                 char *allow, size_t allowlen);
+/* Query argument name as an integer in [lo, hi]; def when absent. Returns
+ * false (after answering 400) when it is malformed. */
+bool fr__http_query_int(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, const char *name,
+                        int64_t def, int64_t lo, int64_t hi, int64_t *out, enum MHD_Result *ret);
+/* Query argument name is present and "1", "true", "yes" or empty. */
+bool fr__http_query_flag(struct MHD_Connection *c, const char *name);
+
+/* ---- the handlers the route table names ------------------------------------ */
+
+/* status.c */
 enum MHD_Result fr__http_answer_status(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_answer_metrics(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
-
-/* ---- gallery.c ---------------------------------------------------------------- */
-
+/* routes-detect.c: the stateless image routes. */
+enum MHD_Result fr__http_detect(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+enum MHD_Result fr__http_embed(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+enum MHD_Result fr__http_verify(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+/* routes-gallery.c: people, faces, recognize, index and cluster. */
 enum MHD_Result fr__http_people_add(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_people_list(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_person_get(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
@@ -206,6 +262,9 @@ enum MHD_Result fr__http_person_delete(struct fr_http *h, struct MHD_Connection 
 enum MHD_Result fr__http_person_merge(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_person_faces(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_person_enroll(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+/* The enroll route's precheck: 404 when {id} is not the user's person. */
+bool fr__http_person_enroll_precheck(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                                     enum MHD_Result *ret);
 enum MHD_Result fr__http_face_delete(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_face_patch(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_faces_unassigned(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
@@ -213,19 +272,13 @@ enum MHD_Result fr__http_face_thumbnail(struct fr_http *h, struct MHD_Connection
 enum MHD_Result fr__http_recognize(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_index(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_cluster(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
+/* /status: the per-user part, for one user (user_id > 0) or all (admin). */
+void fr__http_gallery_status(struct fr_http *h, struct cJSON *root, const struct fr__http_request *rq);
+/* routes-jobs.c: queued jobs. */
 enum MHD_Result fr__http_jobs_list(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
-/* Queued jobs (jobs.c). */
 enum MHD_Result fr__http_job_add(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_job_get(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
 enum MHD_Result fr__http_job_cancel(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq);
-const char *fr__http_job_state(enum fr_store_job_state s);
-/* Before the scheduler runs: 404 when the route's {id} is not the user's
- * person (enrolling into nobody would waste the compute). Returns true
- * when it answered. */
-bool fr__http_gallery_precheck(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
-                               enum MHD_Result *ret);
-/* /status: the per-user part, for one user (user_id > 0) or all (admin). */
-void fr__http_gallery_status(struct fr_http *h, struct cJSON *root, const struct fr__http_request *rq);
 
 /* ---- conn.c: connections, deadlines, limits and the worker pool ---------- */
 
@@ -255,15 +308,15 @@ bool fr__http_conn_gone(const struct fr__http_conn *cn);
 /* Cancels every request waiting on the scheduler (shutdown). */
 void fr__http_conn_cancel_all(struct fr_http *h);
 void fr__http_conn_stats(struct fr_http *h, struct fr__http_conn_stats *st);
+/* Binds and listens on "host:port", "[v6]:port", ":port" (all interfaces)
+ * or "port" (loopback), and returns the socket (*port: the port bound,
+ * *v6: an IPv6 socket); -2 for a malformed spec, -1 when it cannot listen,
+ * with the reason in err. */
+int fr__http_listen_open(const char *spec, uint16_t *port, bool *v6, char *err, size_t errlen);
 /* Queues rq for a worker, which runs rq->work and then release(). */
 void fr__http_work_push(struct fr_http *h, struct fr__http_request *rq);
 /* server.c: one asynchronous step of rq ended; the last one resumes. */
 void fr__http_release(struct fr__http_request *rq);
-
-/* Queues r (released here) with status: the tail every response shares
- * (counts, draining's Connection: close), for responses built elsewhere. */
-enum MHD_Result fr__http_queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
-                               unsigned status, struct MHD_Response *r);
 
 /* ---- web.c: the web app's files ------------------------------------------------ */
 

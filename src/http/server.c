@@ -10,14 +10,14 @@
  * their responses are stashed and queued by the loop when the connection
  * resumes. All memory of a request belongs to the request (MHD's con_cls),
  * freed by the completion notice; see server-impl.h for why nothing can
- * free it while a step runs elsewhere. Deadlines and connection limits
- * are conn.c's. */
-#include <arpa/inet.h>
+ * free it while a step runs elsewhere. Deadlines, connection limits and
+ * the listening socket are conn.c's. This file knows no route by name: it
+ * finds the request's row in the route table (routes.c), does what the
+ * row asks for (key, gallery, body kind, recognition net, precheck) and
+ * calls the row's handler; every answer goes through reply.c. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,18 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "facerec/pipeline.h"
 #include "facerec/nvml.h"
+#include "facerec/search.h"
 #include "http/metrics.h"
 #include "http/server-impl.h"
-
-const unsigned fr__http_counted_status[FR__HTTP_N_COUNTED] = { 200, 201, 400, 401, 404, 405, 413,
-                                                              415, 422, 429, 500, 503, 504 };
-#define N_COUNTED FR__HTTP_N_COUNTED
 
 struct fr_http_params fr_http_default_params(void) {
     return (struct fr_http_params){
@@ -55,96 +50,6 @@ struct fr_http_params fr_http_default_params(void) {
         .connection_timeout_s = 60,
     };
 }
-
-/* ---- responses ---------------------------------------------------------- */
-
-static void count_status(struct fr_http *h, unsigned status) {
-    size_t i = 0;
-    while (i < N_COUNTED && fr__http_counted_status[i] != status) i++;
-    atomic_fetch_add(&h->by_status[i], 1);
-}
-
-static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
-
-/* The end every response shares: while draining, ask the client not to
- * come back on this connection; queue r (released here); count the status
- * by itself and by route; mark the request answered. */
-static enum MHD_Result queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
-                             unsigned status, struct MHD_Response *r) {
-    /* An answer that refuses to read the body (a declared body far over
-     * the limit, the body-memory 503) goes out at once (from the loop),
-     * and MHD then closes the connection. */
-    if (rq && (rq->defer || (rq->hold && !rq->refuse_now))) {
-        /* On a worker: MHD takes responses only in the access handler, so
-         * the loop thread queues this one when the connection resumes. */
-        if (rq->stash) MHD_destroy_response(rq->stash);
-        rq->stash = r;
-        rq->stash_status = status;
-        rq->responded = true;
-        return MHD_YES;
-    }
-    if (atomic_load(&h->quiesced)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ok = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    if (ok == MHD_YES) {
-        count_status(h, status);
-        fr__http_route_counts_add(h->routes, rq ? rq->route_name : NULL, status);
-        if (rq) rq->responded = true;
-    }
-    return ok;
-}
-
-enum MHD_Result fr__http_queue(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
-                               unsigned status, struct MHD_Response *r) {
-    return queue(h, c, rq, status, r);
-}
-
-/* Queues json (a cJSON-allocated string, which the response takes over;
- * NULL means building it ran out of memory) with status. */
-enum MHD_Result fr__http_respond(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, unsigned status,
-                               char *json, const char *allow, int retry_after_s) {
-    struct MHD_Response *r;
-    if (json) {
-        r = MHD_create_response_from_buffer_with_free_callback(strlen(json), json, cJSON_free);
-    } else {
-        status = 500;
-        r = MHD_create_response_from_buffer(sizeof(oom_body) - 1, (void *)oom_body, MHD_RESPMEM_PERSISTENT);
-    }
-    if (!r) {
-        cJSON_free(json);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    if (retry_after_s > 0) {
-        char v[16];
-        snprintf(v, sizeof(v), "%d", retry_after_s);
-        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
-    }
-    return queue(h, c, rq, status, r);
-}
-
-enum MHD_Result fr__http_respond_error(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, unsigned status,
-                                     const char *code, const char *message) {
-    return fr__http_respond(h, c, rq, status, fr__http_json_error(code, message), NULL, 0);
-}
-
-enum MHD_Result fr__http_respond_doc(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, unsigned status,
-                                   cJSON *doc) {
-    char *s = doc ? cJSON_PrintUnformatted(doc) : NULL;
-    cJSON_Delete(doc);
-    return fr__http_respond(h, c, rq, status, s, NULL, 0);
-}
-
-enum MHD_Result fr__http_respond_bytes(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
-                                       unsigned status, const char *content_type, const void *data, size_t len) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
-    if (!r) return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    return queue(h, c, rq, status, r);
-}
-
-/* ---- scheduler round trip ------------------------------------------------ */
 
 /* ---- asynchronous steps --------------------------------------------------
  *
@@ -260,6 +165,12 @@ static void body_free(struct fr_http *h, struct fr__http_request *rq) {
     rq->body_reserved = 0;
 }
 
+static enum MHD_Result respond_too_large(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
+    return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
+}
+
 static enum MHD_Result respond_body_busy(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     rq->body_busy = rq->refuse_now = true;
     atomic_fetch_add(&h->by_reason[FR__REFUSED_BODY_MEMORY], 1);
@@ -268,146 +179,6 @@ static enum MHD_Result respond_body_busy(struct fr_http *h, struct MHD_Connectio
     return fr__http_respond(h, c, rq, 503,
                             fr__http_json_error("server_busy", "too many request bodies in flight; retry later"), NULL,
                             1);
-}
-
-static unsigned status_http(enum fr_status st, const char **code) {
-    switch (st) {
-    case FR_ERR_TIMEOUT: *code = "timeout"; return 504;
-    case FR_ERR_SHUTDOWN:
-    case FR_ERR_CANCELLED: *code = "shutting_down"; return 503;
-    case FR_ERR_BUSY: *code = "too_many_requests"; return 429;
-    case FR_ERR_INVALID: *code = "invalid_request"; return 400;
-    default: *code = "internal"; return 500;
-    }
-}
-
-/* Decoding and size failures are the client's; the rest are ours. */
-static bool image_error_is_client(enum fr_status st) {
-    return st == FR_ERR_IMAGE || st == FR_ERR_FORMAT || st == FR_ERR_UNSUPPORTED || st == FR_ERR_TOO_LARGE ||
-           st == FR_ERR_INVALID;
-}
-
-static cJSON *image_error(const struct fr__http_image *im) {
-    cJSON *o = cJSON_CreateObject(), *e = cJSON_CreateObject();
-    if (!o || !e || !cJSON_AddItemToObject(o, "error", e)) {
-        cJSON_Delete(o);
-        cJSON_Delete(e);
-        return NULL;
-    }
-    cJSON_AddStringToObject(e, "code", image_error_is_client(im->status) ? "invalid_image" : "internal");
-    cJSON_AddStringToObject(e, "message", im->error ? im->error : fr_status_str(im->status));
-    return o;
-}
-
-enum MHD_Result fr__http_respond_image_error(struct fr_http *h, struct MHD_Connection *c,
-                                             struct fr__http_request *rq, const struct fr__http_image *im) {
-    const char *msg = im->error ? im->error : fr_status_str(im->status);
-    return image_error_is_client(im->status) ? fr__http_respond_error(h, c, rq, 400, "invalid_image", msg)
-                                             : fr__http_respond_error(h, c, rq, 500, "internal", msg);
-}
-
-/* detect and embed: one slot per image, faces or an error. */
-static enum MHD_Result answer_faces(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
-                                    bool embedding) {
-    cJSON *root = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-    if (!root || !arr || !cJSON_AddItemToObject(root, "images", arr)) {
-        cJSON_Delete(root);
-        cJSON_Delete(arr);
-        return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
-    }
-    int32_t failed = 0, client_failed = 0;
-    const struct fr__http_image *first_failed = NULL;
-    for (int32_t i = 0; i < rq->n_results; i++) {
-        const struct fr__http_image *im = &rq->results[i];
-        cJSON *slot;
-        if (im->status == FR_OK) {
-            slot = fr__http_json_faces(&im->faces, embedding);
-        } else {
-            slot = image_error(im);
-            failed++;
-            client_failed += image_error_is_client(im->status);
-            if (!first_failed) first_failed = im;
-        }
-        if (slot && rq->timings) cJSON_AddItemToObject(slot, "timings", fr__http_json_timings(&im->timings));
-        if (!slot || !cJSON_AddItemToArray(arr, slot)) {
-            cJSON_Delete(slot);
-            cJSON_Delete(root);
-            return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
-        }
-    }
-    unsigned status = 200;
-    if (rq->n_results > 0 && failed == rq->n_results) {
-        /* Every image failed: the request as a whole is an error, with the
-         * per-image details kept. */
-        status = client_failed ? 400 : 500;
-        cJSON *e = cJSON_CreateObject();
-        if (e) {
-            cJSON_AddStringToObject(e, "code", client_failed ? "invalid_image" : "internal");
-            char msg[512];
-            snprintf(msg, sizeof(msg), "%s%s", rq->n_results > 1 ? "no image could be processed: " : "",
-                     first_failed->error ? first_failed->error : fr_status_str(first_failed->status));
-            cJSON_AddStringToObject(e, "message", msg);
-            cJSON_AddItemToObject(root, "error", e);
-        }
-    }
-    return fr__http_respond_doc(h, c, rq, status, root);
-}
-
-static enum MHD_Result answer_detect(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    return answer_faces(h, c, rq, false);
-}
-
-static enum MHD_Result answer_embed(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    return answer_faces(h, c, rq, true);
-}
-
-/* verify: the largest face of each image (or of the one image against the
- * given embedding). */
-static enum MHD_Result answer_verify(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    const struct fr__http_body *b = rq->images;
-    const float *desc[2] = { NULL, b->has_embedding ? b->embedding : NULL };
-    const struct fr_face *face[2] = { NULL, NULL };
-    char msg[512];
-    for (int32_t i = 0; i < rq->n_results; i++) {
-        const struct fr__http_image *im = &rq->results[i];
-        if (im->status != FR_OK) {
-            snprintf(msg, sizeof(msg), "image %d: %s", (int)i + 1, im->error ? im->error : fr_status_str(im->status));
-            return image_error_is_client(im->status) ? fr__http_respond_error(h, c, rq, 400, "invalid_image", msg)
-                                                     : fr__http_respond_error(h, c, rq, 500, "internal", msg);
-        }
-        int32_t k = fr_faces_largest(&im->faces);
-        if (k < 0) {
-            snprintf(msg, sizeof(msg), "image %d: no face found", (int)i + 1);
-            return fr__http_respond_error(h, c, rq, 422, "no_face", msg);
-        }
-        face[i] = &im->faces.faces[k];
-        desc[i] = face[i]->descriptor;
-    }
-    float d = fr_descriptor_distance(desc[0], desc[1]);
-    cJSON *root = cJSON_CreateObject(), *faces = cJSON_CreateArray();
-    if (!root || !faces || !cJSON_AddItemToObject(root, "faces", faces)) {
-        cJSON_Delete(root);
-        cJSON_Delete(faces);
-        return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
-    }
-    cJSON_AddItemToObject(root, "distance", fr__http_json_number(d));
-    cJSON_AddItemToObject(root, "similarity", fr__http_json_number(fr_similarity(d)));
-    cJSON_AddBoolToObject(root, "same_person", d <= h->p.tolerance);
-    cJSON_AddItemToObject(root, "tolerance", fr__http_json_number(round(h->p.tolerance * 1e6) / 1e6));
-    for (int32_t i = 0; i < rq->n_results; i++) {
-        cJSON *f = fr__http_json_face(face[i], false);
-        if (f) {
-            cJSON_AddNumberToObject(f, "width", rq->results[i].faces.width);
-            cJSON_AddNumberToObject(f, "height", rq->results[i].faces.height);
-            if (rq->timings) cJSON_AddItemToObject(f, "timings", fr__http_json_timings(&rq->results[i].timings));
-        }
-        if (!f || !cJSON_AddItemToArray(faces, f)) {
-            cJSON_Delete(f);
-            cJSON_Delete(root);
-            return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
-        }
-    }
-    return fr__http_respond_doc(h, c, rq, 200, root);
 }
 
 /* An image route with its whole body in: parse and submit (on the loop
@@ -447,7 +218,7 @@ static enum MHD_Result submit_images(struct fr_http *h, struct MHD_Connection *c
         min_face = v > 0 ? (int32_t)v : FR_MIN_FACE_NONE;
     }
     enum MHD_Result ok;
-    if (rq->route->gallery && fr__http_gallery_precheck(h, c, rq, &ok)) return ok;
+    if (rq->route->precheck && rq->route->precheck(h, c, rq, &ok)) return ok;
     if (atomic_load(&h->stopping))
         return fr__http_respond_error(h, c, rq, 503, "shutting_down", "the server is stopping");
     struct fr_sched_request sr = {
@@ -478,7 +249,7 @@ static enum MHD_Result submit_images(struct fr_http *h, struct MHD_Connection *c
         pthread_mutex_unlock(&rq->mu);
         rq->stage = FR__STAGE_DONE;
         const char *code;
-        unsigned hs = status_http(st, &code);
+        unsigned hs = fr__http_sched_error(st, &code);
         if (st == FR_ERR_BUSY) {
             int ra = (int)((retry_ms + 999) / 1000);
             return fr__http_respond(h, c, rq, 429, fr__http_json_error(code, "too many requests queued; retry later"),
@@ -496,6 +267,9 @@ static enum MHD_Result submit_images(struct fr_http *h, struct MHD_Connection *c
 
 /* The route's handler over the scheduler's result. */
 static enum MHD_Result run_handler(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    /* A one-image route has nothing to do with an image that failed. */
+    if (rq->route->input == FR__HTTP_IN_ONE_IMAGE && rq->n_img > 0 && rq->img[0].status != FR_OK)
+        return fr__http_respond_image_error(h, c, rq, &rq->img[0]);
     rq->images = rq->parsed;
     rq->n_results = rq->n_img;
     rq->results = rq->img;
@@ -513,7 +287,7 @@ static enum MHD_Result answer_result(struct fr_http *h, struct MHD_Connection *c
     fr__http_conn_set_sched(rq->conn, 0);
     if (rq->sched_status != FR_OK) {
         const char *code;
-        unsigned hs = status_http(rq->sched_status, &code);
+        unsigned hs = fr__http_sched_error(rq->sched_status, &code);
         return fr__http_respond_error(h, c, rq, hs, code, fr_status_str(rq->sched_status));
     }
     if (rq->route->gallery) return defer(h, c, rq, run_handler);
@@ -527,11 +301,7 @@ static enum MHD_Result answer_result(struct fr_http *h, struct MHD_Connection *c
 static enum MHD_Result finish(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     rq->stage = FR__STAGE_DONE;
     fr__http_conn_busy(rq->conn);
-    if (rq->too_large) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
-        return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
-    }
+    if (rq->too_large) return respond_too_large(h, c, rq);
     if (rq->body_busy) return respond_body_busy(h, c, rq);
     if (rq->nomem) return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
     bool worker = rq->route->gallery || rq->len > INLINE_PARSE_MAX;
@@ -545,99 +315,6 @@ static enum MHD_Result finish(struct fr_http *h, struct MHD_Connection *c, struc
 }
 
 /* ---- routing ------------------------------------------------------------- */
-
-static enum MHD_Result answer_simple(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
-                                     const char *status) {
-    cJSON *o = cJSON_CreateObject();
-    if (o) cJSON_AddStringToObject(o, "status", status);
-    return fr__http_respond_doc(h, c, rq, 200, o);
-}
-
-static enum MHD_Result answer_healthz(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    return answer_simple(h, c, rq, "ok");
-}
-
-static enum MHD_Result answer_readyz(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    if (atomic_load(&h->quiesced))
-        return fr__http_respond_error(h, c, rq, 503, "shutting_down", "the server is draining");
-    if (!fr_sched_ready(h->s)) return fr__http_respond_error(h, c, rq, 503, "not_ready", "models are still loading");
-    return answer_simple(h, c, rq, "ready");
-}
-
-/* GET /openapi.json: the API's OpenAPI description, docs/openapi.yaml
- * converted to JSON at build time and compiled in, so that it is served
- * offline and always describes the binary that serves it. */
-static enum MHD_Result answer_openapi(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    return fr__http_respond_bytes(h, c, rq, 200, "application/json", fr__http_openapi_json, fr__http_openapi_json_len);
-}
-
-/* The route table: one row per method and path. The path is also the
- * route's name (metrics label requests by it, never by the raw URL). */
-static const struct fr__http_route routes[] = {
-    { "GET", "/healthz", false, false, FR__HTTP_IN_NONE, false, answer_healthz },
-    { "GET", "/readyz", false, false, FR__HTTP_IN_NONE, false, answer_readyz },
-    { "GET", "/status", false, false, FR__HTTP_IN_NONE, false, fr__http_answer_status },
-    { "GET", "/metrics", false, false, FR__HTTP_IN_NONE, false, fr__http_answer_metrics },
-    { "GET", "/openapi.json", false, false, FR__HTTP_IN_NONE, false, answer_openapi },
-    { "POST", "/v1/detect", true, false, FR__HTTP_IN_IMAGES, false, answer_detect },
-    { "POST", "/v1/embed", true, false, FR__HTTP_IN_IMAGES, true, answer_embed },
-    { "POST", "/v1/verify", true, false, FR__HTTP_IN_PAIR, true, answer_verify },
-    { "POST", "/v1/people", true, true, FR__HTTP_IN_JSON, false, fr__http_people_add },
-    { "GET", "/v1/people", true, true, FR__HTTP_IN_NONE, false, fr__http_people_list },
-    { "GET", "/v1/people/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_person_get },
-    { "PATCH", "/v1/people/{id}", true, true, FR__HTTP_IN_JSON, false, fr__http_person_patch },
-    { "DELETE", "/v1/people/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_person_delete },
-    { "POST", "/v1/people/{id}/faces", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_person_enroll },
-    { "GET", "/v1/people/{id}/faces", true, true, FR__HTTP_IN_NONE, false, fr__http_person_faces },
-    { "POST", "/v1/people/{id}/merge", true, true, FR__HTTP_IN_JSON, false, fr__http_person_merge },
-    { "DELETE", "/v1/faces/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_face_delete },
-    { "GET", "/v1/faces/{id}/thumbnail", true, true, FR__HTTP_IN_NONE, false, fr__http_face_thumbnail },
-    { "PATCH", "/v1/faces/{id}", true, true, FR__HTTP_IN_JSON, false, fr__http_face_patch },
-    { "GET", "/v1/faces/unassigned", true, true, FR__HTTP_IN_NONE, false, fr__http_faces_unassigned },
-    { "POST", "/v1/recognize", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_recognize },
-    { "POST", "/v1/index", true, true, FR__HTTP_IN_ONE_IMAGE, true, fr__http_index },
-    { "POST", "/v1/cluster", true, true, FR__HTTP_IN_JSON, false, fr__http_cluster },
-    { "GET", "/v1/jobs", true, true, FR__HTTP_IN_NONE, false, fr__http_jobs_list },
-    { "POST", "/v1/jobs", true, true, FR__HTTP_IN_JSON, false, fr__http_job_add },
-    { "GET", "/v1/jobs/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_job_get },
-    { "DELETE", "/v1/jobs/{id}", true, true, FR__HTTP_IN_NONE, false, fr__http_job_cancel },
-};
-#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
-
-int32_t fr_http_route_count(void) { return (int32_t)N_ROUTES; }
-
-void fr_http_route_at(int32_t i, const char **method, const char **path, enum fr_http_auth *auth) {
-    FR_ASSERT(i >= 0 && (size_t)i < N_ROUTES);
-    *method = routes[i].method;
-    *path = routes[i].path;
-    /* /status reads a key when one is sent (begin() below). */
-    *auth = routes[i].key ? FR_HTTP_AUTH_KEY
-            : routes[i].handler == fr__http_answer_status ? FR_HTTP_AUTH_OPTIONAL
-                                                 : FR_HTTP_AUTH_NONE;
-}
-
-/* url against a template; *id gets the "{id}" segment, a positive integer
- * of at most 18 digits (so that it fits int64_t without overflow checks). */
-static bool path_match(const char *tpl, const char *url, int64_t *id) {
-    while (*tpl) {
-        if (!strncmp(tpl, "{id}", 4)) {
-            int64_t v = 0;
-            int digits = 0;
-            while (*url >= '0' && *url <= '9' && digits < 18) v = v * 10 + (*url++ - '0'), digits++;
-            if (digits == 0 || (*url >= '0' && *url <= '9') || v <= 0) return false;
-            *id = v;
-            tpl += 4;
-            continue;
-        }
-        if (*tpl++ != *url++) return false;
-    }
-    return *url == 0;
-}
-
-static bool method_is(const char *method, const char *want) {
-    if (!strcmp(method, want)) return true;
-    return !strcmp(want, "GET") && !strcmp(method, MHD_HTTP_METHOD_HEAD);
-}
 
 /* Checks the X-API-Key header; answers 401 itself (true: answered). With
  * a gallery the keys live in the store, else in the key file. */
@@ -675,9 +352,9 @@ static bool authenticate(struct fr_http *h, struct MHD_Connection *c, struct fr_
 static enum MHD_Result admit(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     const struct fr__http_route *r = rq->route;
     enum MHD_Result ret;
-    if (!r->key) {
+    if (r->auth != FR_HTTP_AUTH_KEY) {
         /* /status reads an optional key: it widens what is shown. */
-        if (r->handler == fr__http_answer_status && authenticate(h, c, rq, true, &ret)) return ret;
+        if (r->auth == FR_HTTP_AUTH_OPTIONAL && authenticate(h, c, rq, true, &ret)) return ret;
         return r->handler(h, c, rq);
     }
     if (authenticate(h, c, rq, false, &ret)) return ret;
@@ -702,11 +379,7 @@ static enum MHD_Result admit(struct fr_http *h, struct MHD_Connection *c, struct
         char *end;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (errno || end == cl || n > h->p.max_body_bytes) {
-            char msg[96];
-            snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
-            return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
-        }
+        if (errno || end == cl || n > h->p.max_body_bytes) return respond_too_large(h, c, rq);
         if (n > 0) {
             if (!body_reserve(h, rq, (size_t)n)) return respond_body_busy(h, c, rq);
             rq->body = fr_malloc((size_t)n);
@@ -724,21 +397,8 @@ static enum MHD_Result admit(struct fr_http *h, struct MHD_Connection *c, struct
 /* First call for a request: only the headers are in. */
 static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, const char *url,
                              const char *method) {
-    rq->route_name = "other";
-    const struct fr__http_route *r = NULL;
-    char allow[64] = "";
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        int64_t id = 0;
-        if (!path_match(routes[i].path, url, &id)) continue;
-        if (!strcmp(rq->route_name, "other")) rq->route_name = routes[i].path;
-        size_t l = strlen(allow);
-        snprintf(allow + l, sizeof(allow) - l, "%s%s%s", l ? ", " : "", routes[i].method,
-                 !strcmp(routes[i].method, "GET") ? ", HEAD" : "");
-        if (method_is(method, routes[i].method)) {
-            r = &routes[i];
-            rq->id = id;
-        }
-    }
+    char allow[64];
+    const struct fr__http_route *r = fr__http_route_find(method, url, &rq->id, &rq->route_name, allow, sizeof(allow));
     rq->stage = FR__STAGE_DONE;
     /* The web app's files (web.c): their paths come from the build. */
     if (!r && !allow[0] && fr__http_web_has(url)) return fr__http_web_answer(h, c, rq, url, method);
@@ -764,13 +424,11 @@ static enum MHD_Result begin(struct fr_http *h, struct MHD_Connection *c, struct
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno || end == cl || n > h->p.max_body_bytes) {
             rq->refuse_now = errno || end == cl || n - h->p.max_body_bytes > ((unsigned long long)64 << 20);
-            char msg[96];
-            snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
-            return fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
+            return respond_too_large(h, c, rq);
         }
     }
     /* Reading the key store, or a gallery route's handler: a worker. */
-    if (h->gallery && (r->key || r->handler == fr__http_answer_status)) return defer(h, c, rq, admit);
+    if (h->gallery && r->auth != FR_HTTP_AUTH_NONE) return defer(h, c, rq, admit);
     enum MHD_Result ok = admit(h, c, rq);
     if (rq->responded || ok != MHD_YES) return ok;
     return resume_step(h, c, rq);
@@ -831,7 +489,7 @@ static enum MHD_Result resume_step(struct fr_http *h, struct MHD_Connection *c, 
         struct MHD_Response *r = rq->stash;
         rq->stash = NULL;
         rq->responded = false;
-        return queue(h, c, rq, rq->stash_status, r);
+        return fr__http_queue(h, c, rq, rq->stash_status, r);
     }
     if (rq->responded) return MHD_YES;
     switch (rq->stage) {
@@ -923,10 +581,8 @@ static enum MHD_Result handle(struct fr_http *h, struct MHD_Connection *c, const
             if (rq->too_large) {
                 /* Answer now where the library allows it; otherwise the
                  * rest is discarded unread-into-memory and 413 follows. */
-                char msg[96];
-                snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", h->p.max_body_bytes);
                 rq->refuse_now = true;
-                fr__http_respond_error(h, c, rq, 413, "payload_too_large", msg);
+                respond_too_large(h, c, rq);
             } else if (rq->body_busy) {
                 respond_body_busy(h, c, rq);
             }
@@ -960,69 +616,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
-
-/* Binds and listens on "host:port", "[v6]:port", ":port" (all interfaces)
- * or "port" (loopback). We open the socket ourselves so that a failure
- * names the errno, and so that quiesce can close it. */
-static int open_listen(const char *spec, uint16_t *port, bool *v6, char *err, size_t errlen) {
-    char host[256], serv[16];
-    const char *colon = strrchr(spec, ':');
-    if (spec[0] == '[') {
-        const char *rb = strchr(spec, ']');
-        if (!rb || rb[1] != ':' || (size_t)(rb - spec - 1) >= sizeof(host)) goto bad;
-        snprintf(host, sizeof(host), "%.*s", (int)(rb - spec - 1), spec + 1);
-        colon = rb + 1;
-    } else if (!colon) {
-        snprintf(host, sizeof(host), "127.0.0.1");
-        colon = spec - 1;
-    } else {
-        if ((size_t)(colon - spec) >= sizeof(host)) goto bad;
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-        if (!host[0]) snprintf(host, sizeof(host), "0.0.0.0");
-    }
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || p < 0 || p > 65535) goto bad;
-    snprintf(serv, sizeof(serv), "%ld", p);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *ai;
-    int gai = getaddrinfo(host, serv, &hints, &ai);
-    if (gai) {
-        fr_errf(err, errlen, "listen %s: %s", spec, gai_strerror(gai));
-        return -1;
-    }
-    int fd = -1, e = 0;
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            e = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 4096) == 0) {
-            *v6 = a->ai_family == AF_INET6;
-            break;
-        }
-        e = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0) {
-        fr_errf(err, errlen, "listen %s: %s", spec, strerror(e));
-        return -1;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                           : ((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
-bad:
-    fr_errf(err, errlen, "listen \"%s\": expected HOST:PORT, [IPV6]:PORT or PORT", spec);
-    return -2;
-}
 
 static enum fr_status import_keys(struct fr_http *h, char *err, size_t errlen) {
     struct fr_store *st = fr_gallery_store(h->gallery);
@@ -1085,7 +678,7 @@ enum fr_status fr_http_new(const struct fr_http_params *params, struct fr_sched 
     }
     h->p.api_keys_file = NULL; /* not kept: the caller's string */
     bool v6 = false;
-    h->listen_fd = open_listen(h->listen, &h->port, &v6, err, errlen);
+    h->listen_fd = fr__http_listen_open(h->listen, &h->port, &v6, err, errlen);
     if (h->listen_fd < 0) {
         st = h->listen_fd == -2 ? FR_ERR_INVALID : FR_ERR_IO;
         h->listen_fd = -1;

@@ -576,3 +576,10 @@ int32_t fr_search_topk(const struct fr_search *s, const float *q, int32_t k, enu
 int32_t fr_search_topk_labels(const struct fr_search *s, const float *q, int32_t k, struct fr_search_hit *out) {
     return query(s, q, k, FR_SEARCH_LABELLED, true, out);
 }
+
+float fr_similarity(float d) {
+    /* A logistic curve centred on the tolerance: readable as a probability
+     * that two faces are the same person, 0.5 at the decision threshold. */
+    if (!(d >= 0)) return 0.0f;
+    return (float)(1.0 / (1.0 + exp((d - FR_DEFAULT_TOLERANCE) * 12.0)));
+}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "facerec/pipeline.h"
+#include "facerec/search.h"
 
 /* Exit codes: 0 all inputs read, 1 some failed, 2 usage error. */
 enum { CLI_OK = 0, CLI_SOME_FAILED = 1, CLI_USAGE = 2 };

@@ -1,7 +1,7 @@
-/* The queued-job routes: POST /v1/jobs (an index job over files or
- * directories every server can read), GET /v1/jobs/{id} (progress, the
- * failures with their reasons, per-node counts and rates) and DELETE
- * /v1/jobs/{id} (cancel). The work itself is done by the indexers of
+/* The job routes: GET /v1/jobs (the user's latest jobs), POST /v1/jobs (a
+ * queued index job over files or directories every server can read), GET
+ * /v1/jobs/{id} (progress, the failures with their reasons, per-node
+ * counts and rates) and DELETE /v1/jobs/{id} (cancel). The work itself is done by the indexers of
  * every server on the same database (facerec/indexer.h). */
 #include <math.h>
 #include <stdio.h>
@@ -14,14 +14,7 @@
 
 #define PATHS_MAX 100000   /* paths one request may name */
 #define FAILURES_SHOWN 100 /* failed items listed in a job's document */
-
-static enum MHD_Result failed(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
-                              enum fr_status st) {
-    if (st == FR_ERR_NOMEM) return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
-    if (st == FR_ERR_IO || st == FR_ERR_BUSY)
-        return fr__http_respond_error(h, c, rq, 503, "unavailable", "the gallery database is busy or failing");
-    return fr__http_respond_error(h, c, rq, 500, "internal", fr_status_str(st));
-}
+#define LIST_LIMIT_MAX 1000 /* jobs one GET /v1/jobs lists at most */
 
 static enum MHD_Result no_job(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     char msg[64];
@@ -29,26 +22,33 @@ static enum MHD_Result no_job(struct fr_http *h, struct MHD_Connection *c, struc
     return fr__http_respond_error(h, c, rq, 404, "not_found", msg);
 }
 
-const char *fr__http_job_state(enum fr_store_job_state s) {
+static const char *job_state(enum fr_store_job_state s) {
     return s == FR_STORE_JOB_DONE        ? "done"
            : s == FR_STORE_JOB_FAILED    ? "failed"
            : s == FR_STORE_JOB_CANCELLED ? "cancelled"
                                          : "running";
 }
 
-/* The job's document: the row, its failures and its nodes. */
-static cJSON *job_doc(struct fr_store *st, int64_t user, const struct fr_store_job *j, enum fr_status *status) {
+/* The job's row, as GET /v1/jobs lists it. */
+static cJSON *job_json(const struct fr_store_job *j) {
     cJSON *x = cJSON_CreateObject();
     if (!x) return NULL;
     cJSON_AddNumberToObject(x, "id", (double)j->id);
     cJSON_AddStringToObject(x, "kind", j->kind);
-    cJSON_AddStringToObject(x, "state", fr__http_job_state(j->state));
+    cJSON_AddStringToObject(x, "state", job_state(j->state));
     cJSON_AddNumberToObject(x, "total", (double)j->total);
     cJSON_AddNumberToObject(x, "done", (double)j->done);
     cJSON_AddNumberToObject(x, "failed", (double)j->failed);
     cJSON_AddStringToObject(x, "detail", j->detail);
     cJSON_AddNumberToObject(x, "created", (double)j->created);
     cJSON_AddNumberToObject(x, "updated", (double)j->updated);
+    return x;
+}
+
+/* The job's document: the row, its failures and its nodes. */
+static cJSON *job_doc(struct fr_store *st, int64_t user, const struct fr_store_job *j, enum fr_status *status) {
+    cJSON *x = job_json(j);
+    if (!x) return NULL;
     struct fr_store_job_failure *f = NULL;
     struct fr_store_job_node *nd = NULL;
     int32_t nf = 0, nn = 0;
@@ -89,11 +89,11 @@ static enum MHD_Result answer_job(struct fr_http *h, struct MHD_Connection *c, s
     struct fr_store_job j;
     enum fr_status s = fr_store_job_get(st, rq->user_id, id, &j);
     if (s == FR_ERR_NOT_FOUND) return no_job(h, c, rq);
-    if (s != FR_OK) return failed(h, c, rq, s);
+    if (s != FR_OK) return fr__http_respond_store_error(h, c, rq, s);
     cJSON *doc = job_doc(st, rq->user_id, &j, &s);
     if (s != FR_OK) {
         cJSON_Delete(doc);
-        return failed(h, c, rq, s);
+        return fr__http_respond_store_error(h, c, rq, s);
     }
     return fr__http_respond_doc(h, c, rq, code, doc);
 }
@@ -141,7 +141,7 @@ enum MHD_Result fr__http_job_add(struct fr_http *h, struct MHD_Connection *c, st
     cJSON_Delete(o);
     if (s == FR_ERR_INVALID || s == FR_ERR_NOT_FOUND)
         ret = fr__http_respond_error(h, c, rq, 400, "invalid_request", err);
-    else if (s != FR_OK) ret = failed(h, c, rq, s);
+    else if (s != FR_OK) ret = fr__http_respond_store_error(h, c, rq, s);
     else ret = answer_job(h, c, rq, job, 201);
     return ret;
 }
@@ -153,6 +153,30 @@ enum MHD_Result fr__http_job_get(struct fr_http *h, struct MHD_Connection *c, st
 enum MHD_Result fr__http_job_cancel(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     enum fr_status s = fr_store_job_cancel(fr_gallery_store(h->gallery), rq->user_id, rq->id);
     if (s == FR_ERR_NOT_FOUND) return no_job(h, c, rq);
-    if (s != FR_OK) return failed(h, c, rq, s);
+    if (s != FR_OK) return fr__http_respond_store_error(h, c, rq, s);
     return answer_job(h, c, rq, rq->id, 200);
+}
+
+enum MHD_Result fr__http_jobs_list(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
+    enum MHD_Result ret;
+    int64_t limit;
+    if (!fr__http_query_int(h, c, rq, "limit", 20, 1, LIST_LIMIT_MAX, &limit, &ret)) return ret;
+    struct fr_store_job *j = NULL;
+    int32_t n = 0;
+    enum fr_status st = fr_store_job_list(fr_gallery_store(h->gallery), rq->user_id, (int32_t)limit, &j, &n);
+    if (st != FR_OK) return fr__http_respond_store_error(h, c, rq, st);
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "jobs");
+    for (int32_t i = 0; arr && i < n; i++) {
+        cJSON *x = job_json(&j[i]);
+        if (!x || !cJSON_AddItemToArray(arr, x)) {
+            cJSON_Delete(x);
+            arr = NULL;
+        }
+    }
+    fr_free(j);
+    if (!arr) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return fr__http_respond_doc(h, c, rq, 200, root);
 }

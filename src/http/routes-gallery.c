@@ -1,23 +1,24 @@
-/* The gallery routes: people, faces, recognize, index, cluster and jobs, for the
- * user who owns the request's API key.
+/* The gallery routes: people, faces, recognize, index and cluster, for
+ * the user who owns the request's API key (the job routes are in
+ * routes-jobs.c).
  *
  * Every id in a path or a body is looked up with the user's id, so another
  * user's person or face is "not found" exactly like a missing one: the
  * store never returns rows of a different user. Image routes arrive here
- * after the scheduler ran (server.c, run_images): the faces with their
- * descriptors are in rq->results and the encoded image in rq->images. A
- * 200/201 is queued only after the store committed the write. */
+ * after the scheduler ran, and only when their one image was read (server.c
+ * answers a failed one): the faces with their descriptors are in
+ * rq->results and the encoded image in rq->images. A 200/201 is queued
+ * only after the store committed the write. Every handler runs on a
+ * worker (the store may block) and answers through reply.c. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "facerec/pipeline.h"
 #include "http/server-impl.h"
 
 #define LIST_LIMIT_DEFAULT 100
@@ -26,17 +27,8 @@
 
 /* ---- helpers ----------------------------------------------------------------- */
 
-static enum MHD_Result bad(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, const char *fmt,
-                           ...) __attribute__((format(printf, 4, 5)));
-static enum MHD_Result bad(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, const char *fmt,
-                           ...) {
-    char msg[320];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return fr__http_respond_error(h, c, rq, 400, "invalid_request", msg);
-}
+/* What the store says of a name it refuses. */
+static const char bad_name[] = "\"name\" must be valid UTF-8 without control characters";
 
 static enum MHD_Result not_found(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
                                  const char *what, int64_t id) {
@@ -45,39 +37,7 @@ static enum MHD_Result not_found(struct fr_http *h, struct MHD_Connection *c, st
     return fr__http_respond_error(h, c, rq, 404, "not_found", msg);
 }
 
-/* A store or gallery failure that is not the client's. */
-static enum MHD_Result failed(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
-                              enum fr_status st) {
-    if (st == FR_ERR_NOMEM) return fr__http_respond(h, c, rq, 500, NULL, NULL, 0);
-    if (st == FR_ERR_IO || st == FR_ERR_BUSY)
-        return fr__http_respond_error(h, c, rq, 503, "unavailable", "the gallery database is busy or failing");
-    return fr__http_respond_error(h, c, rq, 500, "internal", fr_status_str(st));
-}
-
 static cJSON *number(double v) { return fr__http_json_number(v); }
-
-/* A query argument as an integer in [lo, hi]; def when absent. Returns
- * false (after answering 400) when it is malformed. */
-static bool query_int(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, const char *name,
-                      int64_t def, int64_t lo, int64_t hi, int64_t *out, enum MHD_Result *ret) {
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-    *out = def;
-    if (!v) return true;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || !*v || *end || x < lo || x > hi) {
-        *ret = bad(h, c, rq, "query argument %s: expected an integer in [%" PRId64 ", %" PRId64 "]", name, lo, hi);
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-static bool query_flag(struct MHD_Connection *c, const char *name) {
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-    return v && (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !*v);
-}
 
 /* The JSON body: an object whose keys are all in allowed (NULL-terminated).
  * An empty body is an empty object. Returns NULL after answering 400. */
@@ -107,14 +67,14 @@ static cJSON *json_body(struct fr_http *h, struct MHD_Connection *c, struct fr__
     }
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
-        *ret = bad(h, c, rq, "the body must be a JSON object");
+        *ret = fr__http_respond_invalid(h, c, rq, "the body must be a JSON object");
         return NULL;
     }
     for (cJSON *k = o->child; k; k = k->next) {
         bool ok = false;
         for (const char *const *a = allowed; *a && !ok; a++) ok = k->string && !strcmp(k->string, *a);
         if (!ok) {
-            *ret = bad(h, c, rq, "unknown key \"%.64s\"", k->string ? k->string : "");
+            *ret = fr__http_respond_invalid(h, c, rq, "unknown key \"%.64s\"", k->string ? k->string : "");
             cJSON_Delete(o);
             return NULL;
         }
@@ -127,11 +87,12 @@ static cJSON *json_body(struct fr_http *h, struct MHD_Connection *c, struct fr__
 static const char *json_name(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, cJSON *o,
                              enum MHD_Result *ret) {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "name");
-    if (!v) *ret = bad(h, c, rq, "missing key \"name\"");
-    else if (!cJSON_IsString(v) || !v->valuestring) *ret = bad(h, c, rq, "\"name\" must be a string");
-    else if (!v->valuestring[0]) *ret = bad(h, c, rq, "\"name\" must not be empty");
+    if (!v) *ret = fr__http_respond_invalid(h, c, rq, "missing key \"name\"");
+    else if (!cJSON_IsString(v) || !v->valuestring)
+        *ret = fr__http_respond_invalid(h, c, rq, "\"name\" must be a string");
+    else if (!v->valuestring[0]) *ret = fr__http_respond_invalid(h, c, rq, "\"name\" must not be empty");
     else if (strlen(v->valuestring) > FR_STORE_NAME_MAX)
-        *ret = bad(h, c, rq, "\"name\" is longer than %d bytes", FR_STORE_NAME_MAX);
+        *ret = fr__http_respond_invalid(h, c, rq, "\"name\" is longer than %d bytes", FR_STORE_NAME_MAX);
     else return v->valuestring;
     return NULL;
 }
@@ -144,11 +105,33 @@ static bool json_int(struct fr_http *h, struct MHD_Connection *c, struct fr__htt
     if (!v) return true;
     double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
     if (!(d >= (double)lo && d <= (double)hi) || d != floor(d)) {
-        *ret = bad(h, c, rq, "\"%s\" must be an integer in [%" PRId64 ", %" PRId64 "]", key, lo, hi);
+        *ret = fr__http_respond_invalid(h, c, rq, "\"%s\" must be an integer in [%" PRId64 ", %" PRId64 "]", key,
+                                        lo, hi);
         return false;
     }
     *out = (int64_t)d;
     return true;
+}
+
+/* A required id member: an integer in [1, INT64_MAX / 2], or null where
+ * null_ok (then *out is 0). Returns false after answering 400. */
+static bool json_id(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, cJSON *o,
+                    const char *key, bool null_ok, int64_t *out, enum MHD_Result *ret) {
+    bool present;
+    *out = 0;
+    if (null_ok && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, key))) return true;
+    if (!json_int(h, c, rq, o, key, 1, INT64_MAX / 2, out, &present, ret)) return false;
+    if (present) return true;
+    *ret = fr__http_respond_invalid(h, c, rq, "missing key \"%s\"%s", key,
+                                    null_ok ? " (an id, or null to unassign)" : "");
+    return false;
+}
+
+/* A list's page: ?after=ID (the last id of the previous page) and ?limit=N. */
+static bool page_args(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq, int64_t *after,
+                      int64_t *limit, enum MHD_Result *ret) {
+    return fr__http_query_int(h, c, rq, "after", 0, 0, INT64_MAX, after, ret) &&
+           fr__http_query_int(h, c, rq, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX, limit, ret);
 }
 
 static cJSON *person_json(const void *row) {
@@ -190,23 +173,35 @@ static enum MHD_Result answer_person(struct fr_http *h, struct MHD_Connection *c
     struct fr_store_person p;
     enum fr_status st = fr_store_person_get(fr_gallery_store(h->gallery), rq->user_id, id, &p);
     if (st == FR_ERR_NOT_FOUND) return not_found(h, c, rq, "person", id);
-    if (st != FR_OK) return failed(h, c, rq, st);
+    if (st != FR_OK) return fr__http_respond_store_error(h, c, rq, st);
     return fr__http_respond_doc(h, c, rq, status, person_json(&p));
+}
+
+/* {"id", "deleted": true} of the path's row, with "faces_deleted" for a
+ * person (faces_deleted >= 0). */
+static enum MHD_Result answer_deleted(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                                      int64_t faces_deleted) {
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddNumberToObject(o, "id", (double)rq->id);
+        cJSON_AddBoolToObject(o, "deleted", true);
+        if (faces_deleted >= 0) cJSON_AddNumberToObject(o, "faces_deleted", (double)faces_deleted);
+    }
+    return fr__http_respond_doc(h, c, rq, 200, o);
 }
 
 /* ---- people --------------------------------------------------------------------- */
 
 enum MHD_Result fr__http_people_add(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    static const char *const keys[] = { "name", NULL };
     enum MHD_Result ret;
-    cJSON *o = json_body(h, c, rq, keys, &ret);
+    cJSON *o = json_body(h, c, rq, (const char *const[]){ "name", NULL }, &ret);
     if (!o) return ret;
     const char *name = json_name(h, c, rq, o, &ret);
     if (name) {
         int64_t id;
         enum fr_status st = fr_gallery_person_add(h->gallery, rq->user_id, name, &id);
-        if (st == FR_ERR_INVALID) ret = bad(h, c, rq, "\"name\" must be valid UTF-8 without control characters");
-        else if (st != FR_OK) ret = failed(h, c, rq, st);
+        if (st == FR_ERR_INVALID) ret = fr__http_respond_invalid(h, c, rq, "%s", bad_name);
+        else if (st != FR_OK) ret = fr__http_respond_store_error(h, c, rq, st);
         else ret = answer_person(h, c, rq, 201, id);
     }
     cJSON_Delete(o);
@@ -239,13 +234,11 @@ static cJSON *add_page(cJSON *root, const char *key, const void *rows, int32_t n
 enum MHD_Result fr__http_people_list(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     enum MHD_Result ret;
     int64_t after, limit;
-    if (!query_int(h, c, rq, "after", 0, 0, INT64_MAX, &after, &ret) ||
-        !query_int(h, c, rq, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX, &limit, &ret))
-        return ret;
+    if (!page_args(h, c, rq, &after, &limit, &ret)) return ret;
     struct fr_store_person *p = NULL;
     int32_t n = 0;
     enum fr_status st = fr_store_person_list(fr_gallery_store(h->gallery), rq->user_id, after, (int32_t)limit, &p, &n);
-    if (st != FR_OK) return failed(h, c, rq, st);
+    if (st != FR_OK) return fr__http_respond_store_error(h, c, rq, st);
     int64_t last = n ? p[n - 1].id : 0;
     cJSON *root = add_page(cJSON_CreateObject(), "people", p, n, sizeof(*p), person_json, limit, last);
     fr_free(p);
@@ -257,16 +250,15 @@ enum MHD_Result fr__http_person_get(struct fr_http *h, struct MHD_Connection *c,
 }
 
 enum MHD_Result fr__http_person_patch(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    static const char *const keys[] = { "name", NULL };
     enum MHD_Result ret;
-    cJSON *o = json_body(h, c, rq, keys, &ret);
+    cJSON *o = json_body(h, c, rq, (const char *const[]){ "name", NULL }, &ret);
     if (!o) return ret;
     const char *name = json_name(h, c, rq, o, &ret);
     if (name) {
         enum fr_status st = fr_gallery_person_rename(h->gallery, rq->user_id, rq->id, name);
         if (st == FR_ERR_NOT_FOUND) ret = not_found(h, c, rq, "person", rq->id);
-        else if (st == FR_ERR_INVALID) ret = bad(h, c, rq, "\"name\" must be valid UTF-8 without control characters");
-        else if (st != FR_OK) ret = failed(h, c, rq, st);
+        else if (st == FR_ERR_INVALID) ret = fr__http_respond_invalid(h, c, rq, "%s", bad_name);
+        else if (st != FR_OK) ret = fr__http_respond_store_error(h, c, rq, st);
         else ret = answer_person(h, c, rq, 200, rq->id);
     }
     cJSON_Delete(o);
@@ -277,26 +269,17 @@ enum MHD_Result fr__http_person_delete(struct fr_http *h, struct MHD_Connection 
     int64_t n = 0;
     enum fr_status st = fr_gallery_person_delete(h->gallery, rq->user_id, rq->id, &n);
     if (st == FR_ERR_NOT_FOUND) return not_found(h, c, rq, "person", rq->id);
-    if (st != FR_OK) return failed(h, c, rq, st);
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddNumberToObject(o, "id", (double)rq->id);
-        cJSON_AddBoolToObject(o, "deleted", true);
-        cJSON_AddNumberToObject(o, "faces_deleted", (double)n);
-    }
-    return fr__http_respond_doc(h, c, rq, 200, o);
+    if (st != FR_OK) return fr__http_respond_store_error(h, c, rq, st);
+    return answer_deleted(h, c, rq, n);
 }
 
 enum MHD_Result fr__http_person_merge(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    static const char *const keys[] = { "from", NULL };
     enum MHD_Result ret;
-    cJSON *o = json_body(h, c, rq, keys, &ret);
+    cJSON *o = json_body(h, c, rq, (const char *const[]){ "from", NULL }, &ret);
     if (!o) return ret;
     int64_t from = 0;
-    bool present;
-    if (json_int(h, c, rq, o, "from", 1, INT64_MAX / 2, &from, &present, &ret)) {
-        if (!present) ret = bad(h, c, rq, "missing key \"from\"");
-        else if (from == rq->id) ret = bad(h, c, rq, "\"from\" must be another person");
+    if (json_id(h, c, rq, o, "from", false, &from, &ret)) {
+        if (from == rq->id) ret = fr__http_respond_invalid(h, c, rq, "\"from\" must be another person");
         else {
             struct fr_store_person p;
             enum fr_status st = fr_store_person_get(fr_gallery_store(h->gallery), rq->user_id, from, &p);
@@ -308,7 +291,7 @@ enum MHD_Result fr__http_person_merge(struct fr_http *h, struct MHD_Connection *
                                     : rq->id;
                 ret = not_found(h, c, rq, "person", which);
             } else if (st != FR_OK) {
-                ret = failed(h, c, rq, st);
+                ret = fr__http_respond_store_error(h, c, rq, st);
             } else {
                 ret = answer_person(h, c, rq, 200, rq->id);
             }
@@ -321,18 +304,16 @@ enum MHD_Result fr__http_person_merge(struct fr_http *h, struct MHD_Connection *
 enum MHD_Result fr__http_person_faces(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     enum MHD_Result ret;
     int64_t after, limit;
-    if (!query_int(h, c, rq, "after", 0, 0, INT64_MAX, &after, &ret) ||
-        !query_int(h, c, rq, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX, &limit, &ret))
-        return ret;
+    if (!page_args(h, c, rq, &after, &limit, &ret)) return ret;
     struct fr_store *st = fr_gallery_store(h->gallery);
     struct fr_store_person p;
     enum fr_status s = fr_store_person_get(st, rq->user_id, rq->id, &p);
     if (s == FR_ERR_NOT_FOUND) return not_found(h, c, rq, "person", rq->id);
-    if (s != FR_OK) return failed(h, c, rq, s);
+    if (s != FR_OK) return fr__http_respond_store_error(h, c, rq, s);
     struct fr_store_face *f = NULL;
     int32_t n = 0;
     if ((s = fr_store_face_list(st, rq->user_id, rq->id, after, (int32_t)limit, &f, &n)) != FR_OK)
-        return failed(h, c, rq, s);
+        return fr__http_respond_store_error(h, c, rq, s);
     cJSON *root = cJSON_CreateObject();
     if (root) cJSON_AddNumberToObject(root, "person", (double)rq->id);
     root = add_page(root, "faces", f, n, sizeof(*f), face_json, limit, n ? f[n - 1].id : 0);
@@ -344,13 +325,11 @@ enum MHD_Result fr__http_person_faces(struct fr_http *h, struct MHD_Connection *
 enum MHD_Result fr__http_faces_unassigned(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     enum MHD_Result ret;
     int64_t after, limit;
-    if (!query_int(h, c, rq, "after", 0, 0, INT64_MAX, &after, &ret) ||
-        !query_int(h, c, rq, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX, &limit, &ret))
-        return ret;
+    if (!page_args(h, c, rq, &after, &limit, &ret)) return ret;
     struct fr_store_face *f = NULL;
     int32_t n = 0;
     enum fr_status s = fr_store_face_list(fr_gallery_store(h->gallery), rq->user_id, 0, after, (int32_t)limit, &f, &n);
-    if (s != FR_OK) return failed(h, c, rq, s);
+    if (s != FR_OK) return fr__http_respond_store_error(h, c, rq, s);
     cJSON *root = add_page(cJSON_CreateObject(), "faces", f, n, sizeof(*f), face_json, limit, n ? f[n - 1].id : 0);
     fr_free(f);
     return fr__http_respond_doc(h, c, rq, 200, root);
@@ -359,18 +338,11 @@ enum MHD_Result fr__http_faces_unassigned(struct fr_http *h, struct MHD_Connecti
 /* PATCH /v1/faces/{id} {"person": ID or null}: move one face to another
  * person of the user, or back among the unassigned. */
 enum MHD_Result fr__http_face_patch(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    static const char *const keys[] = { "person", NULL };
     enum MHD_Result ret;
-    cJSON *o = json_body(h, c, rq, keys, &ret);
+    cJSON *o = json_body(h, c, rq, (const char *const[]){ "person", NULL }, &ret);
     if (!o) return ret;
     int64_t person = 0;
-    bool present;
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "person");
-    if (!v) {
-        ret = bad(h, c, rq, "missing key \"person\" (an id, or null to unassign)");
-        goto out;
-    }
-    if (!cJSON_IsNull(v) && !json_int(h, c, rq, o, "person", 1, INT64_MAX / 2, &person, &present, &ret)) goto out;
+    if (!json_id(h, c, rq, o, "person", true, &person, &ret)) goto out;
     struct fr_store *st = fr_gallery_store(h->gallery);
     struct fr_store_person p;
     enum fr_status s = person > 0 ? fr_store_person_get(st, rq->user_id, person, &p) : FR_OK;
@@ -382,7 +354,7 @@ enum MHD_Result fr__http_face_patch(struct fr_http *h, struct MHD_Connection *c,
     struct fr_store_face f;
     if (s == FR_OK) s = fr_store_face_get(st, rq->user_id, rq->id, &f);
     if (s == FR_ERR_NOT_FOUND) ret = not_found(h, c, rq, "face", rq->id);
-    else if (s != FR_OK) ret = failed(h, c, rq, s);
+    else if (s != FR_OK) ret = fr__http_respond_store_error(h, c, rq, s);
     else ret = fr__http_respond_doc(h, c, rq, 200, face_json(&f));
 out:
     cJSON_Delete(o);
@@ -392,13 +364,8 @@ out:
 enum MHD_Result fr__http_face_delete(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     enum fr_status st = fr_gallery_face_delete(h->gallery, rq->user_id, rq->id);
     if (st == FR_ERR_NOT_FOUND) return not_found(h, c, rq, "face", rq->id);
-    if (st != FR_OK) return failed(h, c, rq, st);
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddNumberToObject(o, "id", (double)rq->id);
-        cJSON_AddBoolToObject(o, "deleted", true);
-    }
-    return fr__http_respond_doc(h, c, rq, 200, o);
+    if (st != FR_OK) return fr__http_respond_store_error(h, c, rq, st);
+    return answer_deleted(h, c, rq, -1);
 }
 
 enum MHD_Result fr__http_face_thumbnail(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
@@ -406,7 +373,7 @@ enum MHD_Result fr__http_face_thumbnail(struct fr_http *h, struct MHD_Connection
     size_t len = 0;
     enum fr_status st = fr_store_face_thumbnail(fr_gallery_store(h->gallery), rq->user_id, rq->id, &jpeg, &len);
     if (st == FR_ERR_NOT_FOUND) return not_found(h, c, rq, "face (or thumbnail)", rq->id);
-    if (st != FR_OK) return failed(h, c, rq, st);
+    if (st != FR_OK) return fr__http_respond_store_error(h, c, rq, st);
     enum MHD_Result ret = fr__http_respond_bytes(h, c, rq, 200, "image/jpeg", jpeg, len);
     fr_free(jpeg);
     return ret;
@@ -414,13 +381,12 @@ enum MHD_Result fr__http_face_thumbnail(struct fr_http *h, struct MHD_Connection
 
 /* ---- image routes ----------------------------------------------------------------- */
 
-bool fr__http_gallery_precheck(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
-                               enum MHD_Result *ret) {
-    if (rq->route->handler != fr__http_person_enroll) return false;
+bool fr__http_person_enroll_precheck(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                                     enum MHD_Result *ret) {
     struct fr_store_person p;
     enum fr_status st = fr_store_person_get(fr_gallery_store(h->gallery), rq->user_id, rq->id, &p);
     if (st == FR_OK) return false;
-    *ret = st == FR_ERR_NOT_FOUND ? not_found(h, c, rq, "person", rq->id) : failed(h, c, rq, st);
+    *ret = st == FR_ERR_NOT_FOUND ? not_found(h, c, rq, "person", rq->id) : fr__http_respond_store_error(h, c, rq, st);
     return true;
 }
 
@@ -495,14 +461,25 @@ static cJSON *added_faces_json(const struct picked *p, const int64_t *ids, int64
     return arr;
 }
 
+/* Answers root (its first members in) with "faces": the faces written. */
+static enum MHD_Result answer_added(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq,
+                                    unsigned status, cJSON *root, const struct picked *p, const int64_t *ids,
+                                    int64_t person, int64_t image) {
+    cJSON *arr = added_faces_json(p, ids, person, image);
+    if (!arr || !cJSON_AddItemToObject(root, "faces", arr)) {
+        cJSON_Delete(arr);
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return fr__http_respond_doc(h, c, rq, status, root);
+}
+
 enum MHD_Result fr__http_person_enroll(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    const struct fr__http_image *im = &rq->results[0];
-    if (im->status != FR_OK) return fr__http_respond_image_error(h, c, rq, im);
     struct picked p;
-    enum fr_status st = pick_faces(c, rq, query_flag(c, "all"), &p);
+    enum fr_status st = pick_faces(c, rq, fr__http_query_flag(c, "all"), &p);
     if (st != FR_OK) {
         picked_clear(&p);
-        return failed(h, c, rq, st);
+        return fr__http_respond_store_error(h, c, rq, st);
     }
     if (p.n == 0) {
         picked_clear(&p);
@@ -512,17 +489,11 @@ enum MHD_Result fr__http_person_enroll(struct fr_http *h, struct MHD_Connection 
     st = ids ? fr_gallery_enroll(h->gallery, rq->user_id, rq->id, &p.img, p.nf, p.n, ids) : FR_ERR_NOMEM;
     enum MHD_Result ret;
     if (st == FR_ERR_NOT_FOUND) ret = not_found(h, c, rq, "person", rq->id);
-    else if (st != FR_OK) ret = failed(h, c, rq, st);
+    else if (st != FR_OK) ret = fr__http_respond_store_error(h, c, rq, st);
     else {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddNumberToObject(root, "person", (double)rq->id);
-        cJSON *arr = added_faces_json(&p, ids, rq->id, 0);
-        if (!arr || !cJSON_AddItemToObject(root, "faces", arr)) {
-            cJSON_Delete(arr);
-            cJSON_Delete(root);
-            root = NULL;
-        }
-        ret = fr__http_respond_doc(h, c, rq, 201, root);
+        ret = answer_added(h, c, rq, 201, root, &p, ids, rq->id, 0);
     }
     fr_free(ids);
     picked_clear(&p);
@@ -530,8 +501,6 @@ enum MHD_Result fr__http_person_enroll(struct fr_http *h, struct MHD_Connection 
 }
 
 enum MHD_Result fr__http_index(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    const struct fr__http_image *im = &rq->results[0];
-    if (im->status != FR_OK) return fr__http_respond_image_error(h, c, rq, im);
     struct picked p;
     enum fr_status st = pick_faces(c, rq, true, &p);
     int64_t *ids = st == FR_OK ? fr_calloc((size_t)p.n + 1, sizeof(*ids)) : NULL;
@@ -540,19 +509,13 @@ enum MHD_Result fr__http_index(struct fr_http *h, struct MHD_Connection *c, stru
     if (st == FR_OK && !ids) st = FR_ERR_NOMEM;
     if (st == FR_OK) st = fr_gallery_index(h->gallery, rq->user_id, &p.img, p.nf, p.n, ids, &image, &skipped);
     enum MHD_Result ret;
-    if (st != FR_OK) ret = failed(h, c, rq, st);
+    if (st != FR_OK) ret = fr__http_respond_store_error(h, c, rq, st);
     else {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddNumberToObject(root, "image", (double)image);
         cJSON_AddBoolToObject(root, "skipped", skipped);
         struct picked none = { 0 };
-        cJSON *arr = added_faces_json(skipped ? &none : &p, ids, 0, image);
-        if (!arr || !cJSON_AddItemToObject(root, "faces", arr)) {
-            cJSON_Delete(arr);
-            cJSON_Delete(root);
-            root = NULL;
-        }
-        ret = fr__http_respond_doc(h, c, rq, skipped ? 200 : 201, root);
+        ret = answer_added(h, c, rq, skipped ? 200 : 201, root, skipped ? &none : &p, ids, 0, image);
     }
     fr_free(ids);
     picked_clear(&p);
@@ -561,13 +524,13 @@ enum MHD_Result fr__http_index(struct fr_http *h, struct MHD_Connection *c, stru
 
 enum MHD_Result fr__http_recognize(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
     const struct fr__http_image *im = &rq->results[0];
-    if (im->status != FR_OK) return fr__http_respond_image_error(h, c, rq, im);
     enum MHD_Result ret;
     int64_t k;
-    if (!query_int(h, c, rq, "k", fr_gallery_get_params(h->gallery).k, 1, FR_GALLERY_MAX_K, &k, &ret)) return ret;
+    if (!fr__http_query_int(h, c, rq, "k", fr_gallery_get_params(h->gallery).k, 1, FR_GALLERY_MAX_K, &k, &ret))
+        return ret;
     /* The 68 landmarks are a kilobyte per face that a caller naming
      * people rarely needs: only on request. */
-    bool landmarks = query_flag(c, "landmarks");
+    bool landmarks = fr__http_query_flag(c, "landmarks");
     float threshold = fr_gallery_threshold(h->gallery);
     struct fr_gallery_match *m = fr_malloc(sizeof(*m) * (size_t)k);
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_CreateArray();
@@ -588,7 +551,7 @@ enum MHD_Result fr__http_recognize(struct fr_http *h, struct MHD_Connection *c, 
         if (st != FR_OK) {
             fr_free(m);
             cJSON_Delete(root);
-            return failed(h, c, rq, st);
+            return fr__http_respond_store_error(h, c, rq, st);
         }
         cJSON *x = fr__http_json_face(f, false);
         if (x && !landmarks) cJSON_DeleteItemFromObjectCaseSensitive(x, "landmarks");
@@ -628,9 +591,8 @@ enum MHD_Result fr__http_recognize(struct fr_http *h, struct MHD_Connection *c, 
 }
 
 enum MHD_Result fr__http_cluster(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    static const char *const keys[] = { "min_faces", "max_distance", NULL };
     enum MHD_Result ret;
-    cJSON *o = json_body(h, c, rq, keys, &ret);
+    cJSON *o = json_body(h, c, rq, (const char *const[]){ "min_faces", "max_distance", NULL }, &ret);
     if (!o) return ret;
     struct fr_gallery_cluster_params cp = fr_gallery_get_params(h->gallery).cluster;
     int64_t mf;
@@ -640,7 +602,7 @@ enum MHD_Result fr__http_cluster(struct fr_http *h, struct MHD_Connection *c, st
     cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "max_distance");
     if (md) {
         if (!cJSON_IsNumber(md) || !(md->valuedouble > 0.0 && md->valuedouble <= 2.0)) {
-            ret = bad(h, c, rq, "\"max_distance\" must be a number in (0, 2]");
+            ret = fr__http_respond_invalid(h, c, rq, "\"max_distance\" must be a number in (0, 2]");
             goto out;
         }
         cp.max_distance = (float)md->valuedouble;
@@ -648,7 +610,7 @@ enum MHD_Result fr__http_cluster(struct fr_http *h, struct MHD_Connection *c, st
     struct fr_gallery_cluster_result res;
     enum fr_status st = fr_gallery_cluster(h->gallery, rq->user_id, &cp, &res);
     if (st != FR_OK) {
-        ret = failed(h, c, rq, st);
+        ret = fr__http_respond_store_error(h, c, rq, st);
         goto out;
     }
     cJSON *r = cJSON_CreateObject();
@@ -666,44 +628,6 @@ enum MHD_Result fr__http_cluster(struct fr_http *h, struct MHD_Connection *c, st
 out:
     cJSON_Delete(o);
     return ret;
-}
-
-/* ---- jobs ----------------------------------------------------------------------------- */
-
-static const char *job_state(enum fr_store_job_state s) { return fr__http_job_state(s); }
-
-enum MHD_Result fr__http_jobs_list(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    enum MHD_Result ret;
-    int64_t limit;
-    if (!query_int(h, c, rq, "limit", 20, 1, LIST_LIMIT_MAX, &limit, &ret)) return ret;
-    struct fr_store_job *j = NULL;
-    int32_t n = 0;
-    enum fr_status st = fr_store_job_list(fr_gallery_store(h->gallery), rq->user_id, (int32_t)limit, &j, &n);
-    if (st != FR_OK) return failed(h, c, rq, st);
-    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "jobs");
-    for (int32_t i = 0; arr && i < n; i++) {
-        cJSON *x = cJSON_CreateObject();
-        if (!x || !cJSON_AddItemToArray(arr, x)) {
-            cJSON_Delete(x);
-            arr = NULL;
-            break;
-        }
-        cJSON_AddNumberToObject(x, "id", (double)j[i].id);
-        cJSON_AddStringToObject(x, "kind", j[i].kind);
-        cJSON_AddStringToObject(x, "state", job_state(j[i].state));
-        cJSON_AddNumberToObject(x, "total", (double)j[i].total);
-        cJSON_AddNumberToObject(x, "done", (double)j[i].done);
-        cJSON_AddNumberToObject(x, "failed", (double)j[i].failed);
-        cJSON_AddStringToObject(x, "detail", j[i].detail);
-        cJSON_AddNumberToObject(x, "created", (double)j[i].created);
-        cJSON_AddNumberToObject(x, "updated", (double)j[i].updated);
-    }
-    fr_free(j);
-    if (!arr) {
-        cJSON_Delete(root);
-        root = NULL;
-    }
-    return fr__http_respond_doc(h, c, rq, 200, root);
 }
 
 /* ---- /status ------------------------------------------------------------------------- */
