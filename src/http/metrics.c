@@ -241,7 +241,6 @@ static void histogram(struct buf *b, const char *name, const char *k, const char
     sample(b, n, k, v, (double)h->count);
 }
 
-static const char *const stage_names[3] = { "detect", "landmark", "recognize" };
 static const char *const queue_names[FR_QUEUES] = { "admission", "decode", "detect", "landmark", "recognize" };
 static const char *const wait_names[FR_WAITS] = { "admission", "detect", "landmark", "recognize" };
 
@@ -275,12 +274,14 @@ static void render_sched(struct buf *b, const struct fr_sched_metrics *m) {
     single(b, "facerec_in_flight_requests", "gauge", "Admitted requests not finished yet.", m->in_flight_requests);
 
     family(b, "facerec_batch_size", "histogram", "Items per batch, per net.");
-    for (int k = 0; k < 3; k++) histogram(b, "facerec_batch_size", "stage", stage_names[k], &m->batch_size[k]);
+    for (int k = 0; k < FR_STAGE_COUNT; k++)
+        histogram(b, "facerec_batch_size", "stage", fr_stage_name((enum fr_stage)k), &m->batch_size[k]);
     family(b, "facerec_batch_size_limit", "gauge", "Largest batch each net may run (memory plan).");
-    for (int k = 0; k < 3; k++) sample(b, "facerec_batch_size_limit", "stage", stage_names[k], m->batch_limit[k]);
+    for (int k = 0; k < FR_STAGE_COUNT; k++)
+        sample(b, "facerec_batch_size_limit", "stage", fr_stage_name((enum fr_stage)k), m->batch_limit[k]);
     family(b, "facerec_inference_seconds", "histogram", "Wall time of one batch on the device, per net.");
-    for (int k = 0; k < 3; k++)
-        histogram(b, "facerec_inference_seconds", "stage", stage_names[k], &m->inference_seconds[k]);
+    for (int k = 0; k < FR_STAGE_COUNT; k++)
+        histogram(b, "facerec_inference_seconds", "stage", fr_stage_name((enum fr_stage)k), &m->inference_seconds[k]);
     family(b, "facerec_queue_wait_seconds", "histogram",
            "Time an image waited in its user's queue (admission), or an item waited for its net's batch to start.");
     for (int k = 0; k < FR_WAITS; k++)
