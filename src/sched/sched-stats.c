@@ -88,6 +88,19 @@ static void advance(struct fr__stats *st, double t) {
     st->sec0 = sec;
 }
 
+/* Sums of the rings over the full seconds before the current one (at most
+ * 59, fewer after a shorter uptime), which it returns; the current second
+ * is partial and left out. Called with the lock held, after advance. */
+static double window(const struct fr__stats *st, double now, double *images, double *faces, double *busy) {
+    double full = fmin(FR_RATE_SECONDS - 1, floor(now) - floor(st->t0));
+    *images = *faces = *busy = 0;
+    for (int64_t k = 1; k <= (int64_t)full; k++) {
+        int64_t i = (st->sec0 - k + FR_RATE_SECONDS) % FR_RATE_SECONDS;
+        *images += st->ring_images[i], *faces += st->ring_faces[i], *busy += st->ring_busy[i];
+    }
+    return full;
+}
+
 /* ---- users ---- */
 
 static bool rankable(const struct fr__stats_user *u) {
@@ -290,20 +303,14 @@ void fr__stats_status(struct fr__stats *st, struct fr_sched_status *o) {
         o->latency_ms[k].p95 = tmp[(n - 1) * 95 / 100];
         o->latency_ms[k].p99 = tmp[(n - 1) * 99 / 100];
     }
-    /* The current second is partial: the 1 s figures use the last full
-     * second, the 60 s ones the 59 full seconds before this one (or the
-     * uptime when shorter). */
+    /* The 1 s figures use the last full second, the 60 s ones the full
+     * seconds of the window. */
     int64_t prev = (st->sec0 - 1 + FR_RATE_SECONDS) % FR_RATE_SECONDS;
-    double full = fmin(FR_RATE_SECONDS - 1, floor(now) - floor(st->t0));
+    double im, fa, bu, full = window(st, now, &im, &fa, &bu);
     if (full >= 1) {
         o->throughput.images_1s = st->ring_images[prev];
         o->throughput.faces_1s = st->ring_faces[prev];
         o->busy_1s = fmin(1.0, st->ring_busy[prev]);
-        double im = 0, fa = 0, bu = 0;
-        for (int64_t k = 1; k <= (int64_t)full; k++) {
-            int64_t i = (st->sec0 - k + FR_RATE_SECONDS) % FR_RATE_SECONDS;
-            im += st->ring_images[i], fa += st->ring_faces[i], bu += st->ring_busy[i];
-        }
         o->throughput.images_60s = im / full;
         o->throughput.faces_60s = fa / full;
         o->busy_60s = fmin(1.0, bu / full);
@@ -452,8 +459,7 @@ double fr__stats_images_rate(struct fr__stats *st) {
     double now = fr_time_now();
     pthread_mutex_lock(&st->mu);
     advance(st, now);
-    double full = fmin(FR_RATE_SECONDS - 1, floor(now) - floor(st->t0)), im = 0;
-    for (int64_t k = 1; k <= (int64_t)full; k++) im += st->ring_images[(st->sec0 - k + FR_RATE_SECONDS) % FR_RATE_SECONDS];
+    double im, fa, bu, full = window(st, now, &im, &fa, &bu);
     pthread_mutex_unlock(&st->mu);
     return full >= 1 ? im / full : 0;
 }

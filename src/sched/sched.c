@@ -159,8 +159,8 @@ static void req_finish(struct fr_sched *s, struct fr__req *rq, enum fr_status st
 static void img_end(struct fr_sched *s, struct fr__img *im) {
     double now = fr_time_now();
     im->tm.total = (now - im->t_admit) * 1e3;
-    double lat[FR_LATENCY_COUNT] = { im->tm.queued, im->tm.decode, im->tm.detect, im->tm.landmark, im->tm.recognize,
-                                 im->tm.total };
+    double lat[FR_LATENCY_COUNT] = { im->tm.queued,   im->tm.decode,    im->tm.detect,
+                                     im->tm.landmark, im->tm.recognize, im->tm.total };
     if (im->state == FR__IMG_FAILED || !im->rq->landmarks) lat[FR_LATENCY_LANDMARK] = -1;
     if (im->state == FR__IMG_FAILED || !im->rq->embeddings) lat[FR_LATENCY_RECOGNIZE] = -1;
     if (im->state == FR__IMG_FAILED && !im->image_seen) lat[FR_LATENCY_DECODE] = lat[FR_LATENCY_DETECT] = -1;
