@@ -254,7 +254,7 @@ static void test_limits(void **state) {
     struct fr_sched_counters c;
     for (int t = 0; t < 100; t++) { /* the counters are published after the callbacks */
         fr_sched_get_counters(s, &c);
-        if (c.completed == USERS * PER) break;
+        if (c.requests.completed == USERS * PER) break;
         usleep(10 * 1000);
     }
     printf("  max in flight %d (limit 6), per user %d (limit 2), queued %d (cap 64); batches %lld/%lld/%lld\n",
@@ -263,9 +263,9 @@ static void test_limits(void **state) {
     assert_true(c.max_inflight_images <= 6 && c.max_inflight_images >= 2);
     assert_true(c.max_user_inflight_images <= 2);
     assert_true(c.max_queued_images <= 64);
-    assert_true(c.device_memory_peak <= c.device_memory_limit);
-    assert_true(c.host_memory_peak <= p.host_memory_limit);
-    assert_int_equal(c.completed, USERS * PER);
+    assert_true(c.memory.device_peak <= c.memory.device_limit);
+    assert_true(c.memory.host_peak <= p.host_memory_limit);
+    assert_int_equal(c.requests.completed, USERS * PER);
     /* Batches mixed requests: fewer detection batches than images. */
     assert_true(c.batches[0] < USERS * PER);
     fr_sched_free(s);
@@ -325,7 +325,7 @@ static void test_busy_timeout_cancel_failures(void **state) {
     done_clear(&m);
     struct fr_sched_counters c;
     fr_sched_get_counters(s, &c);
-    assert_true(c.timed_out >= 1 && c.cancelled >= 1);
+    assert_true(c.requests.timed_out >= 1 && c.requests.cancelled >= 1);
     fr_sched_free(s);
 }
 
@@ -340,8 +340,8 @@ static void test_memory_budget(void **state) {
     struct fr_sched_counters c;
     fr_sched_get_counters(s, &c);
     printf("  400 MiB: batches %d/%d/%d, device memory %.1f MiB\n", c.batch_limit[0], c.batch_limit[1],
-           c.batch_limit[2], c.device_memory_used / 1048576.0);
-    assert_true(c.device_memory_used <= c.device_memory_limit);
+           c.batch_limit[2], c.memory.device_used / 1048576.0);
+    assert_true(c.memory.device_used <= c.memory.device_limit);
     assert_true(c.batch_limit[0] >= 1 && c.batch_limit[0] < 128);
     struct done d;
     done_init(&d, s);
@@ -385,12 +385,18 @@ static void check_views_agree(struct fr_sched *s, const char *user) {
     assert_int_equal((int64_t)m->image_seconds.count, c.images_done);
     assert_int_equal(st.throughput.faces_total, c.faces_done);
     assert_int_equal(m->faces_done, c.faces_done);
-    assert_int_equal(st.requests.admitted, c.admitted);
-    assert_int_equal(m->requests_admitted, c.admitted);
-    assert_int_equal(st.requests.completed, c.completed);
-    assert_int_equal(m->requests_completed, c.completed);
-    assert_int_equal(st.memory.device_used, c.device_memory_used);
-    assert_int_equal(m->device_memory_used, c.device_memory_used);
+    assert_int_equal(st.requests.admitted, c.requests.admitted);
+    assert_int_equal(m->requests.admitted, c.requests.admitted);
+    assert_int_equal(st.requests.completed, c.requests.completed);
+    assert_int_equal(m->requests.completed, c.requests.completed);
+    assert_int_equal(st.memory.device_used, c.memory.device_used);
+    assert_int_equal(m->memory.device_used, c.memory.device_used);
+    /* Quiet: every figure of the shared groups agrees, not just one. */
+    assert_memory_equal(&st.requests, &c.requests, sizeof c.requests);
+    assert_memory_equal(&m->requests, &c.requests, sizeof c.requests);
+    assert_memory_equal(&st.memory, &c.memory, sizeof c.memory);
+    assert_memory_equal(&m->memory, &c.memory, sizeof c.memory);
+    assert_true(c.memory.staging > 0 && c.memory.staging < c.memory.device_used);
     assert_string_equal(st.backend, m->backend);
     /* The user is known to both; the JSON is the typed status rendered. */
     bool seen = false;

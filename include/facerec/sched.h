@@ -237,6 +237,23 @@ struct fr_sched_user_status {
     int32_t queued, in_flight; /* images, now */
 };
 
+/* Images and requests past admission, now. */
+struct fr_sched_in_flight {
+    int32_t images, faces, requests;
+    int32_t max_images, max_user_images; /* high-water marks since start */
+};
+
+/* Bytes: weights, arenas and staging on the device; decoded images on the host. */
+struct fr_sched_memory {
+    size_t device_used, device_peak, device_limit, staging;
+    size_t host_used, host_peak, host_limit;
+};
+
+/* Requests since start. */
+struct fr_sched_request_counts {
+    int64_t admitted, rejected_busy, completed, timed_out, cancelled;
+};
+
 struct fr_sched_status {
     double uptime_s;
     bool ready;
@@ -250,10 +267,7 @@ struct fr_sched_status {
         int32_t n_users;                          /* entries in users[], in arrival order */
         struct fr_sched_user_status *users;       /* every user seen, or NULL */
     } queue;
-    struct {
-        int32_t images, faces, requests;
-        int32_t max_images, max_user_images; /* high-water marks since start */
-    } in_flight;
+    struct fr_sched_in_flight in_flight;
     struct {
         int64_t count, items;
         int32_t limit;                               /* largest batch the memory plan allows */
@@ -265,16 +279,11 @@ struct fr_sched_status {
         int64_t images_total, faces_total, images_failed;
     } throughput;
     double busy_1s, busy_60s, busy_since_start; /* fractions of wall time the device ran batches */
-    struct {
-        size_t device_used, device_peak, device_limit, staging;
-        size_t host_used, host_peak, host_limit;
-    } memory;
+    struct fr_sched_memory memory;
     struct {
         double p50, p95, p99;
     } latency_ms[FR_LATENCY_COUNT];
-    struct {
-        int64_t admitted, rejected_busy, completed, timed_out, cancelled;
-    } requests;
+    struct fr_sched_request_counts requests;
 };
 
 /* Fills *st; release it with fr_sched_status_clear. FR_ERR_NOMEM leaves
@@ -322,7 +331,7 @@ struct fr_sched_metrics {
     double uptime_s;
     bool ready;
     /* Requests and images since start. */
-    int64_t requests_admitted, requests_rejected, requests_completed, requests_timed_out, requests_cancelled;
+    struct fr_sched_request_counts requests;
     int64_t images_done, images_failed, faces_done;
     /* Now. */
     int32_t queue_depth[FR_QUEUES]; /* images (admission, decode) or items (a net's ready faces) */
@@ -332,8 +341,7 @@ struct fr_sched_metrics {
     /* Device. */
     double busy_seconds;      /* the device ran a batch, since start */
     double busy_ratio_1s;     /* of the last full second */
-    size_t device_memory_used, device_memory_peak, device_memory_limit;
-    size_t host_memory_used, host_memory_peak, host_memory_limit;
+    struct fr_sched_memory memory;
     int32_t batch_limit[FR_STAGE_COUNT];
     /* Histograms, per net. */
     struct fr_histogram batch_size[FR_STAGE_COUNT];        /* items per batch */
@@ -352,14 +360,13 @@ FR_API void fr_sched_get_metrics(struct fr_sched *s, struct fr_sched_metrics *m)
 
 /* -- counters the tests assert on. Maxima are high-water marks since start. -- */
 struct fr_sched_counters {
-    int64_t admitted, rejected_busy, completed, timed_out, cancelled;
+    struct fr_sched_request_counts requests;
     int64_t images_done, faces_done;
     int32_t queued_images, inflight_images;
     int32_t max_inflight_images;      /* never above max_concurrent_images */
     int32_t max_user_inflight_images; /* never above user_concurrency_limit */
     int32_t max_queued_images;        /* never above queue_capacity */
-    size_t device_memory_used, device_memory_limit, device_memory_peak;
-    size_t host_memory_used, host_memory_peak;
+    struct fr_sched_memory memory;
     int64_t batches[FR_STAGE_COUNT]; /* per net */
     int64_t batch_items[FR_STAGE_COUNT];
     int64_t tiles;         /* detector items that were tiles (batch_items[FR_STAGE_DETECT] counts them too) */

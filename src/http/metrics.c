@@ -248,15 +248,15 @@ static void render_sched(struct buf *b, const struct fr_sched_metrics *m) {
     single(b, "facerec_ready", "gauge", "1 once the models are loaded and warmed up.", m->ready);
     single(b, "facerec_sched_uptime_seconds", "gauge", "Seconds since the scheduler started.", m->uptime_s);
     single(b, "facerec_requests_admitted_total", "counter", "Requests the scheduler admitted.",
-           (double)m->requests_admitted);
+           (double)m->requests.admitted);
     single(b, "facerec_requests_rejected_total", "counter", "Requests refused because a queue was full (429).",
-           (double)m->requests_rejected);
+           (double)m->requests.rejected_busy);
     single(b, "facerec_requests_completed_total", "counter", "Admitted requests that finished, in any way.",
-           (double)m->requests_completed);
+           (double)m->requests.completed);
     single(b, "facerec_requests_timed_out_total", "counter", "Requests past their deadline (504).",
-           (double)m->requests_timed_out);
+           (double)m->requests.timed_out);
     single(b, "facerec_requests_cancelled_total", "counter", "Requests whose client went away.",
-           (double)m->requests_cancelled);
+           (double)m->requests.cancelled);
     single(b, "facerec_images_processed_total", "counter", "Images finished, with or without faces.",
            (double)m->images_done);
     single(b, "facerec_images_failed_total", "counter", "Images that failed (undecodable, too large, ...).",
@@ -294,16 +294,16 @@ static void render_sched(struct buf *b, const struct fr_sched_metrics *m) {
     single(b, "facerec_device_utilization_ratio", "gauge", "Share of the last full second the device ran batches.",
            m->busy_ratio_1s);
     single(b, "facerec_device_memory_used_bytes", "gauge", "Device memory reserved: weights, arenas, staging.",
-           (double)m->device_memory_used);
+           (double)m->memory.device_used);
     single(b, "facerec_device_memory_peak_bytes", "gauge", "Highest device_memory_used since start.",
-           (double)m->device_memory_peak);
+           (double)m->memory.device_peak);
     single(b, "facerec_device_memory_limit_bytes", "gauge", "device_memory_limit in effect.",
-           (double)m->device_memory_limit);
+           (double)m->memory.device_limit);
     single(b, "facerec_host_memory_used_bytes", "gauge", "Decoded images held now (counted against the limit).",
-           (double)m->host_memory_used);
+           (double)m->memory.host_used);
     single(b, "facerec_host_memory_peak_bytes", "gauge", "Highest host_memory_used since start.",
-           (double)m->host_memory_peak);
-    single(b, "facerec_host_memory_limit_bytes", "gauge", "host_memory_limit.", (double)m->host_memory_limit);
+           (double)m->memory.host_peak);
+    single(b, "facerec_host_memory_limit_bytes", "gauge", "host_memory_limit.", (double)m->memory.host_limit);
 
     single(b, "facerec_users_known", "gauge", "Distinct users seen since start.", m->users_known);
     static const struct {

@@ -79,8 +79,9 @@ static void admit_one(struct fr_sched *s, struct fr__user *u, size_t est) {
     im->in_flight = true;
     s->inflight++;
     u->inflight++;
-    if (s->inflight > s->gauges.max_inflight) s->gauges.max_inflight = s->inflight;
-    if (u->inflight > s->gauges.max_user_inflight) s->gauges.max_user_inflight = u->inflight;
+    struct fr_sched_in_flight *f = &s->gauges.in_flight;
+    if (s->inflight > f->max_images) f->max_images = s->inflight;
+    if (u->inflight > f->max_user_images) f->max_user_images = u->inflight;
     im->host_bytes = est;
     s->host_used += est;
     im->refs++;
@@ -121,7 +122,7 @@ void fr__queue_admit(struct fr_sched *s, int32_t cap) {
     }
     s->rr = start;
     pthread_mutex_unlock(&s->mu);
-    if (s->host_used > s->gauges.host_peak) s->gauges.host_peak = s->host_used;
+    if (s->host_used > s->gauges.memory.host_peak) s->gauges.memory.host_peak = s->host_used;
 }
 
 /* ---- submission ---- */

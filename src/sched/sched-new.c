@@ -238,10 +238,13 @@ enum fr_status fr_sched_new(const struct fr_sched_params *params, struct fr_sche
         fr_errf(err, errlen, "out of memory for the staging buffers");
         goto fail;
     }
-    s->gauges.device_limit = s->device_limit;
-    s->gauges.device_used = fr_backend_memory_used(s->be) + s->staging_bytes;
-    s->gauges.device_peak = s->gauges.device_used;
-    FR_ASSERT(s->gauges.device_used <= s->device_limit);
+    struct fr_sched_memory *mem = &s->gauges.memory;
+    mem->device_limit = s->device_limit;
+    mem->device_used = fr_backend_memory_used(s->be) + s->staging_bytes;
+    mem->device_peak = mem->device_used;
+    mem->staging = s->staging_bytes;
+    mem->host_limit = p.host_memory_limit;
+    FR_ASSERT(mem->device_used <= s->device_limit);
     for (int k = 0; k < FR_STAGE_COUNT; k++) s->gauges.batch_limit[k] = s->limit[k];
     fr__sched_publish(s);
     s->workers = fr_calloc((size_t)p.max_workers, sizeof(pthread_t));
@@ -264,7 +267,7 @@ enum fr_status fr_sched_new(const struct fr_sched_params *params, struct fr_sche
     }
     s->loop_started = true;
     FR_LOGI("sched: backend %s; batches detect %d, landmark %d, recognize %d; device memory %.1f of %.1f MiB",
-            fr_backend_name(s->be), s->limit[0], s->limit[1], s->limit[2], s->gauges.device_used / 1048576.0,
+            fr_backend_name(s->be), s->limit[0], s->limit[1], s->limit[2], mem->device_used / 1048576.0,
             s->device_limit / 1048576.0);
     FR_LOGI("sched: precision %s: detector %s, landmarks %s, recognition %s", fr_precision_name(s->p.precision),
             fr_precision_name(fr_net_precision(s->nets[0])), fr_precision_name(fr_net_precision(s->nets[1])),

@@ -118,8 +118,8 @@ void fr__stats_user_add(struct fr__stats *st, struct fr__stats_user *u) {
 
 void fr__stats_submitted(struct fr__stats *st, struct fr__stats_user *u, int32_t n, bool rejected) {
     pthread_mutex_lock(&st->mu);
-    if (rejected) st->rejected++;
-    else st->admitted++;
+    if (rejected) st->requests.rejected_busy++;
+    else st->requests.admitted++;
     u->traffic += n;
     /* A free place goes to the first comers at once; the ranking then
      * keeps the busiest. */
@@ -243,9 +243,9 @@ void fr__stats_image(struct fr__stats *st, struct fr__stats_user *u, const doubl
 
 void fr__stats_request_done(struct fr__stats *st, enum fr_status s) {
     pthread_mutex_lock(&st->mu);
-    if (s == FR_ERR_TIMEOUT) st->timed_out++;
-    else if (s == FR_ERR_CANCELLED) st->cancelled++;
-    st->completed++;
+    if (s == FR_ERR_TIMEOUT) st->requests.timed_out++;
+    else if (s == FR_ERR_CANCELLED) st->requests.cancelled++;
+    st->requests.completed++;
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -254,8 +254,8 @@ void fr__stats_publish(struct fr__stats *st, const struct fr__stats_gauges *g) {
     pthread_mutex_lock(&st->mu);
     st->g = *g;
     for (struct fr__stats_user *u = st->users; u; u = u->next) {
-        u->queued = u->stage_queued;
-        u->in_flight = u->stage_in_flight;
+        u->queued = u->loop_queued;
+        u->in_flight = u->loop_in_flight;
     }
     if (now - st->ranked_at >= 1.0) {
         rank(st);
@@ -281,11 +281,7 @@ void fr__stats_status(struct fr__stats *st, struct fr_sched_status *o) {
     o->queue.total = g->queued;
     o->queue.decode = g->decoding;
     memcpy(o->queue.ready, g->ready, sizeof(o->queue.ready));
-    o->in_flight.images = g->inflight;
-    o->in_flight.faces = g->faces_inflight;
-    o->in_flight.requests = g->live_requests;
-    o->in_flight.max_images = g->max_inflight;
-    o->in_flight.max_user_images = g->max_user_inflight;
+    o->in_flight = g->in_flight;
     for (int k = 0; k < FR_STAGE_COUNT; k++) {
         o->batches[k].count = (int64_t)st->batch_size[k].count;
         o->batches[k].items = (int64_t)st->batch_size[k].sum;
@@ -319,16 +315,8 @@ void fr__stats_status(struct fr__stats *st, struct fr_sched_status *o) {
     o->throughput.images_total = st->images_done;
     o->throughput.faces_total = st->faces_done;
     o->throughput.images_failed = st->images_failed;
-    o->memory.device_used = g->device_used;
-    o->memory.device_peak = g->device_peak;
-    o->memory.device_limit = g->device_limit;
-    o->memory.host_used = g->host_used;
-    o->memory.host_peak = g->host_peak;
-    o->requests.admitted = st->admitted;
-    o->requests.rejected_busy = st->rejected;
-    o->requests.completed = st->completed;
-    o->requests.timed_out = st->timed_out;
-    o->requests.cancelled = st->cancelled;
+    o->memory = g->memory;
+    o->requests = st->requests;
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -375,24 +363,16 @@ void fr__stats_metrics(struct fr__stats *st, struct fr_sched_metrics *m) {
     /* The last full second, as /status busy_1s. */
     if (floor(now) - floor(st->t0) >= 1)
         m->busy_ratio_1s = fmin(1.0, st->ring_busy[(st->sec0 - 1 + FR_RATE_SECONDS) % FR_RATE_SECONDS]);
-    m->requests_admitted = st->admitted;
-    m->requests_rejected = st->rejected;
-    m->requests_completed = st->completed;
-    m->requests_timed_out = st->timed_out;
-    m->requests_cancelled = st->cancelled;
+    m->requests = st->requests;
     m->images_done = st->images_done;
     m->images_failed = st->images_failed;
     m->faces_done = st->faces_done;
     m->queue_depth[FR_QUEUE_ADMISSION] = g->queued;
     m->queue_depth[FR_QUEUE_DECODE] = g->decoding;
     for (int k = 0; k < FR_STAGE_COUNT; k++) m->queue_depth[FR_QUEUE_DETECT + k] = g->ready[k];
-    m->in_flight_images = g->inflight;
-    m->in_flight_requests = g->live_requests;
-    m->device_memory_used = g->device_used;
-    m->device_memory_peak = g->device_peak;
-    m->device_memory_limit = g->device_limit;
-    m->host_memory_used = g->host_used;
-    m->host_memory_peak = g->host_peak;
+    m->in_flight_images = g->in_flight.images;
+    m->in_flight_requests = g->in_flight.requests;
+    m->memory = g->memory;
     memcpy(m->batch_limit, g->batch_limit, sizeof(m->batch_limit));
     memcpy(m->batch_size, st->batch_size, sizeof(m->batch_size));
     memcpy(m->inference_seconds, st->inference_seconds, sizeof(m->inference_seconds));
@@ -428,23 +408,15 @@ void fr__stats_counters(struct fr__stats *st, struct fr_sched_counters *c) {
     memset(c, 0, sizeof(*c));
     pthread_mutex_lock(&st->mu);
     const struct fr__stats_gauges *g = &st->g;
-    c->admitted = st->admitted;
-    c->rejected_busy = st->rejected;
-    c->completed = st->completed;
-    c->timed_out = st->timed_out;
-    c->cancelled = st->cancelled;
+    c->requests = st->requests;
     c->images_done = st->images_done;
     c->faces_done = st->faces_done;
     c->queued_images = g->queued;
-    c->inflight_images = g->inflight;
-    c->max_inflight_images = g->max_inflight;
-    c->max_user_inflight_images = g->max_user_inflight;
+    c->inflight_images = g->in_flight.images;
+    c->max_inflight_images = g->in_flight.max_images;
+    c->max_user_inflight_images = g->in_flight.max_user_images;
     c->max_queued_images = g->max_queued;
-    c->device_memory_used = g->device_used;
-    c->device_memory_limit = g->device_limit;
-    c->device_memory_peak = g->device_peak;
-    c->host_memory_used = g->host_used;
-    c->host_memory_peak = g->host_peak;
+    c->memory = g->memory;
     for (int k = 0; k < FR_STAGE_COUNT; k++) {
         c->batches[k] = (int64_t)st->batch_size[k].count;
         c->batch_items[k] = (int64_t)st->batch_size[k].sum;

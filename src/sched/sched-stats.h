@@ -36,20 +36,20 @@ struct fr__stats_user {
     /* Counted only while the user is ranked (unranked: into other). */
     int64_t submitted, rejected, images_done, faces_done;
     bool ranked;                 /* has its own /metrics series */
-    /* Gauges: the loop writes the staging pair without a lock (it is their
+    /* Gauges: the loop writes the loop_ pair without a lock (it is their
      * only writer and reader); fr__stats_publish copies them into the
      * published pair under the lock. */
-    int32_t stage_queued, stage_in_flight;
+    int32_t loop_queued, loop_in_flight;
     int32_t queued, in_flight;
 };
 
 /* The loop's gauges, published once per iteration. */
 struct fr__stats_gauges {
-    int32_t queued, inflight, decoding, faces_inflight, live_requests;
+    int32_t queued, decoding;
     int32_t ready[FR_STAGE_COUNT]; /* items ready per stage (filling batches included) */
-    int32_t max_inflight, max_user_inflight, max_queued;
-    size_t host_used, host_peak;
-    size_t device_used, device_peak, device_limit;
+    struct fr_sched_in_flight in_flight;
+    int32_t max_queued;
+    struct fr_sched_memory memory;
     int32_t batch_limit[FR_STAGE_COUNT];
 };
 
@@ -58,7 +58,7 @@ struct fr__stats {
     double t0;
     int32_t top_users; /* metrics_top_users */
     /* Requests and images. */
-    int64_t admitted, rejected, completed, timed_out, cancelled;
+    struct fr_sched_request_counts requests;
     int64_t images_done, images_failed, faces_done;
     int64_t tiles, turns_skipped;
     /* Batches: count and items are batch_size's count and sum. The
@@ -107,7 +107,7 @@ void fr__stats_image(struct fr__stats *st, struct fr__stats_user *u, const doubl
                      int32_t faces, bool failed);
 /* A request finished with status s (FR_OK, FR_ERR_TIMEOUT, ...). */
 void fr__stats_request_done(struct fr__stats *st, enum fr_status s);
-/* The loop's gauges and its users' staged gauges; reranks the users once
+/* The loop's gauges and its users' loop_ gauges; reranks the users once
  * a second. */
 void fr__stats_publish(struct fr__stats *st, const struct fr__stats_gauges *g);
 

@@ -4,6 +4,7 @@
  * holds, and never touch loop state. */
 #include "sched-status.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,8 +20,6 @@ enum fr_status fr_sched_get_status(struct fr_sched *s, struct fr_sched_status *s
     for (int k = 0; k < FR_STAGE_COUNT; k++) st->precision[k] = fr_net_precision(s->nets[k]);
     st->settings = s->p;
     st->queue.capacity = s->p.queue_capacity;
-    st->memory.staging = s->staging_bytes;
-    st->memory.host_limit = s->p.host_memory_limit;
     enum fr_status ret = fr__stats_status_users(&s->stats, st);
     if (ret != FR_OK) memset(st, 0, sizeof(*st));
     return ret;
@@ -46,7 +45,6 @@ void fr_sched_get_metrics(struct fr_sched *s, struct fr_sched_metrics *m) {
     m->ready = fr_sched_ready(s);
     m->queue_capacity = s->p.queue_capacity;
     m->max_concurrent_images = s->p.max_concurrent_images;
-    m->host_memory_limit = s->p.host_memory_limit;
     fr__stats_metrics(&s->stats, m);
 }
 
@@ -56,6 +54,60 @@ void fr_sched_get_counters(struct fr_sched *s, struct fr_sched_counters *c) {
 }
 
 /* ---- JSON ---- */
+
+/* Members of one object, in order: plain numbers read at an offset. */
+enum field_type { F_I32, F_I64, F_SIZE, F_DBL };
+struct field {
+    const char *name;
+    size_t off;
+    enum field_type type;
+};
+#define FIELD(type_, st, member, name) { name, offsetof(struct st, member), type_ }
+
+static void add_fields(cJSON *parent, const char *name, const void *base, const struct field *f, size_t n) {
+    cJSON *o = cJSON_AddObjectToObject(parent, name);
+    for (size_t i = 0; i < n; i++) {
+        const void *p = (const char *)base + f[i].off;
+        double v = f[i].type == F_I32 ? *(const int32_t *)p
+                 : f[i].type == F_I64 ? (double)*(const int64_t *)p
+                 : f[i].type == F_SIZE ? (double)*(const size_t *)p : *(const double *)p;
+        cJSON_AddNumberToObject(o, f[i].name, v);
+    }
+}
+
+static const struct field in_flight_fields[] = {
+    FIELD(F_I32, fr_sched_in_flight, images, "images"),
+    FIELD(F_I32, fr_sched_in_flight, faces, "faces"),
+    FIELD(F_I32, fr_sched_in_flight, requests, "requests"),
+    FIELD(F_I32, fr_sched_in_flight, max_images, "max_images"),
+    FIELD(F_I32, fr_sched_in_flight, max_user_images, "max_user_images"),
+};
+static const struct field throughput_fields[] = {
+    FIELD(F_DBL, fr_sched_status, throughput.images_1s, "images_per_s_1s"),
+    FIELD(F_DBL, fr_sched_status, throughput.faces_1s, "faces_per_s_1s"),
+    FIELD(F_DBL, fr_sched_status, throughput.images_60s, "images_per_s_60s"),
+    FIELD(F_DBL, fr_sched_status, throughput.faces_60s, "faces_per_s_60s"),
+    FIELD(F_I64, fr_sched_status, throughput.images_total, "images_total"),
+    FIELD(F_I64, fr_sched_status, throughput.faces_total, "faces_total"),
+    FIELD(F_I64, fr_sched_status, throughput.images_failed, "images_failed"),
+};
+static const struct field memory_fields[] = {
+    FIELD(F_SIZE, fr_sched_memory, device_used, "device_used"),
+    FIELD(F_SIZE, fr_sched_memory, device_peak, "device_peak"),
+    FIELD(F_SIZE, fr_sched_memory, device_limit, "device_limit"),
+    FIELD(F_SIZE, fr_sched_memory, staging, "staging"),
+    FIELD(F_SIZE, fr_sched_memory, host_used, "host_used"),
+    FIELD(F_SIZE, fr_sched_memory, host_peak, "host_peak"),
+    FIELD(F_SIZE, fr_sched_memory, host_limit, "host_limit"),
+};
+static const struct field request_fields[] = {
+    FIELD(F_I64, fr_sched_request_counts, admitted, "admitted"),
+    FIELD(F_I64, fr_sched_request_counts, rejected_busy, "rejected_busy"),
+    FIELD(F_I64, fr_sched_request_counts, completed, "completed"),
+    FIELD(F_I64, fr_sched_request_counts, timed_out, "timed_out"),
+    FIELD(F_I64, fr_sched_request_counts, cancelled, "cancelled"),
+};
+#define N_FIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *device_name(enum fr_device d) {
     return d == FR_DEVICE_CPU ? "cpu" : d == FR_DEVICE_CUDA ? "cuda" : "auto";
@@ -135,39 +187,20 @@ cJSON *fr__sched_status_to_json(const struct fr_sched_status *st) {
         cJSON_AddStringToObject(prec, fr_stage_name((enum fr_stage)k), fr_precision_name(st->precision[k]));
     add_settings(cJSON_AddObjectToObject(o, "settings"), &st->settings);
     add_queue(o, st);
-    cJSON *fl = cJSON_AddObjectToObject(o, "in_flight");
-    cJSON_AddNumberToObject(fl, "images", st->in_flight.images);
-    cJSON_AddNumberToObject(fl, "faces", st->in_flight.faces);
-    cJSON_AddNumberToObject(fl, "requests", st->in_flight.requests);
-    cJSON_AddNumberToObject(fl, "max_images", st->in_flight.max_images);
-    cJSON_AddNumberToObject(fl, "max_user_images", st->in_flight.max_user_images);
+    add_fields(o, "in_flight", &st->in_flight, in_flight_fields, N_FIELDS(in_flight_fields));
     add_batches(o, st);
     /* Multi-scale detection: tiles run as detector items, and the admission
      * turns users gave up for them. */
     cJSON *tl = cJSON_AddObjectToObject(o, "tiles");
     cJSON_AddNumberToObject(tl, "items", (double)st->tile_items);
     cJSON_AddNumberToObject(tl, "turns_skipped", (double)st->turns_skipped);
-    cJSON *tp = cJSON_AddObjectToObject(o, "throughput");
-    cJSON_AddNumberToObject(tp, "images_per_s_1s", st->throughput.images_1s);
-    cJSON_AddNumberToObject(tp, "faces_per_s_1s", st->throughput.faces_1s);
-    cJSON_AddNumberToObject(tp, "images_per_s_60s", st->throughput.images_60s);
-    cJSON_AddNumberToObject(tp, "faces_per_s_60s", st->throughput.faces_60s);
-    cJSON_AddNumberToObject(tp, "images_total", (double)st->throughput.images_total);
-    cJSON_AddNumberToObject(tp, "faces_total", (double)st->throughput.faces_total);
-    cJSON_AddNumberToObject(tp, "images_failed", (double)st->throughput.images_failed);
+    add_fields(o, "throughput", st, throughput_fields, N_FIELDS(throughput_fields));
     cJSON *ut = cJSON_AddObjectToObject(o, "device_utilization");
     cJSON_AddNumberToObject(ut, "busy_1s", st->busy_1s);
     cJSON_AddNumberToObject(ut, "busy_60s", st->busy_60s);
     cJSON_AddNumberToObject(ut, "busy_since_start", st->busy_since_start);
     cJSON_AddNullToObject(ut, "gpu"); /* the device's own figure: the HTTP layer's, through NVML */
-    cJSON *mem = cJSON_AddObjectToObject(o, "memory");
-    cJSON_AddNumberToObject(mem, "device_used", (double)st->memory.device_used);
-    cJSON_AddNumberToObject(mem, "device_peak", (double)st->memory.device_peak);
-    cJSON_AddNumberToObject(mem, "device_limit", (double)st->memory.device_limit);
-    cJSON_AddNumberToObject(mem, "staging", (double)st->memory.staging);
-    cJSON_AddNumberToObject(mem, "host_used", (double)st->memory.host_used);
-    cJSON_AddNumberToObject(mem, "host_peak", (double)st->memory.host_peak);
-    cJSON_AddNumberToObject(mem, "host_limit", (double)st->memory.host_limit);
+    add_fields(o, "memory", &st->memory, memory_fields, N_FIELDS(memory_fields));
     cJSON *lat = cJSON_AddObjectToObject(o, "latency_ms");
     for (int k = 0; k < FR_LATENCY_COUNT; k++) {
         cJSON *e = cJSON_AddObjectToObject(lat, fr_sched_latency_name((enum fr_sched_latency)k));
@@ -175,12 +208,7 @@ cJSON *fr__sched_status_to_json(const struct fr_sched_status *st) {
         cJSON_AddNumberToObject(e, "p95", st->latency_ms[k].p95);
         cJSON_AddNumberToObject(e, "p99", st->latency_ms[k].p99);
     }
-    cJSON *rq = cJSON_AddObjectToObject(o, "requests");
-    cJSON_AddNumberToObject(rq, "admitted", (double)st->requests.admitted);
-    cJSON_AddNumberToObject(rq, "rejected_busy", (double)st->requests.rejected_busy);
-    cJSON_AddNumberToObject(rq, "completed", (double)st->requests.completed);
-    cJSON_AddNumberToObject(rq, "timed_out", (double)st->requests.timed_out);
-    cJSON_AddNumberToObject(rq, "cancelled", (double)st->requests.cancelled);
+    add_fields(o, "requests", &st->requests, request_fields, N_FIELDS(request_fields));
     return o;
 }
 

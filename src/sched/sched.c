@@ -493,7 +493,7 @@ static void on_decoded(struct fr_sched *s, struct fr__img *im) {
     s->host_used += actual;
     s->host_used -= im->host_bytes;
     im->host_bytes = actual;
-    if (s->host_used > s->gauges.host_peak) s->gauges.host_peak = s->host_used;
+    if (s->host_used > s->gauges.memory.host_peak) s->gauges.memory.host_peak = s->host_used;
     if (!(im->job = fr__face_job_new())) {
         img_fail(s, im, FR_ERR_NOMEM, "out of memory");
         return;
@@ -590,8 +590,9 @@ void *fr__sched_loop_main(void *arg) {
 void fr__sched_publish(struct fr_sched *s) {
     struct fr__stats_gauges g = s->gauges;
     g.queued = atomic_load(&s->queued);
-    g.inflight = s->inflight;
-    g.host_used = s->host_used;
+    g.in_flight.images = s->inflight;
+    g.in_flight.faces = g.in_flight.requests = 0;
+    g.memory.host_used = s->host_used;
     g.decoding = s->decoding;
     for (int st = 0; st < FR_STAGE_COUNT; st++) {
         int32_t n = s->faces_ready[st];
@@ -601,17 +602,17 @@ void fr__sched_publish(struct fr_sched *s) {
     }
     for (struct fr__req *rq = s->live; rq; rq = rq->next) {
         if (rq->state != FR__REQ_ACTIVE) continue;
-        g.live_requests++;
+        g.in_flight.requests++;
         for (int32_t i = 0; i < rq->n; i++)
             if (rq->imgs[i].job && rq->imgs[i].state != FR__IMG_DONE)
-                g.faces_inflight += fr__face_job_count(rq->imgs[i].job);
+                g.in_flight.faces += fr__face_job_count(rq->imgs[i].job);
     }
     /* Per-user gauges: the user list is appended under mu. */
     pthread_mutex_lock(&s->mu);
     g.max_queued = s->max_queued;
     for (struct fr__user *u = s->users; u; u = u->next) {
-        u->stats.stage_queued = atomic_load(&u->queued);
-        u->stats.stage_in_flight = u->inflight;
+        u->stats.loop_queued = atomic_load(&u->queued);
+        u->stats.loop_in_flight = u->inflight;
     }
     fr__stats_publish(&s->stats, &g);
     pthread_mutex_unlock(&s->mu);
