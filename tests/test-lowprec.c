@@ -359,13 +359,16 @@ static int sched_limit(enum fr_precision p, const char *stage, char *ran, size_t
     struct fr_sched *s;
     char err[512];
     if (fr_sched_new(&sp, &s, err, sizeof err) != FR_OK) fail_msg("fr_sched_new: %s", err);
-    char *js = fr_sched_status_json(s);
-    cJSON *j = cJSON_Parse(js);
-    int limit = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "batches"), stage), "limit")->valueint;
-    const cJSON *pr = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "device"), "precision");
-    snprintf(ran, ranlen, "%s", cJSON_GetObjectItem(pr, stage)->valuestring);
-    cJSON_Delete(j);
-    free(js);
+    struct fr_sched_status st;
+    assert_int_equal(fr_sched_get_status(s, &st), FR_OK);
+    int limit = -1;
+    for (int k = 0; k < FR_STAGE_COUNT; k++)
+        if (!strcmp(fr_stage_name((enum fr_stage)k), stage)) {
+            limit = st.batches[k].limit;
+            snprintf(ran, ranlen, "%s", fr_precision_name(st.precision[k]));
+        }
+    assert_true(limit > 0);
+    fr_sched_status_clear(&st);
     fr_sched_free(s);
     return limit;
 }

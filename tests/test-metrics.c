@@ -117,7 +117,7 @@ static void test_render(void **state) {
     m->images_done = 7;
     m->faces_done = 11;
     m->queue_depth[FR_QUEUE_LANDMARK] = 5;
-    m->device_memory_limit = (size_t)2 << 30;
+    m->memory.device_limit = (size_t)2 << 30;
     m->n_users = 2;
     snprintf(m->users[0].user, sizeof m->users[0].user, "alice");
     m->users[0].images_done = 4;

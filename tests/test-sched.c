@@ -86,7 +86,7 @@ static void on_done(const struct fr_sched_result *r, void *ctx) {
     }
     struct fr_sched_counters c;
     fr_sched_get_counters(d->s, &c);
-    d->batches_at_end = c.batches[0] + c.batches[1] + c.batches[2];
+    d->batches_at_end = c.batches[FR_STAGE_DETECT] + c.batches[FR_STAGE_LANDMARK] + c.batches[FR_STAGE_RECOGNIZE];
     d->finished = true;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
@@ -254,7 +254,7 @@ static void test_limits(void **state) {
     struct fr_sched_counters c;
     for (int t = 0; t < 100; t++) { /* the counters are published after the callbacks */
         fr_sched_get_counters(s, &c);
-        if (c.completed == USERS * PER) break;
+        if (c.requests.completed == USERS * PER) break;
         usleep(10 * 1000);
     }
     printf("  max in flight %d (limit 6), per user %d (limit 2), queued %d (cap 64); batches %lld/%lld/%lld\n",
@@ -263,9 +263,9 @@ static void test_limits(void **state) {
     assert_true(c.max_inflight_images <= 6 && c.max_inflight_images >= 2);
     assert_true(c.max_user_inflight_images <= 2);
     assert_true(c.max_queued_images <= 64);
-    assert_true(c.device_memory_peak <= c.device_memory_limit);
-    assert_true(c.host_memory_peak <= p.host_memory_limit);
-    assert_int_equal(c.completed, USERS * PER);
+    assert_true(c.memory.device_peak <= c.memory.device_limit);
+    assert_true(c.memory.host_peak <= p.host_memory_limit);
+    assert_int_equal(c.requests.completed, USERS * PER);
     /* Batches mixed requests: fewer detection batches than images. */
     assert_true(c.batches[0] < USERS * PER);
     fr_sched_free(s);
@@ -325,7 +325,7 @@ static void test_busy_timeout_cancel_failures(void **state) {
     done_clear(&m);
     struct fr_sched_counters c;
     fr_sched_get_counters(s, &c);
-    assert_true(c.timed_out >= 1 && c.cancelled >= 1);
+    assert_true(c.requests.timed_out >= 1 && c.requests.cancelled >= 1);
     fr_sched_free(s);
 }
 
@@ -340,8 +340,8 @@ static void test_memory_budget(void **state) {
     struct fr_sched_counters c;
     fr_sched_get_counters(s, &c);
     printf("  400 MiB: batches %d/%d/%d, device memory %.1f MiB\n", c.batch_limit[0], c.batch_limit[1],
-           c.batch_limit[2], c.device_memory_used / 1048576.0);
-    assert_true(c.device_memory_used <= c.device_memory_limit);
+           c.batch_limit[2], c.memory.device_used / 1048576.0);
+    assert_true(c.memory.device_used <= c.memory.device_limit);
     assert_true(c.batch_limit[0] >= 1 && c.batch_limit[0] < 128);
     struct done d;
     done_init(&d, s);
@@ -355,6 +355,68 @@ static void test_memory_budget(void **state) {
     assert_int_equal(fr_sched_new(&p, &s, err, sizeof err), FR_ERR_BUDGET);
     assert_null(s);
     assert_non_null(strstr(err, "device_memory_limit"));
+}
+
+/* /status (typed and JSON), /metrics and the counters are views of one
+ * stats sink: on a quiet scheduler they agree figure for figure. */
+static void check_views_agree(struct fr_sched *s, const char *user) {
+    struct fr_sched_counters c;
+    struct fr_sched_status st;
+    struct fr_sched_metrics *m = calloc(1, sizeof(*m));
+    assert_non_null(m);
+    fr_sched_get_counters(s, &c);
+    assert_int_equal(fr_sched_get_status(s, &st), FR_OK);
+    fr_sched_get_metrics(s, m);
+    for (int k = 0; k < FR_STAGE_COUNT; k++) {
+        assert_int_equal(st.batches[k].count, c.batches[k]);
+        assert_int_equal(st.batches[k].items, c.batch_items[k]);
+        assert_int_equal((int64_t)m->batch_size[k].count, c.batches[k]);
+        assert_int_equal((int64_t)m->batch_size[k].sum, c.batch_items[k]);
+        assert_int_equal((int64_t)m->inference_seconds[k].count, c.batches[k]);
+        assert_int_equal(st.batches[k].limit, c.batch_limit[k]);
+        assert_int_equal(m->batch_limit[k], c.batch_limit[k]);
+        int64_t ranges = 0;
+        for (int r = 0; r < FR_SCHED_SIZE_BUCKETS; r++) ranges += st.batches[k].sizes[r];
+        assert_int_equal(ranges, c.batches[k]);
+    }
+    assert_true(c.batches[FR_STAGE_DETECT] > 0);
+    assert_int_equal(st.throughput.images_total, c.images_done);
+    assert_int_equal(m->images_done, c.images_done);
+    assert_int_equal((int64_t)m->image_seconds.count, c.images_done);
+    assert_int_equal(st.throughput.faces_total, c.faces_done);
+    assert_int_equal(m->faces_done, c.faces_done);
+    assert_int_equal(st.requests.admitted, c.requests.admitted);
+    assert_int_equal(m->requests.admitted, c.requests.admitted);
+    assert_int_equal(st.requests.completed, c.requests.completed);
+    assert_int_equal(m->requests.completed, c.requests.completed);
+    assert_int_equal(st.memory.device_used, c.memory.device_used);
+    assert_int_equal(m->memory.device_used, c.memory.device_used);
+    /* Quiet: every figure of the shared groups agrees, not just one. */
+    assert_memory_equal(&st.requests, &c.requests, sizeof c.requests);
+    assert_memory_equal(&m->requests, &c.requests, sizeof c.requests);
+    assert_memory_equal(&st.memory, &c.memory, sizeof c.memory);
+    assert_memory_equal(&m->memory, &c.memory, sizeof c.memory);
+    assert_true(c.memory.staging > 0 && c.memory.staging < c.memory.device_used);
+    assert_string_equal(st.backend, m->backend);
+    /* The user is known to both; the JSON is the typed status rendered. */
+    bool seen = false;
+    for (int32_t i = 0; i < st.queue.n_users; i++) seen |= !strcmp(st.queue.users[i].user, user);
+    assert_true(seen);
+    assert_int_equal(m->users_known, st.queue.n_users);
+    char *js = fr_sched_status_json(s);
+    assert_non_null(js);
+    char key[160], count[96];
+    snprintf(key, sizeof key, "\"per_user\":{\"%s\"", user);
+    assert_non_null(strstr(js, key));
+    snprintf(count, sizeof count, "\"detect\":{\"count\":%lld,", (long long)c.batches[FR_STAGE_DETECT]);
+    assert_non_null(strstr(js, count));
+    fr_free(js);
+    /* Without an admin key only one's own entry stays. */
+    fr_sched_status_keep_user(&st, "nobody");
+    assert_int_equal(st.queue.n_users, 0);
+    fr_sched_status_clear(&st);
+    assert_null(st.queue.users);
+    free(m);
 }
 
 static void test_drain(void **state) {
@@ -372,6 +434,7 @@ static void test_drain(void **state) {
         assert_int_equal(d[i].status, FR_OK);
         done_clear(&d[i]);
     }
+    check_views_agree(s, "a");
     struct fr_sched_image one = { g_obama.data, g_obama.len };
     struct fr_sched_request rq = { .user = "a", .images = &one, .n_images = 1, .done = on_done, .ctx = &d[0] };
     uint64_t id;
@@ -420,6 +483,7 @@ static void test_static_batching(void **state) {
     assert_int_equal(one.faces[0].count, 1);
     done_clear(&one);
     for (int i = 0; i < N; i++) done_clear(&d[i]);
+    check_views_agree(s, "u");
     fr_sched_free(s);
 }
 

@@ -241,7 +241,6 @@ static void histogram(struct buf *b, const char *name, const char *k, const char
     sample(b, n, k, v, (double)h->count);
 }
 
-static const char *const stage_names[3] = { "detect", "landmark", "recognize" };
 static const char *const queue_names[FR_QUEUES] = { "admission", "decode", "detect", "landmark", "recognize" };
 static const char *const wait_names[FR_WAITS] = { "admission", "detect", "landmark", "recognize" };
 
@@ -249,15 +248,15 @@ static void render_sched(struct buf *b, const struct fr_sched_metrics *m) {
     single(b, "facerec_ready", "gauge", "1 once the models are loaded and warmed up.", m->ready);
     single(b, "facerec_sched_uptime_seconds", "gauge", "Seconds since the scheduler started.", m->uptime_s);
     single(b, "facerec_requests_admitted_total", "counter", "Requests the scheduler admitted.",
-           (double)m->requests_admitted);
+           (double)m->requests.admitted);
     single(b, "facerec_requests_rejected_total", "counter", "Requests refused because a queue was full (429).",
-           (double)m->requests_rejected);
+           (double)m->requests.rejected_busy);
     single(b, "facerec_requests_completed_total", "counter", "Admitted requests that finished, in any way.",
-           (double)m->requests_completed);
+           (double)m->requests.completed);
     single(b, "facerec_requests_timed_out_total", "counter", "Requests past their deadline (504).",
-           (double)m->requests_timed_out);
+           (double)m->requests.timed_out);
     single(b, "facerec_requests_cancelled_total", "counter", "Requests whose client went away.",
-           (double)m->requests_cancelled);
+           (double)m->requests.cancelled);
     single(b, "facerec_images_processed_total", "counter", "Images finished, with or without faces.",
            (double)m->images_done);
     single(b, "facerec_images_failed_total", "counter", "Images that failed (undecodable, too large, ...).",
@@ -275,12 +274,14 @@ static void render_sched(struct buf *b, const struct fr_sched_metrics *m) {
     single(b, "facerec_in_flight_requests", "gauge", "Admitted requests not finished yet.", m->in_flight_requests);
 
     family(b, "facerec_batch_size", "histogram", "Items per batch, per net.");
-    for (int k = 0; k < 3; k++) histogram(b, "facerec_batch_size", "stage", stage_names[k], &m->batch_size[k]);
+    for (int k = 0; k < FR_STAGE_COUNT; k++)
+        histogram(b, "facerec_batch_size", "stage", fr_stage_name((enum fr_stage)k), &m->batch_size[k]);
     family(b, "facerec_batch_size_limit", "gauge", "Largest batch each net may run (memory plan).");
-    for (int k = 0; k < 3; k++) sample(b, "facerec_batch_size_limit", "stage", stage_names[k], m->batch_limit[k]);
+    for (int k = 0; k < FR_STAGE_COUNT; k++)
+        sample(b, "facerec_batch_size_limit", "stage", fr_stage_name((enum fr_stage)k), m->batch_limit[k]);
     family(b, "facerec_inference_seconds", "histogram", "Wall time of one batch on the device, per net.");
-    for (int k = 0; k < 3; k++)
-        histogram(b, "facerec_inference_seconds", "stage", stage_names[k], &m->inference_seconds[k]);
+    for (int k = 0; k < FR_STAGE_COUNT; k++)
+        histogram(b, "facerec_inference_seconds", "stage", fr_stage_name((enum fr_stage)k), &m->inference_seconds[k]);
     family(b, "facerec_queue_wait_seconds", "histogram",
            "Time an image waited in its user's queue (admission), or an item waited for its net's batch to start.");
     for (int k = 0; k < FR_WAITS; k++)
@@ -293,16 +294,16 @@ static void render_sched(struct buf *b, const struct fr_sched_metrics *m) {
     single(b, "facerec_device_utilization_ratio", "gauge", "Share of the last full second the device ran batches.",
            m->busy_ratio_1s);
     single(b, "facerec_device_memory_used_bytes", "gauge", "Device memory reserved: weights, arenas, staging.",
-           (double)m->device_memory_used);
+           (double)m->memory.device_used);
     single(b, "facerec_device_memory_peak_bytes", "gauge", "Highest device_memory_used since start.",
-           (double)m->device_memory_peak);
+           (double)m->memory.device_peak);
     single(b, "facerec_device_memory_limit_bytes", "gauge", "device_memory_limit in effect.",
-           (double)m->device_memory_limit);
+           (double)m->memory.device_limit);
     single(b, "facerec_host_memory_used_bytes", "gauge", "Decoded images held now (counted against the limit).",
-           (double)m->host_memory_used);
+           (double)m->memory.host_used);
     single(b, "facerec_host_memory_peak_bytes", "gauge", "Highest host_memory_used since start.",
-           (double)m->host_memory_peak);
-    single(b, "facerec_host_memory_limit_bytes", "gauge", "host_memory_limit.", (double)m->host_memory_limit);
+           (double)m->memory.host_peak);
+    single(b, "facerec_host_memory_limit_bytes", "gauge", "host_memory_limit.", (double)m->memory.host_limit);
 
     single(b, "facerec_users_known", "gauge", "Distinct users seen since start.", m->users_known);
     static const struct {

@@ -1,9 +1,10 @@
 /* GET /metrics: the Prometheus text exposition format 0.0.4
- * (src/http/metrics.c), shared by server.c and tests/test-metrics.c.
+ * (src/http/metrics.c), shared by status.c and tests/test-metrics.c.
  *
- * The renderer is a pure function of a document (scheduler snapshot, HTTP
- * counters, process and GPU figures), so that it can be tested without a
- * server; server.c gathers the document per scrape. */
+ * The renderer is a pure function of a document (the scheduler's
+ * fr_sched_get_metrics snapshot of its one stats sink, HTTP counters,
+ * process and GPU figures), so that it can be tested without a server;
+ * status.c gathers the document per scrape. */
 #pragma once
 
 #include <pthread.h>
@@ -11,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "facerec/metrics.h"
+#include "facerec/sched.h"
 #include "facerec/nvml.h"
 
 /* Requests by (route, status). The route is a template ("/v1/detect",

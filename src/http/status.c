@@ -10,25 +10,20 @@
 #include "facerec/nvml.h"
 #include "http/metrics.h"
 #include "http/server-impl.h"
+#include "sched/sched-status.h"
 
 enum MHD_Result fr__http_answer_status(struct fr_http *h, struct MHD_Connection *c, struct fr__http_request *rq) {
-    char *s = fr_sched_status_json(h->s);
-    cJSON *root = s ? cJSON_Parse(s) : NULL;
-    fr_free(s);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        root = cJSON_CreateObject();
+    /* The scheduler's part, typed; who may see whom: without a key, no
+     * user is named; a user key sees its own entry; an admin key
+     * everyone's. */
+    struct fr_sched_status st;
+    cJSON *root = NULL;
+    if (fr_sched_get_status(h->s, &st) == FR_OK) {
+        if (!rq->admin) fr_sched_status_keep_user(&st, rq->user);
+        root = fr__sched_status_to_json(&st);
+        fr_sched_status_clear(&st);
     }
-    /* Who may see whom: without a key, no user is named; a user key sees
-     * its own entry; an admin key everyone's. */
-    cJSON *per_user = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "queue"), "per_user");
-    if (per_user && !rq->admin) {
-        for (cJSON *e = per_user->child, *next; e; e = next) {
-            next = e->next;
-            if (!rq->user[0] || !e->string || strcmp(e->string, rq->user))
-                cJSON_Delete(cJSON_DetachItemViaPointer(per_user, e));
-        }
-    }
+    if (!root) root = cJSON_CreateObject(); /* out of memory: the server's part may still fit */
     if (h->gallery && (rq->user_id > 0 || rq->admin)) fr__http_gallery_status(h, root, rq);
     cJSON *srv = cJSON_CreateObject();
     if (!root || !srv || !cJSON_AddItemToObject(root, "server", srv)) {

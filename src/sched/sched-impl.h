@@ -1,5 +1,16 @@
-/* Scheduler internals shared by src/sched/sched.c (the loop) and
- * src/sched/sched-new.c (planning, start-up, status). */
+/* Scheduler internals shared by the files of src/sched/, which call each
+ * other in one direction only, bottom to top:
+ *
+ *   sched-stats.c   the one stats sink (knows nothing of the structs below)
+ *   queue.c         queue mechanism: FIFOs, per-user queues, submit,
+ *                   cancel, drain, admission under the caps
+ *   batch.c         batching policy: which batch runs when (dynamic or
+ *                   static), and how many images static batching admits
+ *   sched.c         the loop: image and request states, batch filling and
+ *                   collection, the threads, publishing the gauges
+ *   sched-new.c     construction: memory plan, start-up, shutdown
+ *   sched-status.c  readers: /status (typed and JSON), /metrics, counters
+ */
 #pragma once
 
 #include <pthread.h>
@@ -7,10 +18,7 @@
 #include <time.h>
 
 #include "facerec/sched.h"
-#include "sched-metrics.h"
 #include "sched-stats.h"
-
-enum { FR__ST_DETECT = 0, FR__ST_LANDMARK = 1, FR__ST_RECOGNIZE = 2 };
 
 /* An image's explicit state; the queue it sits in follows from it. */
 enum fr__img_state {
@@ -55,7 +63,7 @@ struct fr__img {
     struct fr_faces faces; /* the result */
     struct fr_sched_timings tm;
     double t_admit, t_dec0, t_dec1, t_ready;
-    int64_t last_batch[FR_STAGES]; /* sequence of the last batch timed for this image */
+    int64_t last_batch[FR_STAGE_COUNT]; /* sequence of the last batch timed for this image */
     struct fr__img *prev, *next;
     struct fr__queue *q; /* the queue the image is in, or NULL */
 };
@@ -66,8 +74,7 @@ struct fr__user {
     int32_t inflight;   /* loop only */
     int32_t debt;       /* loop only: admission turns owed for tiles (deficit round-robin by cost) */
     struct fr__queue queue; /* loop only */
-    int32_t snap_queued, snap_inflight; /* copies for status, under snap_mu */
-    struct fr__user_metrics m;
+    struct fr__stats_user stats; /* its figures in the stats sink */
     char name[];
 };
 
@@ -93,7 +100,7 @@ struct fr__batch_item {
 };
 
 struct fr__batch {
-    int stage;
+    enum fr_stage stage;
     int32_t n;
     struct fr__batch_item *items;
     float *in;
@@ -102,33 +109,26 @@ struct fr__batch {
      * its floats in `in`. NULL otherwise. */
     struct fr_prep_image *prep;
     float *outs[8];
+    double *waits;  /* scratch for the stats sink: one per item */
     double t_first; /* when its oldest item became ready */
     double t0, t1;  /* device run */
     enum fr_status status;
     int64_t seq;
 };
 
-struct fr__snapshot {
-    struct fr_sched_counters c;
-    int32_t ready[FR_STAGES];       /* items ready per stage (incl. filling batches) */
-    int32_t in_batches;             /* items in filling or running batches */
-    int32_t decoding;
-    int32_t faces_inflight;
-    int32_t live_requests;
-};
 
 struct fr_sched {
     struct fr_sched_params p;
     struct fr_backend *be;
     struct fr_facenet *fn;
-    struct fr_net *nets[FR_STAGES];
+    struct fr_net *nets[FR_STAGE_COUNT];
     bool det_on_device; /* the detector input is made on the device from uint8 */
-    int32_t limit[FR_STAGES];  /* largest batch per stage */
-    size_t in_item[FR_STAGES]; /* floats per input item */
-    size_t out_item[FR_STAGES]; /* floats per output item (face stages) */
+    int32_t limit[FR_STAGE_COUNT];  /* largest batch per stage */
+    size_t in_item[FR_STAGE_COUNT]; /* floats per input item */
+    size_t out_item[FR_STAGE_COUNT]; /* floats per output item (face stages) */
     size_t staging_bytes;
     size_t device_limit;
-    struct fr__batch slots[FR_STAGES][2];
+    struct fr__batch slots[FR_STAGE_COUNT][2];
     int64_t batch_seq;
 
     /* Mailbox: guarded by mu. */
@@ -145,8 +145,7 @@ struct fr_sched {
     struct fr__user *users; /* appended under mu; read by the loop under mu */
     int32_t nusers;
     atomic_int queued;
-    int64_t n_admitted, n_rejected; /* admission counters */
-    int32_t max_queued;             /* high-water mark of queued images */
+    int32_t max_queued; /* high-water mark of queued images */
 
     /* Decode queue: guarded by dmu. */
     pthread_mutex_t dmu;
@@ -170,8 +169,8 @@ struct fr_sched {
     atomic_bool ready_flag;
     struct fr__req *live;
     struct fr__user *rr;
-    struct fr__queue ready[FR_STAGES];
-    int32_t faces_ready[FR_STAGES];
+    struct fr__queue ready[FR_STAGE_COUNT];
+    int32_t faces_ready[FR_STAGE_COUNT];
     struct fr__batch *running;    /* on the device */
     struct fr__batch *collecting; /* finished, results being read */
     int32_t inflight, decoding;
@@ -179,23 +178,53 @@ struct fr_sched {
      * detector, so no image is admitted until all of them have finished. */
     bool static_closed;
     size_t host_used;
-    struct fr_sched_counters c;
+    /* Peaks, memory and limits, kept by the loop and published with the
+     * rest of its gauges (fr__sched_publish). */
+    struct fr__stats_gauges gauges;
 
-    /* Published copies for other threads. */
-    pthread_mutex_t snap_mu;
-    struct fr__snapshot snap;
-    struct fr_sched_stats stats;
-    struct fr__metrics metrics;
-    double t_start;
+    /* Every event and the published gauges: the one stats sink. */
+    struct fr__stats stats;
 };
 
-int32_t fr__img_ready_items(const struct fr__img *im, int stage);
-/* Thread bodies (src/sched/sched.c), started by fr_sched_new. */
+/* ---- queue.c: queue mechanism ---- */
+void fr__queue_push(struct fr__queue *q, struct fr__img *im);
+void fr__queue_remove(struct fr__img *im);
+/* Items an image still offers a stage's batches: 1 or its tiles left for
+ * detection, its faces left for a face stage. */
+int32_t fr__img_ready_items(const struct fr__img *im, enum fr_stage stage);
+/* Takes an image out of whichever queue holds it, keeping the counts of
+ * queued images and ready items right. */
+void fr__queue_take_out(struct fr_sched *s, struct fr__img *im);
+/* Moves images from users' queues to the decoders, deficit round-robin,
+ * while fewer than cap images are in flight (loop thread). */
+void fr__queue_admit(struct fr_sched *s, int32_t cap);
+/* Frees a request that never reached the loop (bytes, images, results). */
+void fr__req_discard(struct fr__req *rq);
+
+/* ---- batch.c: batching policy ---- */
+/* The slot of a stage that is neither running nor holding a batch that
+ * waits to run; NULL when both are busy. */
+struct fr__batch *fr__batch_filling(struct fr_sched *s, enum fr_stage stage);
+/* Whether input preparation may go on now (static batching does not
+ * overlap it with compute). */
+bool fr__batch_may_fill(const struct fr_sched *s);
+/* Sends the filling batch of the most downstream eligible stage to the
+ * idle device; *wake_at is lowered to when a waiting batch becomes due. */
+void fr__batch_try_dispatch(struct fr_sched *s, double now, double *wake_at);
+/* How many images may be in flight now: max_concurrent_images, or under
+ * static batching the current batch's images until all have finished. */
+int32_t fr__batch_admit_cap(struct fr_sched *s);
+
+/* ---- sched.c: the loop ---- */
+/* Thread bodies, started by fr_sched_new. */
 void *fr__sched_loop_main(void *arg);
 void *fr__sched_decode_main(void *arg);
 void *fr__sched_device_main(void *arg);
-/* Copies loop state into s->snap (loop thread). */
+/* Publishes the loop's gauges into the stats sink (loop thread, or
+ * fr_sched_new before the loop starts). */
 void fr__sched_publish(struct fr_sched *s);
+
+static inline void fr__sched_wake(struct fr_sched *s) { pthread_cond_signal(&s->cv); }
 
 static inline struct timespec fr__abs_time(double t) {
     struct timespec ts;

@@ -1,5 +1,4 @@
-/* fr_sched start-up (memory planning, threads), shutdown and /status. */
-#include <cjson/cJSON.h>
+/* fr_sched start-up (memory planning, threads) and shutdown. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,10 +118,10 @@ static enum fr_status plan(struct fr_sched *s, char *err, size_t errlen) {
         else fr_errf(err, errlen, "%s", e1);
         return st;
     }
-    struct fr_net *nets[FR_STAGES] = { fr_facenet_net(s->fn, s->p.detector == FR_DETECTOR_SSD ? FR_NET_SSD : FR_NET_TINY),
+    struct fr_net *nets[FR_STAGE_COUNT] = { fr_facenet_net(s->fn, s->p.detector == FR_DETECTOR_SSD ? FR_NET_SSD : FR_NET_TINY),
                                        fr_facenet_net(s->fn, FR_NET_LANDMARK), fr_facenet_net(s->fn, FR_NET_RECOGNITION) };
-    size_t arena1[FR_STAGES], arenas = 0;
-    for (int k = 0; k < FR_STAGES; k++) {
+    size_t arena1[FR_STAGE_COUNT], arenas = 0;
+    for (int k = 0; k < FR_STAGE_COUNT; k++) {
         int32_t h, w, c;
         fr_net_input_shape(nets[k], &h, &w, &c);
         s->in_item[k] = (size_t)h * w * c;
@@ -150,7 +149,7 @@ static enum fr_status plan(struct fr_sched *s, char *err, size_t errlen) {
         s->limit[0] = bdet;
         s->limit[1] = s->limit[2] = bface;
         s->staging_bytes = 0;
-        for (int k = 0; k < FR_STAGES; k++) s->staging_bytes += stage_item_bytes(s, k) * (size_t)s->limit[k];
+        for (int k = 0; k < FR_STAGE_COUNT; k++) s->staging_bytes += stage_item_bytes(s, k) * (size_t)s->limit[k];
         if (s->staging_bytes < L) {
             char e2[512] = "";
             st = make_facenet(s, L - s->staging_bytes, bdet, bface, e2, sizeof e2);
@@ -181,17 +180,18 @@ static enum fr_status plan(struct fr_sched *s, char *err, size_t errlen) {
 }
 
 static enum fr_status alloc_slots(struct fr_sched *s) {
-    for (int st = 0; st < FR_STAGES; st++)
+    for (int st = 0; st < FR_STAGE_COUNT; st++)
         for (int k = 0; k < 2; k++) {
             struct fr__batch *b = &s->slots[st][k];
-            b->stage = st;
+            b->stage = (enum fr_stage)st;
             b->items = fr_calloc((size_t)s->limit[st], sizeof(*b->items));
+            b->waits = fr_calloc((size_t)s->limit[st], sizeof(*b->waits));
             b->in = fr_malloc(sizeof(float) * s->in_item[st] * (size_t)s->limit[st]);
-            if (!b->items || !b->in) return FR_ERR_NOMEM;
-            if (st == FR__ST_DETECT && s->det_on_device &&
+            if (!b->items || !b->waits || !b->in) return FR_ERR_NOMEM;
+            if (st == FR_STAGE_DETECT && s->det_on_device &&
                 !(b->prep = fr_calloc((size_t)s->limit[st], sizeof(*b->prep))))
                 return FR_ERR_NOMEM;
-            if (st == FR__ST_DETECT) {
+            if (st == FR_STAGE_DETECT) {
                 for (int32_t i = 0; i < fr_net_output_count(s->nets[st]); i++) {
                     int32_t h, w, c;
                     fr_net_output_shape(s->nets[st], i, &h, &w, &c);
@@ -223,11 +223,9 @@ enum fr_status fr_sched_new(const struct fr_sched_params *params, struct fr_sche
     struct fr_sched *s = fr_calloc(1, sizeof(*s));
     if (!s) return FR_ERR_NOMEM;
     s->p = p;
-    s->t_start = fr_time_now();
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->dmu, NULL);
     pthread_mutex_init(&s->xmu, NULL);
-    pthread_mutex_init(&s->snap_mu, NULL);
     init_cond_mono(&s->cv);
     init_cond_mono(&s->drain_cv);
     pthread_cond_init(&s->dcv, NULL);
@@ -235,18 +233,20 @@ enum fr_status fr_sched_new(const struct fr_sched_params *params, struct fr_sche
     atomic_init(&s->queued, 0);
     atomic_init(&s->device_idle, true);
     atomic_init(&s->ready_flag, false);
-    fr__stats_init(&s->stats);
-    fr__metrics_init(&s->metrics);
+    fr__stats_init(&s->stats, p.metrics_top_users);
     if ((st = plan(s, err, errlen)) != FR_OK) goto fail;
     if ((st = alloc_slots(s)) != FR_OK) {
         fr_errf(err, errlen, "out of memory for the staging buffers");
         goto fail;
     }
-    s->c.device_memory_limit = s->device_limit;
-    s->c.device_memory_used = fr_backend_memory_used(s->be) + s->staging_bytes;
-    s->c.device_memory_peak = s->c.device_memory_used;
-    FR_ASSERT(s->c.device_memory_used <= s->device_limit);
-    for (int k = 0; k < FR_STAGES; k++) s->c.batch_limit[k] = s->limit[k];
+    struct fr_sched_memory *mem = &s->gauges.memory;
+    mem->device_limit = s->device_limit;
+    mem->device_used = fr_backend_memory_used(s->be) + s->staging_bytes;
+    mem->device_peak = mem->device_used;
+    mem->staging = s->staging_bytes;
+    mem->host_limit = p.host_memory_limit;
+    FR_ASSERT(mem->device_used <= s->device_limit);
+    for (int k = 0; k < FR_STAGE_COUNT; k++) s->gauges.batch_limit[k] = s->limit[k];
     fr__sched_publish(s);
     s->workers = fr_calloc((size_t)p.max_workers, sizeof(pthread_t));
     if (!s->workers) {
@@ -268,7 +268,7 @@ enum fr_status fr_sched_new(const struct fr_sched_params *params, struct fr_sche
     }
     s->loop_started = true;
     FR_LOGI("sched: backend %s; batches detect %d, landmark %d, recognize %d; device memory %.1f of %.1f MiB",
-            fr_backend_name(s->be), s->limit[0], s->limit[1], s->limit[2], s->c.device_memory_used / 1048576.0,
+            fr_backend_name(s->be), s->limit[0], s->limit[1], s->limit[2], mem->device_used / 1048576.0,
             s->device_limit / 1048576.0);
     FR_LOGI("sched: precision %s: detector %s, landmarks %s, recognition %s", fr_precision_name(s->p.precision),
             fr_precision_name(fr_net_precision(s->nets[0])), fr_precision_name(fr_net_precision(s->nets[1])),
@@ -318,15 +318,13 @@ void fr_sched_free(struct fr_sched *s) {
     while (s->submitted) { /* submitted after the loop stopped */
         struct fr__req *rq = s->submitted;
         s->submitted = rq->next;
-        for (int32_t i = 0; i < rq->n; i++) fr_free(rq->imgs[i].bytes);
-        fr_free(rq->imgs);
-        fr_free(rq->results);
-        fr_free(rq);
+        fr__req_discard(rq);
     }
-    for (int st = 0; st < FR_STAGES; st++)
+    for (int st = 0; st < FR_STAGE_COUNT; st++)
         for (int k = 0; k < 2; k++) {
             struct fr__batch *b = &s->slots[st][k];
             fr_free(b->items);
+            fr_free(b->waits);
             fr_free(b->in);
             fr_free(b->prep);
             for (int i = 0; i < 8; i++) fr_free(b->outs[i]);
@@ -343,186 +341,9 @@ void fr_sched_free(struct fr_sched *s) {
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->dmu);
     pthread_mutex_destroy(&s->xmu);
-    pthread_mutex_destroy(&s->snap_mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->drain_cv);
     pthread_cond_destroy(&s->dcv);
     pthread_cond_destroy(&s->xcv);
     fr_free(s);
-}
-
-/* ---- status ---- */
-
-void fr__sched_publish(struct fr_sched *s) {
-    pthread_mutex_lock(&s->snap_mu);
-    s->c.queued_images = atomic_load(&s->queued);
-    s->c.inflight_images = s->inflight;
-    s->c.host_memory_used = s->host_used;
-    s->snap.c = s->c;
-    int32_t in_batches = 0;
-    for (int st = 0; st < FR_STAGES; st++) {
-        int32_t n = s->faces_ready[st];
-        for (int k = 0; k < 2; k++)
-            if (&s->slots[st][k] != s->running) n += s->slots[st][k].n;
-        s->snap.ready[st] = n;
-        for (int k = 0; k < 2; k++) in_batches += s->slots[st][k].n;
-    }
-    s->snap.in_batches = in_batches;
-    s->snap.decoding = s->decoding;
-    int32_t faces = 0, live = 0;
-    for (struct fr__req *rq = s->live; rq; rq = rq->next) {
-        if (rq->state != FR__REQ_ACTIVE) continue;
-        live++;
-        for (int32_t i = 0; i < rq->n; i++)
-            if (rq->imgs[i].job && rq->imgs[i].state != FR__IMG_DONE) faces += fr__face_job_count(rq->imgs[i].job);
-    }
-    s->snap.faces_inflight = faces;
-    s->snap.live_requests = live;
-    pthread_mutex_unlock(&s->snap_mu);
-    /* Per-user figures: the user list is appended under mu. */
-    pthread_mutex_lock(&s->mu);
-    pthread_mutex_lock(&s->snap_mu);
-    s->snap.c.admitted = s->n_admitted;
-    s->snap.c.rejected_busy = s->n_rejected;
-    s->snap.c.max_queued_images = s->max_queued;
-    for (struct fr__user *u = s->users; u; u = u->next) {
-        u->snap_queued = atomic_load(&u->queued);
-        u->snap_inflight = u->inflight;
-    }
-    fr__metrics_publish(s);
-    pthread_mutex_unlock(&s->snap_mu);
-    pthread_mutex_unlock(&s->mu);
-}
-
-static const char *device_name(enum fr_device d) {
-    return d == FR_DEVICE_CPU ? "cpu" : d == FR_DEVICE_CUDA ? "cuda" : "auto";
-}
-
-static void add_settings(cJSON *o, const struct fr_sched_params *p) {
-    cJSON_AddStringToObject(o, "models", p->models_dir ? p->models_dir : "");
-    cJSON_AddStringToObject(o, "device", device_name(p->device));
-    cJSON_AddStringToObject(o, "precision", fr_precision_name(p->precision));
-    cJSON_AddNumberToObject(o, "device_memory_limit", (double)p->device_memory_limit);
-    cJSON_AddNumberToObject(o, "host_memory_limit", (double)p->host_memory_limit);
-    cJSON_AddNumberToObject(o, "threads", p->threads);
-    cJSON_AddNumberToObject(o, "max_workers", p->max_workers);
-    cJSON_AddNumberToObject(o, "max_batch_size", p->max_batch_size);
-    cJSON_AddNumberToObject(o, "preferred_batch_size", p->preferred_batch_size);
-    cJSON_AddNumberToObject(o, "max_queue_delay_ms", p->max_queue_delay_ms);
-    cJSON_AddStringToObject(o, "batching", p->batching == FR_BATCHING_STATIC ? "static" : "dynamic");
-    cJSON_AddNumberToObject(o, "static_fill_timeout_ms", p->static_fill_timeout_ms);
-    cJSON_AddNumberToObject(o, "queue_capacity", p->queue_capacity);
-    cJSON_AddNumberToObject(o, "user_queue_capacity", p->user_queue_capacity);
-    cJSON_AddNumberToObject(o, "user_concurrency_limit", p->user_concurrency_limit);
-    cJSON_AddNumberToObject(o, "max_concurrent_images", p->max_concurrent_images);
-    cJSON_AddNumberToObject(o, "request_timeout_ms", p->request_timeout_ms);
-    cJSON_AddNumberToObject(o, "max_image_size", p->decode.max_image_size);
-    cJSON_AddStringToObject(o, "detector", p->detector == FR_DETECTOR_SSD ? "ssd" : "tiny");
-    cJSON_AddNumberToObject(o, "min_confidence", p->min_confidence);
-    cJSON_AddNumberToObject(o, "max_faces", p->max_faces);
-    cJSON_AddNumberToObject(o, "min_face_size", p->min_face_size);
-    char tiles[16];
-    fr_tiles_format(&p->tiles, tiles, sizeof tiles);
-    cJSON_AddStringToObject(o, "detect_tiles", tiles);
-}
-
-char *fr_sched_status_json(struct fr_sched *s) {
-    struct fr_stats_view v;
-    fr__stats_view(&s->stats, &v);
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    cJSON_AddNumberToObject(o, "uptime_s", v.uptime);
-    cJSON_AddBoolToObject(o, "ready", fr_sched_ready(s));
-    cJSON *dev = cJSON_AddObjectToObject(o, "device");
-    cJSON_AddStringToObject(dev, "backend", fr_backend_name(s->be));
-    /* What each net runs in after `precision` met this CPU. */
-    cJSON *prec = cJSON_AddObjectToObject(dev, "precision");
-    for (int k = 0; k < FR_STAGES; k++)
-        cJSON_AddStringToObject(prec, fr__stage_names[k], fr_precision_name(fr_net_precision(s->nets[k])));
-    add_settings(cJSON_AddObjectToObject(o, "settings"), &s->p);
-
-    pthread_mutex_lock(&s->mu);
-    pthread_mutex_lock(&s->snap_mu);
-    struct fr__snapshot sn = s->snap;
-    cJSON *q = cJSON_AddObjectToObject(o, "queue");
-    cJSON_AddNumberToObject(q, "total", sn.c.queued_images);
-    cJSON_AddNumberToObject(q, "capacity", s->p.queue_capacity);
-    cJSON *ps = cJSON_AddObjectToObject(q, "per_stage");
-    cJSON_AddNumberToObject(ps, "admission", sn.c.queued_images);
-    cJSON_AddNumberToObject(ps, "decode", sn.decoding);
-    for (int st = 0; st < FR_STAGES; st++) cJSON_AddNumberToObject(ps, fr__stage_names[st], sn.ready[st]);
-    cJSON *pu = cJSON_AddObjectToObject(q, "per_user");
-    for (struct fr__user *u = s->users; u; u = u->next) {
-        cJSON *e = cJSON_AddObjectToObject(pu, u->name);
-        cJSON_AddNumberToObject(e, "queued", u->snap_queued);
-        cJSON_AddNumberToObject(e, "in_flight", u->snap_inflight);
-    }
-    pthread_mutex_unlock(&s->snap_mu);
-    pthread_mutex_unlock(&s->mu);
-
-    cJSON *fl = cJSON_AddObjectToObject(o, "in_flight");
-    cJSON_AddNumberToObject(fl, "images", sn.c.inflight_images);
-    cJSON_AddNumberToObject(fl, "faces", sn.faces_inflight);
-    cJSON_AddNumberToObject(fl, "requests", sn.live_requests);
-    cJSON_AddNumberToObject(fl, "max_images", sn.c.max_inflight_images);
-    cJSON_AddNumberToObject(fl, "max_user_images", sn.c.max_user_inflight_images);
-
-    cJSON *bt = cJSON_AddObjectToObject(o, "batches");
-    static const char *const hist_names[FR_HIST_BUCKETS] = { "1",     "2-3",     "4-7",     "8-15",  "16-31",
-                                                             "32-63", "64-127", "128-255", "256+" };
-    for (int st = 0; st < FR_STAGES; st++) {
-        cJSON *b = cJSON_AddObjectToObject(bt, fr__stage_names[st]);
-        cJSON_AddNumberToObject(b, "count", (double)v.batches[st]);
-        cJSON_AddNumberToObject(b, "items", (double)v.items[st]);
-        cJSON_AddNumberToObject(b, "mean_size", v.batches[st] ? (double)v.items[st] / v.batches[st] : 0);
-        cJSON_AddNumberToObject(b, "limit", s->limit[st]);
-        cJSON *h = cJSON_AddObjectToObject(b, "histogram");
-        for (int k = 0; k < FR_HIST_BUCKETS; k++)
-            if (v.hist[st][k]) cJSON_AddNumberToObject(h, hist_names[k], (double)v.hist[st][k]);
-    }
-    /* Multi-scale detection: tiles run as detector items, and the admission
-     * turns users gave up for them. */
-    cJSON *tl = cJSON_AddObjectToObject(o, "tiles");
-    cJSON_AddNumberToObject(tl, "items", (double)sn.c.tiles);
-    cJSON_AddNumberToObject(tl, "turns_skipped", (double)sn.c.turns_skipped);
-    cJSON *tp = cJSON_AddObjectToObject(o, "throughput");
-    cJSON_AddNumberToObject(tp, "images_per_s_1s", v.images_1s);
-    cJSON_AddNumberToObject(tp, "faces_per_s_1s", v.faces_1s);
-    cJSON_AddNumberToObject(tp, "images_per_s_60s", v.images_60s);
-    cJSON_AddNumberToObject(tp, "faces_per_s_60s", v.faces_60s);
-    cJSON_AddNumberToObject(tp, "images_total", (double)v.images_total);
-    cJSON_AddNumberToObject(tp, "faces_total", (double)v.faces_total);
-    cJSON_AddNumberToObject(tp, "images_failed", (double)v.images_failed);
-    cJSON *ut = cJSON_AddObjectToObject(o, "device_utilization");
-    cJSON_AddNumberToObject(ut, "busy_1s", v.busy_1s);
-    cJSON_AddNumberToObject(ut, "busy_60s", v.busy_60s);
-    cJSON_AddNumberToObject(ut, "busy_since_start", v.busy_total);
-    cJSON_AddNullToObject(ut, "gpu"); /* the device's own figure; none on the CPU */
-    cJSON *mem = cJSON_AddObjectToObject(o, "memory");
-    cJSON_AddNumberToObject(mem, "device_used", (double)sn.c.device_memory_used);
-    cJSON_AddNumberToObject(mem, "device_peak", (double)sn.c.device_memory_peak);
-    cJSON_AddNumberToObject(mem, "device_limit", (double)sn.c.device_memory_limit);
-    cJSON_AddNumberToObject(mem, "staging", (double)s->staging_bytes);
-    cJSON_AddNumberToObject(mem, "host_used", (double)sn.c.host_memory_used);
-    cJSON_AddNumberToObject(mem, "host_peak", (double)sn.c.host_memory_peak);
-    cJSON_AddNumberToObject(mem, "host_limit", (double)s->p.host_memory_limit);
-    cJSON *lat = cJSON_AddObjectToObject(o, "latency_ms");
-    for (int k = 0; k < FR_LAT_KINDS; k++) {
-        cJSON *e = cJSON_AddObjectToObject(lat, fr__lat_names[k]);
-        cJSON_AddNumberToObject(e, "p50", v.p50[k]);
-        cJSON_AddNumberToObject(e, "p95", v.p95[k]);
-        cJSON_AddNumberToObject(e, "p99", v.p99[k]);
-    }
-    cJSON *rq = cJSON_AddObjectToObject(o, "requests");
-    cJSON_AddNumberToObject(rq, "admitted", (double)sn.c.admitted);
-    cJSON_AddNumberToObject(rq, "rejected_busy", (double)sn.c.rejected_busy);
-    cJSON_AddNumberToObject(rq, "completed", (double)sn.c.completed);
-    cJSON_AddNumberToObject(rq, "timed_out", (double)sn.c.timed_out);
-    cJSON_AddNumberToObject(rq, "cancelled", (double)sn.c.cancelled);
-    char *txt = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!txt) return NULL;
-    char *copy = fr_strdup(txt);
-    cJSON_free(txt);
-    return copy;
 }

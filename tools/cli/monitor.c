@@ -26,11 +26,11 @@
 
 #include "cli.h"
 #include "facerec/nvml.h"
+#include "facerec/sched.h"
 
 #define HISTORY 60
 #define MAX_GPUS 8
 
-static const char *const stage_names[3] = { "detect", "landmark", "recognize" };
 static const char *const queue_names[5] = { "admission", "decode", "detect", "landmark", "recognize" };
 
 struct monitor_opts {
@@ -50,7 +50,7 @@ struct sample {
     char backend[32];
     double uptime, queue_total, queue_capacity, queue[5], in_flight_images, in_flight_requests;
     double images_total, faces_total, images_per_s_1s, faces_per_s_1s;
-    double batch_count[3], batch_items[3], batch_limit[3];
+    double batch_count[FR_STAGE_COUNT], batch_items[FR_STAGE_COUNT], batch_limit[FR_STAGE_COUNT];
     double device_used, device_limit, host_used, host_limit, busy_1s;
     int32_t n_gpus;
     struct fr_gpu_sample gpu[MAX_GPUS];
@@ -60,7 +60,7 @@ struct sample {
 /* Figures derived from two consecutive samples (or from the server's own
  * one-second rates for the first). */
 struct rates {
-    double faces_per_s, images_per_s, batch_mean[3];
+    double faces_per_s, images_per_s, batch_mean[FR_STAGE_COUNT];
 };
 
 static volatile sig_atomic_t g_stop;
@@ -127,10 +127,10 @@ static void parse_status(struct sample *s, const cJSON *o) {
     s->faces_total = num(o, "throughput", "faces_total", NULL);
     s->images_per_s_1s = num(o, "throughput", "images_per_s_1s", NULL);
     s->faces_per_s_1s = num(o, "throughput", "faces_per_s_1s", NULL);
-    for (int k = 0; k < 3; k++) {
-        s->batch_count[k] = num(o, "batches", stage_names[k], "count");
-        s->batch_items[k] = num(o, "batches", stage_names[k], "items");
-        s->batch_limit[k] = num(o, "batches", stage_names[k], "limit");
+    for (int k = 0; k < FR_STAGE_COUNT; k++) {
+        s->batch_count[k] = num(o, "batches", fr_stage_name((enum fr_stage)k), "count");
+        s->batch_items[k] = num(o, "batches", fr_stage_name((enum fr_stage)k), "items");
+        s->batch_limit[k] = num(o, "batches", fr_stage_name((enum fr_stage)k), "limit");
     }
     s->device_used = num(o, "memory", "device_used", NULL);
     s->device_limit = num(o, "memory", "device_limit", NULL);
@@ -205,7 +205,7 @@ static void compute_rates(const struct sample *prev, const struct sample *s, str
         r->faces_per_s = s->faces_per_s_1s;
         r->images_per_s = s->images_per_s_1s;
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < FR_STAGE_COUNT; k++) {
         double nb = s->batch_count[k], ni = s->batch_items[k];
         if (dt > 0 && nb > prev->batch_count[k]) nb -= prev->batch_count[k], ni -= prev->batch_items[k];
         r->batch_mean[k] = nb > 0 ? ni / nb : NAN;
@@ -237,9 +237,9 @@ static void print_json(const struct monitor_opts *o, const struct sample *s, con
         cJSON_AddItemToObject(v, "images_total", json_num(s->images_total));
         cJSON_AddItemToObject(v, "faces_total", json_num(s->faces_total));
         cJSON *bm = cJSON_AddObjectToObject(v, "batch_mean_size"), *bl = cJSON_AddObjectToObject(v, "batch_limit");
-        for (int k = 0; k < 3; k++) {
-            cJSON_AddItemToObject(bm, stage_names[k], json_num(r->batch_mean[k]));
-            cJSON_AddItemToObject(bl, stage_names[k], json_num(s->batch_limit[k]));
+        for (int k = 0; k < FR_STAGE_COUNT; k++) {
+            cJSON_AddItemToObject(bm, fr_stage_name((enum fr_stage)k), json_num(r->batch_mean[k]));
+            cJSON_AddItemToObject(bl, fr_stage_name((enum fr_stage)k), json_num(s->batch_limit[k]));
         }
         cJSON_AddItemToObject(v, "device_busy", json_num(s->busy_1s));
         cJSON_AddItemToObject(v, "device_memory_used", json_num(s->device_used));
@@ -288,8 +288,8 @@ static void print_line(const struct sample *s, const struct rates *r, const char
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", localtime_r(&w, &tm));
     printf("%s", ts);
     if (s->ok) {
-        char bm[3][16];
-        for (int k = 0; k < 3; k++) fmt_num(bm[k], sizeof(bm[k]), r->batch_mean[k], "%.1f");
+        char bm[FR_STAGE_COUNT][16];
+        for (int k = 0; k < FR_STAGE_COUNT; k++) fmt_num(bm[k], sizeof(bm[k]), r->batch_mean[k], "%.1f");
         printf(" faces/s %.1f images/s %.1f queue %.0f in-flight %.0f batch %s/%s/%s device-mem %.1f/%.1f MiB busy %.0f%%",
                r->faces_per_s, r->images_per_s, s->queue_total, s->in_flight_images, bm[0], bm[1], bm[2],
                s->device_used / 1048576.0, s->device_limit / 1048576.0, s->busy_1s * 100);
@@ -375,8 +375,8 @@ static void draw(struct screen *sc, const struct monitor_opts *o, const struct s
         mvprintw(++y, 0, "           of %.0f; admission %.0f decode %.0f detect %.0f landmark %.0f recognize %.0f",
                  s->queue_capacity, s->queue[0], s->queue[1], s->queue[2], s->queue[3], s->queue[4]);
         mvprintw(++y, 0, "in flight  %8.0f  images, %.0f requests", s->in_flight_images, s->in_flight_requests);
-        char bm[3][16];
-        for (int k = 0; k < 3; k++) fmt_num(bm[k], sizeof(bm[k]), r->batch_mean[k], "%.1f");
+        char bm[FR_STAGE_COUNT][16];
+        for (int k = 0; k < FR_STAGE_COUNT; k++) fmt_num(bm[k], sizeof(bm[k]), r->batch_mean[k], "%.1f");
         mvprintw(++y, 0, "batches    detect %s (limit %.0f)  landmark %s (%.0f)  recognize %s (%.0f)", bm[0],
                  s->batch_limit[0], bm[1], s->batch_limit[1], bm[2], s->batch_limit[2]);
         mvprintw(++y, 0, "busy       %7.0f%%  ", s->busy_1s * 100);
