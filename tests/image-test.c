@@ -1,9 +1,9 @@
 #define _GNU_SOURCE
-/* Shared parts of the image tests (test-image, test-image-damage): a
- * counting allocator installed for the whole run, which measures what a
- * decode allocates, injects out-of-memory failures and checks that every
- * test returns the facerec heap to where it started; decode assertions;
- * and the runner. */
+/* Shared parts of the image tests (test-image, test-image-damage,
+ * test-image-formats): the tests' counting allocator (test-alloc.h)
+ * installed for the whole run, which measures what a decode allocates,
+ * injects out-of-memory failures and checks that every test returns the
+ * facerec heap to where it started; decode assertions; and the runner. */
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
@@ -20,6 +20,7 @@
 
 #include "facerec/image.h"
 #include "image-fixtures.h"
+#include "test-alloc.h"
 #include "test-util.h"
 
 #include "image-test.h"
@@ -36,40 +37,6 @@ bool g_verbose;
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void) { return "leak:libx265.so\nleak:libdav1d.so\n"; }
 
-/* ---- counting allocator ------------------------------------------------- */
-
-/* A header in front of each block remembers its size; 16 bytes keep the
- * block aligned for any type. */
-#define HDR 16
-struct fr_test_mem g_mem = {.fail_at = -1};
-
-static void *count_alloc(void *old, size_t n, bool zero) {
-    if (g_mem.calls++ == g_mem.fail_at) {
-        g_mem.failed++;
-        return NULL;
-    }
-    size_t oldn = old ? *(size_t *)((char *)old - HDR) : 0;
-    char *p = old ? realloc((char *)old - HDR, n + HDR) : (zero ? calloc(1, n + HDR) : malloc(n + HDR));
-    if (!p) return NULL;
-    *(size_t *)p = n;
-    g_mem.live += n - oldn;
-    if (g_mem.live > g_mem.peak) g_mem.peak = g_mem.live;
-    return p + HDR;
-}
-
-void *count_malloc(size_t n) { return count_alloc(NULL, n, false); }
-void *count_realloc(void *p, size_t n) { return count_alloc(p, n, false); }
-void *count_calloc(size_t c, size_t n) {
-    return n && c > (SIZE_MAX - HDR) / n ? NULL : count_alloc(NULL, c * n, true);
-}
-void count_free(void *p) {
-    if (!p) return;
-    g_mem.live -= *(size_t *)((char *)p - HDR);
-    free((char *)p - HDR);
-}
-
-static size_t g_live_at_setup;
-
 /* Checks over many cases report every failing case before failing the
  * test, so one run shows the whole picture. */
 int g_soft;
@@ -81,22 +48,11 @@ void soft_done(void) {
 }
 
 int leak_setup(void **state) {
-    (void)state;
     g_soft = 0;
-    g_live_at_setup = g_mem.live;
-    g_mem.fail_at = -1;
-    return 0;
+    return fr_test_alloc_setup(state);
 }
 
-int leak_teardown(void **state) {
-    (void)state;
-    g_mem.fail_at = -1;
-    if (g_mem.live != g_live_at_setup) {
-        fprintf(stderr, "facerec heap leak: %zu bytes live after the test, %zu before\n", g_mem.live, g_live_at_setup);
-        return -1;
-    }
-    return 0;
-}
+int leak_teardown(void **state) { return fr_test_alloc_teardown(state); }
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -212,12 +168,11 @@ int fr_imgtest_run(const char *name, const struct CMUnitTest *tests, size_t n) {
     g_verbose = getenv("FR_TEST_VERBOSE") && *getenv("FR_TEST_VERBOSE");
     snprintf(g_tmp, sizeof g_tmp, "/tmp/fr-test-image-XXXXXX");
     if (!mkdtemp(g_tmp)) return 1;
-    static const struct fr_allocator counting = {count_malloc, count_calloc, count_realloc, count_free};
-    fr_allocator_set(&counting);
+    fr_test_alloc_install();
     int failed = _cmocka_run_group_tests(name, tests, n, NULL, NULL);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
-    fr_allocator_set(NULL);
+    fr_test_alloc_uninstall();
     return failed;
 }

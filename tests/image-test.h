@@ -8,6 +8,7 @@
 
 #include "facerec/image.h"
 #include "image-fixtures.h"
+#include "test-alloc.h"
 
 /* Mean absolute error bounds (0-255 scale, averaged over every channel of
  * every pixel) for lossy codecs on the smooth fixture pattern. A wrong
@@ -23,15 +24,6 @@
 extern char g_tmp[256]; /* a scratch directory for the run */
 extern bool g_verbose;  /* FR_TEST_VERBOSE: print every case */
 
-/* The counting allocator's books. */
-struct fr_test_mem {
-    size_t live, peak;
-    int64_t calls;   /* allocation calls so far */
-    int64_t fail_at; /* fail the call with this index; -1: never */
-    int64_t failed;  /* failures injected */
-};
-extern struct fr_test_mem g_mem;
-
 /* Checks over many cases report every failing case before failing the
  * test, so one run shows the whole picture. */
 extern int g_soft;
@@ -39,7 +31,7 @@ extern int g_soft;
 void soft_done(void);
 
 /* Setup/teardown of every test: the facerec heap must come back to where
- * it was. */
+ * it was (fr_test_alloc_setup/teardown, and the soft failures reset). */
 int leak_setup(void **state);
 int leak_teardown(void **state);
 

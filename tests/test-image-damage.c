@@ -199,12 +199,13 @@ static void test_limits(void **state) {
     struct fr_decode_params p = fr_decode_default_params();
     p.max_bytes = 1000;
     struct fr_image *img = NULL;
-    size_t live = g_mem.live;
-    g_mem.peak = live;
+    size_t live = fr_test_alloc_live();
+    fr_test_alloc_peak_reset();
     assert_int_equal(fr_image_load(path, &p, &img, err, sizeof err), FR_ERR_TOO_LARGE);
     assert_null(img);
     assert_true(strncmp(err, path, strlen(path)) == 0);
-    if (g_mem.peak - live > 4096) fail_msg("an over-size file was read: %zu bytes allocated", g_mem.peak - live);
+    size_t used = fr_test_alloc_peak() - live;
+    if (used > 4096) fail_msg("an over-size file was read: %zu bytes allocated", used);
     soft_done();
 }
 
@@ -213,12 +214,12 @@ static void test_limits(void **state) {
 static void huge_claim_ms(const struct fr_fx_blob *b, const struct fr_decode_params *p, bool too_large_only,
                           double max_ms, const char *what) {
     char err[512];
-    size_t live = g_mem.live;
-    g_mem.peak = live;
+    size_t live = fr_test_alloc_live();
+    fr_test_alloc_peak_reset();
     double t0 = fr_time_now();
     enum fr_status st = decode_err(b->data, b->len, p, err, sizeof err, what);
     double ms = (fr_time_now() - t0) * 1e3;
-    size_t used = g_mem.peak - live;
+    size_t used = fr_test_alloc_peak() - live;
     if (g_verbose) printf("  %-44s %s in %.2f ms, %zu bytes: %s\n", what, fr_status_name(st), ms, used, err);
     if (too_large_only)
         want_status(st, FR_ERR_TOO_LARGE, err, what);
@@ -834,23 +835,23 @@ static void test_out_of_memory(void **state) {
         for (int small = 0; small < 2; small++) {
             struct fr_decode_params p = fr_decode_default_params();
             p.max_image_size = small ? 16 : 2048; /* 16: the resize path too */
-            int64_t c0 = g_mem.calls;
+            int64_t c0 = fr_test_alloc_calls();
             fr_image_free(decode_ok(&fx[i].b, &p, fx[i].name));
-            int64_t calls = g_mem.calls - c0;
+            int64_t calls = fr_test_alloc_calls() - c0;
             for (int64_t k = 0; k < calls; k++) {
                 struct fr_image *img = NULL;
                 char err[512] = "";
-                size_t live = g_mem.live;
-                g_mem.fail_at = g_mem.calls + k;
+                size_t live = fr_test_alloc_live();
+                fr_test_alloc_fail(k, false);
                 enum fr_status st = fr_image_decode(fx[i].b.data, fx[i].b.len, &p, &img, err, sizeof err);
-                g_mem.fail_at = -1;
+                fr_test_alloc_fail_off();
                 fr_image_free(img);
                 if (st != FR_OK && st != FR_ERR_NOMEM)
                     SOFT_FAIL("%s: allocation %lld of %lld failed: %s (%s)", fx[i].name, (long long)k + 1,
                               (long long)calls, fr_status_name(st), err);
-                if (g_mem.live != live)
+                if (fr_test_alloc_live() != live)
                     fail_msg("%s: allocation %lld of %lld failed: %zu bytes leaked", fx[i].name, (long long)k + 1,
-                             (long long)calls, g_mem.live - live);
+                             (long long)calls, fr_test_alloc_live() - live);
             }
         }
     }

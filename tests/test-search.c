@@ -16,51 +16,7 @@
 
 #include "facerec/search.h"
 #include "search/search-impl.h"
-
-/* ---- counting allocator with failure injection -------------------------- */
-
-#define HDR 16
-static struct {
-    size_t live;
-    int64_t calls, fail_at;
-} g_mem = {0, 0, -1};
-
-static void *count_alloc(void *old, size_t n, bool zero) {
-    if (g_mem.calls++ == g_mem.fail_at) return NULL;
-    size_t oldn = old ? *(size_t *)((char *)old - HDR) : 0;
-    char *p = realloc(old ? (char *)old - HDR : NULL, n + HDR);
-    if (!p) return NULL;
-    if (zero) memset(p + HDR, 0, n);
-    *(size_t *)p = n;
-    g_mem.live += n - oldn;
-    return p + HDR;
-}
-static void *count_malloc(size_t n) { return count_alloc(NULL, n, false); }
-static void *count_calloc(size_t c, size_t n) { return count_alloc(NULL, c * n, true); }
-static void *count_realloc(void *p, size_t n) { return count_alloc(p, n, false); }
-static void count_free(void *p) {
-    if (!p) return;
-    g_mem.live -= *(size_t *)((char *)p - HDR);
-    free((char *)p - HDR);
-}
-
-static size_t g_live_at_setup;
-static int leak_setup(void **state) {
-    (void)state;
-    g_live_at_setup = g_mem.live;
-    g_mem.fail_at = -1;
-    return 0;
-}
-static int leak_teardown(void **state) {
-    (void)state;
-    g_mem.fail_at = -1;
-    if (g_mem.live != g_live_at_setup) {
-        fprintf(stderr, "facerec heap leak: %zu bytes live after the test, %zu before\n", g_mem.live,
-                g_live_at_setup);
-        return -1;
-    }
-    return 0;
-}
+#include "test-alloc.h"
 
 /* ---- data ---------------------------------------------------------------- */
 
@@ -395,13 +351,15 @@ static void test_out_of_memory(void **state) {
         p.int8 = int8;
         p.initial_capacity = 3;
         for (int64_t k = 0;; k++) {
-            g_mem.fail_at = g_mem.calls + k;
+            size_t live = fr_test_alloc_live();
+            fr_test_alloc_fail(k, false);
             struct fr_search *s = NULL;
             enum fr_status st = fr_search_new(&p, &s);
             bool failed = false;
             if (st != FR_OK) {
                 assert_int_equal(st, FR_ERR_NOMEM);
                 assert_null(s);
+                assert_int_equal(fr_test_alloc_live(), live);
                 continue;
             }
             float v[D], got[D];
@@ -419,11 +377,11 @@ static void test_out_of_memory(void **state) {
                 /* The failed add changed nothing; a retry succeeds. */
                 assert_int_equal(fr_search_count(s), added);
                 assert_false(fr_search_get(s, i, NULL, NULL));
-                g_mem.fail_at = -1;
+                fr_test_alloc_fail_off();
                 assert_int_equal(fr_search_add(s, i, i % 3, v), FR_OK);
                 added++;
             }
-            g_mem.fail_at = -1;
+            fr_test_alloc_fail_off();
             for (int64_t i = 0; i < added; i++) {
                 g_rng = 1234567 + (uint64_t)i;
                 rand_vec(v, D);
@@ -431,14 +389,17 @@ static void test_out_of_memory(void **state) {
                 assert_memory_equal(got, v, sizeof v);
             }
             fr_search_free(s);
+            assert_int_equal(fr_test_alloc_live(), live);
             if (!failed) break;
         }
         /* reserve on its own */
         struct fr_search *s;
         assert_int_equal(fr_search_new(&p, &s), FR_OK);
-        g_mem.fail_at = g_mem.calls + 2;
+        size_t live = fr_test_alloc_live();
+        fr_test_alloc_fail(2, false);
         assert_int_equal(fr_search_reserve(s, 1000), FR_ERR_NOMEM);
-        g_mem.fail_at = -1;
+        fr_test_alloc_fail_off();
+        assert_int_equal(fr_test_alloc_live(), live);
         assert_int_equal(fr_search_reserve(s, 1000), FR_OK);
         fr_search_free(s);
     }
@@ -524,9 +485,8 @@ static void test_kernels_agree(void **state) {
 }
 
 int main(void) {
-    static const struct fr_allocator counting = {count_malloc, count_calloc, count_realloc, count_free};
-    fr_allocator_set(&counting);
-#define T(f) cmocka_unit_test_setup_teardown(f, leak_setup, leak_teardown)
+    fr_test_alloc_install();
+#define T(f) cmocka_unit_test_setup_teardown(f, fr_test_alloc_setup, fr_test_alloc_teardown)
     const struct CMUnitTest tests[] = {
         T(test_refused),  T(test_sizes),         T(test_labels),        T(test_edits),
         T(test_out_of_memory), T(test_int8_recall), T(test_kernels_agree),

@@ -25,6 +25,7 @@
 #include "facerec/status.h"
 #include "facerec/store.h"
 #include "store/store-impl.h"
+#include "test-alloc.h"
 #ifdef FR_HAVE_LIBPQ
 #include <libpq-fe.h>
 #endif
@@ -801,26 +802,18 @@ static void test_atomic_faults(void **state) {
 
 /* ---- out of memory ---- */
 
-static int g_fail_after = -1;
-/* Whether the next allocation fails: after g_fail_after more succeed; -1 never. */
-static bool oom_now(void) {
-    if (g_fail_after == 0) return true;
-    if (g_fail_after > 0) g_fail_after--;
-    return false;
-}
-static void *oom_malloc(size_t n) { return oom_now() ? NULL : malloc(n); }
-static void *oom_calloc(size_t c, size_t n) { return oom_now() ? NULL : calloc(c, n); }
-static void *oom_realloc(void *p, size_t n) { return oom_now() ? NULL : realloc(p, n); }
-
+/* The store's own allocations (lists, thumbnails, the store object) under
+ * the tests' fault-injecting allocator: every one that fails is reported as
+ * FR_ERR_NOMEM, clears the out-parameters and leaks nothing. */
 static void test_oom(void **state) {
     (void)state;
+    fr_test_alloc_install();
     struct fr_store *st = open_store("oom");
     int64_t a = add_user(st, "alice", NULL), p, ids[2];
     assert_int_equal(fr_store_person_add(st, a, "P", &p), FR_OK);
     add_faces(st, a, p, "x", 2, ids);
-    struct fr_allocator al = {oom_malloc, oom_calloc, oom_realloc, free};
-    fr_allocator_set(&al);
-    g_fail_after = 0;
+    size_t live = fr_test_alloc_live();
+    fr_test_alloc_fail(0, true);
     struct fr_store_person *pl = (void *)1;
     struct fr_store_face *fl = (void *)1;
     struct fr_store_user *ul = (void *)1;
@@ -835,26 +828,32 @@ static void test_oom(void **state) {
     assert_null(fl);
     assert_int_equal(fr_store_user_list(st, &ul, &n), FR_ERR_NOMEM);
     assert_int_equal(fr_store_face_thumbnail(st, a, ids[0], &jpeg, &len), FR_ERR_NOMEM);
+    assert_true(fr_test_alloc_failures() >= 4);
+    assert_int_equal(fr_test_alloc_live(), live);
     int64_t j;
-    g_fail_after = -1;
+    fr_test_alloc_fail_off();
     assert_int_equal(fr_store_job_start(st, a, "index", "", 1, &j), FR_OK);
-    g_fail_after = 0;
+    live = fr_test_alloc_live();
+    fr_test_alloc_fail(0, true);
     assert_int_equal(fr_store_job_list(st, a, 10, &jl, &n), FR_ERR_NOMEM);
+    assert_int_equal(fr_test_alloc_live(), live);
     struct fr_store_params sp = fr_store_default_params();
     sp.data_dir = sub_dir("oom");
     struct fr_store *st2 = NULL;
     for (int k = 0; k < 2; k++) {
-        g_fail_after = k;
+        fr_test_alloc_fail(k, true);
         assert_int_equal(fr_store_new(&sp, &st2, g_err, sizeof(g_err)), FR_ERR_NOMEM);
         assert_null(st2);
+        assert_int_equal(fr_test_alloc_live(), live);
     }
     /* The store still works once memory is back. */
-    g_fail_after = -1;
-    fr_allocator_set(NULL);
+    fr_test_alloc_fail_off();
     assert_int_equal(fr_store_face_list(st, a, p, 0, 10, &fl, &n), FR_OK);
     assert_int_equal(n, 2);
     fr_free(fl);
     fr_store_free(st);
+    assert_int_equal(fr_test_alloc_live(), 0);
+    fr_test_alloc_uninstall();
 }
 
 /* Two connections (as a server and the CLI) writing to one file. */
