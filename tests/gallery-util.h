@@ -29,14 +29,7 @@ struct blob {
 
 static inline struct blob gt_read(const char *path) {
     struct blob b = { 0 };
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    b.len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b.data = malloc(b.len + 1);
-    assert_int_equal(fread(b.data, 1, b.len, f), b.len);
-    fclose(f);
+    if (!(b.data = fr_test_read_file_len(path, &b.len))) fail_msg("cannot read %s", path);
     return b;
 }
 

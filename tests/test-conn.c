@@ -212,14 +212,7 @@ static int setup(void **state) {
     fclose(f);
     char path[1024];
     snprintf(path, sizeof(path), "%s/examples/obama_small.jpg", fr_test_data_dir());
-    FILE *img = fopen(path, "rb");
-    if (!img) return -1;
-    fseek(img, 0, SEEK_END);
-    g_img_len = (size_t)ftell(img);
-    fseek(img, 0, SEEK_SET);
-    g_img = malloc(g_img_len);
-    if (fread(g_img, 1, g_img_len, img) != g_img_len) return -1;
-    fclose(img);
+    if (!(g_img = fr_test_read_file_len(path, &g_img_len))) return -1;
     char data[300], ht[16], ip[16], mc[16], win[16], mem[16];
     snprintf(data, sizeof(data), "%s/data", g_dir);
     snprintf(ht, sizeof(ht), "%d", HEADER_TIMEOUT_MS);

@@ -739,15 +739,9 @@ static void test_downscale_png_webp(void **state) {
 
 /* libjpeg-turbo's own full-size decode of a file. */
 static uint8_t *tj_reference(const char *path, int *w, int *h) {
-    char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
+    size_t n = 0;
+    char *buf = fr_test_read_file_len(path, &n);
+    assert_non_null(buf);
     tjhandle tj = tjInitDecompress();
     int ss, cs;
     assert_int_equal(tjDecompressHeader3(tj, (uint8_t *)buf, (unsigned long)n, w, h, &ss, &cs), 0);

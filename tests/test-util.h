@@ -16,17 +16,25 @@ static inline const char *fr_test_data_dir(void) {
     return d && *d ? d : FR_SOURCE_DIR "/../shared/testdata/face_recognition";
 }
 
-/* Whole file as a NUL-terminated malloc'd string, or NULL. */
-static inline char *fr_test_read_file(const char *path) {
+/* Whole file as a NUL-terminated malloc'd buffer, its length (without the
+ * NUL) in *len when len is not NULL; NULL when it cannot be read. */
+static inline char *fr_test_read_file_len(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     char *s = NULL;
     long n;
     if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
         (s = malloc((size_t)n + 1)) != NULL) {
-        if (fread(s, 1, (size_t)n, f) == (size_t)n) s[n] = 0;
-        else free(s), s = NULL;
+        if (fread(s, 1, (size_t)n, f) == (size_t)n) {
+            s[n] = 0;
+            if (len) *len = (size_t)n;
+        } else {
+            free(s), s = NULL;
+        }
     }
     fclose(f);
     return s;
 }
+
+/* Whole file as a NUL-terminated malloc'd string, or NULL. */
+static inline char *fr_test_read_file(const char *path) { return fr_test_read_file_len(path, NULL); }
