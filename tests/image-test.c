@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <tiffio.h>
 #include <turbojpeg.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -72,6 +73,39 @@ struct fr_image *decode_ok(const struct fr_fx_blob *b, const struct fr_decode_pa
     assert_true(img->width > 0 && img->height > 0);
     assert_true(img->stride >= (size_t)img->width * 3);
     return img;
+}
+
+struct fr_image *decode_as(const struct fr_fx_blob *b, const struct fr_decode_params *p, enum fr_image_format f, int w,
+                          int h, const char *what) {
+    assert_int_equal(fr_image_sniff(b->data, b->len), f);
+    struct fr_image *img = decode_ok(b, p, what);
+    want_fmt(img, f, what);
+    want_size(img, w, h, w, h, what);
+    return img;
+}
+
+uint8_t *orient(const uint8_t *s, int w, int h, int o, int *ow, int *oh) {
+    bool swap = o >= 5;
+    int uw = swap ? h : w, uh = swap ? w : h;
+    uint8_t *u = malloc((size_t)uw * (size_t)uh * 3);
+    assert_non_null(u);
+    for (int y = 0; y < uh; y++)
+        for (int x = 0; x < uw; x++) {
+            int sx, sy;
+            switch (o) {
+            case 2: sx = w - 1 - x, sy = y; break;
+            case 3: sx = w - 1 - x, sy = h - 1 - y; break;
+            case 4: sx = x, sy = h - 1 - y; break;
+            case 5: sx = y, sy = x; break;
+            case 6: sx = y, sy = h - 1 - x; break;
+            case 7: sx = w - 1 - y, sy = h - 1 - x; break;
+            case 8: sx = w - 1 - y, sy = x; break;
+            default: sx = x, sy = y; break;
+            }
+            memcpy(u + ((size_t)y * (size_t)uw + (size_t)x) * 3, s + ((size_t)sy * (size_t)w + (size_t)sx) * 3, 3);
+        }
+    *ow = uw, *oh = uh;
+    return u;
 }
 
 /* Decoding must fail: *out stays NULL and the message is not empty. An
@@ -161,6 +195,104 @@ void write_file(const char *path, const void *data, size_t n) {
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, n, f), n);
     assert_int_equal(fclose(f), 0);
+}
+
+
+/* ---- one small fixture per format and variant ------------------------------ */
+
+/* Small (40x30) files of every container and coding path; HEIF ones only
+ * when libheif can encode them. Returns the count. */
+int make_fixtures(struct fixture *fx) {
+    int w = 40, h = 30, n = 0;
+    uint8_t *rgb = fr_fx_pattern_rgb(w, h);
+    struct fr_fx_blob exif, tmp;
+    assert_true(fr_fx_exif(6, false, &exif));
+#define ADD(fmt, ...) (snprintf(fx[n].name, sizeof fx[n].name, __VA_ARGS__), fx[n].f = (fmt), fx[n].heif = false, n++)
+    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_420, 0, &tmp));
+    assert_true(fr_fx_jpeg_add_exif(&tmp, &exif, &fx[n].b));
+    fr_fx_blob_free(&tmp);
+    ADD(FR_FORMAT_JPEG, "JPEG 420 + EXIF");
+    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_444, FR_FX_JPEG_PROGRESSIVE, &fx[n].b));
+    ADD(FR_FORMAT_JPEG, "JPEG progressive");
+    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_420, FR_FX_JPEG_CMYK, &fx[n].b));
+    ADD(FR_FORMAT_JPEG, "JPEG YCCK");
+    struct fr_fx_png_opts po[3] = {{PNG_COLOR_TYPE_RGB, 8, false, false, NULL, false},
+                                   {PNG_COLOR_TYPE_PALETTE, 4, true, true, NULL, false},
+                                   {PNG_COLOR_TYPE_RGBA, 16, false, false, &exif, false}};
+    const char *pn[3] = {"PNG RGB8", "PNG palette4 tRNS Adam7", "PNG RGBA16 + eXIf"};
+    for (int i = 0; i < 3; i++) {
+        assert_true(fr_fx_png(rgb, w, h, &po[i], &fx[n].b, NULL));
+        ADD(FR_FORMAT_PNG, "%s", pn[i]);
+    }
+    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSY, 90, &fx[n].b));
+    ADD(FR_FORMAT_WEBP, "WebP lossy");
+    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSLESS, 90, &fx[n].b));
+    ADD(FR_FORMAT_WEBP, "WebP lossless");
+    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSY_ALPHA, 90, &fx[n].b));
+    ADD(FR_FORMAT_WEBP, "WebP lossy + alpha");
+    uint8_t *inv = malloc((size_t)w * h * 3);
+    for (int i = 0; i < w * h * 3; i++)
+        inv[i] = (uint8_t)(255 - rgb[i]);
+    const uint8_t *frames[2] = {rgb, inv};
+    assert_true(fr_fx_webp_anim(frames, 2, w, h, true, &fx[n].b));
+    ADD(FR_FORMAT_WEBP, "WebP animated");
+    free(inv);
+    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSLESS, 0, &tmp));
+    assert_true(fr_fx_webp_add_exif(&tmp, &exif, &fx[n].b));
+    fr_fx_blob_free(&tmp);
+    ADD(FR_FORMAT_WEBP, "WebP + EXIF");
+    if (heif_or_skip(rgb, w, h, FR_FX_HEIC, 1, false, &fx[n].b)) {
+        ADD(FR_FORMAT_HEIF, "HEIC");
+        fx[n - 1].heif = true;
+    }
+    if (heif_or_skip(rgb, w, h, FR_FX_HEIC, 6, true, &fx[n].b)) {
+        ADD(FR_FORMAT_HEIF, "HEIC alpha + irot");
+        fx[n - 1].heif = true;
+    }
+    if (heif_or_skip(rgb, w, h, FR_FX_AVIF, 1, false, &fx[n].b)) {
+        ADD(FR_FORMAT_AVIF, "AVIF");
+        fx[n - 1].heif = true;
+    }
+    /* Issue 17's formats. */
+    assert_true(fr_fx_jxl(rgb, w, h, FR_FX_JXL_LOSSY8, 1, &fx[n].b));
+    ADD(FR_FORMAT_JXL, "JPEG XL lossy");
+    assert_true(fr_fx_jxl(rgb, w, h, FR_FX_JXL_LOSSLESS16, 6, &fx[n].b));
+    ADD(FR_FORMAT_JXL, "JPEG XL lossless 16-bit + orientation");
+    struct fr_fx_tiff_opts to[3] = {{.compression = COMPRESSION_LZW, .orientation = 6},
+                                    {.photometric = PHOTOMETRIC_PALETTE, .tiled = true, .extra_pages = 1},
+                                    {.compression = COMPRESSION_JPEG, .big_endian = true}};
+    const char *tn[3] = {"TIFF LZW + orientation", "TIFF palette tiled 2 pages", "TIFF YCbCr JPEG big-endian"};
+    for (int i = 0; i < 3; i++) {
+        assert_true(fr_fx_tiff(rgb, w, h, &to[i], &fx[n].b, NULL));
+        ADD(FR_FORMAT_TIFF, "%s", tn[i]);
+    }
+    struct fr_fx_gif_opts go[2] = {{.interlace = true, .transparent = true}, {.extra_frames = 1, .left = 3, .top = 2}};
+    assert_true(fr_fx_gif(rgb, w, h, &go[0], &fx[n].b, NULL));
+    ADD(FR_FORMAT_GIF, "GIF interlaced transparent");
+    assert_true(fr_fx_gif(rgb, w, h, &go[1], &fx[n].b, NULL));
+    ADD(FR_FORMAT_GIF, "GIF animated, frame offset");
+    struct fr_fx_bmp_opts bo[4] = {{.bpp = 24}, {.bpp = 8, .rle = true}, {.bpp = 4, .rle = true, .top_down = false},
+                                   {.bpp = 16, .bitfields = true, .v5 = true}};
+    const char *bn[4] = {"BMP 24-bit", "BMP RLE8", "BMP RLE4", "BMP 16-bit bit fields V5"};
+    for (int i = 0; i < 4; i++) {
+        assert_true(fr_fx_bmp(rgb, w, h, &bo[i], &fx[n].b, NULL));
+        ADD(FR_FORMAT_BMP, "%s", bn[i]);
+    }
+    uint8_t *pv = fr_fx_pattern_rgb(20, 15);
+    assert_true(fr_fx_dng(rgb, w, h, pv, 20, 15, 6, &fx[n].b));
+    free(pv);
+    ADD(FR_FORMAT_RAW, "DNG (demosaic) + orientation");
+    fx[n - 1].heif = true;
+#undef ADD
+    assert_true(n <= MAX_FIXTURES);
+    fr_fx_blob_free(&exif);
+    free(rgb);
+    return n;
+}
+
+void free_fixtures(struct fixture *fx, int n) {
+    for (int i = 0; i < n; i++)
+        fr_fx_blob_free(&fx[i].b);
 }
 
 

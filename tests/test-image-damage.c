@@ -22,115 +22,12 @@
 
 #include "facerec/image.h"
 #include "image-fixtures.h"
+#include "test-rng.h"
 #include "test-util.h"
 
 #include "image-test.h"
 
-/* ---- one fixture per format and variant ----------------------------------- */
-
-struct fixture {
-    char name[64];
-    struct fr_fx_blob b;
-    enum fr_image_format f;
-    bool heif; /* slow to decode (libheif, libraw): fewer random rounds, truncations sampled */
-};
-
-#define MAX_FIXTURES 32
-
-/* Small (40x30) files of every container and coding path; HEIF ones only
- * when libheif can encode them. Returns the count. */
-static int make_fixtures(struct fixture *fx) {
-    int w = 40, h = 30, n = 0;
-    uint8_t *rgb = fr_fx_pattern_rgb(w, h);
-    struct fr_fx_blob exif, tmp;
-    assert_true(fr_fx_exif(6, false, &exif));
-#define ADD(fmt, ...) (snprintf(fx[n].name, sizeof fx[n].name, __VA_ARGS__), fx[n].f = (fmt), fx[n].heif = false, n++)
-    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_420, 0, &tmp));
-    assert_true(fr_fx_jpeg_add_exif(&tmp, &exif, &fx[n].b));
-    fr_fx_blob_free(&tmp);
-    ADD(FR_FORMAT_JPEG, "JPEG 420 + EXIF");
-    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_444, FR_FX_JPEG_PROGRESSIVE, &fx[n].b));
-    ADD(FR_FORMAT_JPEG, "JPEG progressive");
-    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_420, FR_FX_JPEG_CMYK, &fx[n].b));
-    ADD(FR_FORMAT_JPEG, "JPEG YCCK");
-    struct fr_fx_png_opts po[3] = {{PNG_COLOR_TYPE_RGB, 8, false, false, NULL, false},
-                                   {PNG_COLOR_TYPE_PALETTE, 4, true, true, NULL, false},
-                                   {PNG_COLOR_TYPE_RGBA, 16, false, false, &exif, false}};
-    const char *pn[3] = {"PNG RGB8", "PNG palette4 tRNS Adam7", "PNG RGBA16 + eXIf"};
-    for (int i = 0; i < 3; i++) {
-        assert_true(fr_fx_png(rgb, w, h, &po[i], &fx[n].b, NULL));
-        ADD(FR_FORMAT_PNG, "%s", pn[i]);
-    }
-    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSY, 90, &fx[n].b));
-    ADD(FR_FORMAT_WEBP, "WebP lossy");
-    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSLESS, 90, &fx[n].b));
-    ADD(FR_FORMAT_WEBP, "WebP lossless");
-    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSY_ALPHA, 90, &fx[n].b));
-    ADD(FR_FORMAT_WEBP, "WebP lossy + alpha");
-    uint8_t *inv = malloc((size_t)w * h * 3);
-    for (int i = 0; i < w * h * 3; i++)
-        inv[i] = (uint8_t)(255 - rgb[i]);
-    const uint8_t *frames[2] = {rgb, inv};
-    assert_true(fr_fx_webp_anim(frames, 2, w, h, true, &fx[n].b));
-    ADD(FR_FORMAT_WEBP, "WebP animated");
-    free(inv);
-    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSLESS, 0, &tmp));
-    assert_true(fr_fx_webp_add_exif(&tmp, &exif, &fx[n].b));
-    fr_fx_blob_free(&tmp);
-    ADD(FR_FORMAT_WEBP, "WebP + EXIF");
-    if (heif_or_skip(rgb, w, h, FR_FX_HEIC, 1, false, &fx[n].b)) {
-        ADD(FR_FORMAT_HEIF, "HEIC");
-        fx[n - 1].heif = true;
-    }
-    if (heif_or_skip(rgb, w, h, FR_FX_HEIC, 6, true, &fx[n].b)) {
-        ADD(FR_FORMAT_HEIF, "HEIC alpha + irot");
-        fx[n - 1].heif = true;
-    }
-    if (heif_or_skip(rgb, w, h, FR_FX_AVIF, 1, false, &fx[n].b)) {
-        ADD(FR_FORMAT_AVIF, "AVIF");
-        fx[n - 1].heif = true;
-    }
-    /* Issue 17's formats. */
-    assert_true(fr_fx_jxl(rgb, w, h, FR_FX_JXL_LOSSY8, 1, &fx[n].b));
-    ADD(FR_FORMAT_JXL, "JPEG XL lossy");
-    assert_true(fr_fx_jxl(rgb, w, h, FR_FX_JXL_LOSSLESS16, 6, &fx[n].b));
-    ADD(FR_FORMAT_JXL, "JPEG XL lossless 16-bit + orientation");
-    struct fr_fx_tiff_opts to[3] = {{.compression = COMPRESSION_LZW, .orientation = 6},
-                                    {.photometric = PHOTOMETRIC_PALETTE, .tiled = true, .extra_pages = 1},
-                                    {.compression = COMPRESSION_JPEG, .big_endian = true}};
-    const char *tn[3] = {"TIFF LZW + orientation", "TIFF palette tiled 2 pages", "TIFF YCbCr JPEG big-endian"};
-    for (int i = 0; i < 3; i++) {
-        assert_true(fr_fx_tiff(rgb, w, h, &to[i], &fx[n].b, NULL));
-        ADD(FR_FORMAT_TIFF, "%s", tn[i]);
-    }
-    struct fr_fx_gif_opts go[2] = {{.interlace = true, .transparent = true}, {.extra_frames = 1, .left = 3, .top = 2}};
-    assert_true(fr_fx_gif(rgb, w, h, &go[0], &fx[n].b, NULL));
-    ADD(FR_FORMAT_GIF, "GIF interlaced transparent");
-    assert_true(fr_fx_gif(rgb, w, h, &go[1], &fx[n].b, NULL));
-    ADD(FR_FORMAT_GIF, "GIF animated, frame offset");
-    struct fr_fx_bmp_opts bo[4] = {{.bpp = 24}, {.bpp = 8, .rle = true}, {.bpp = 4, .rle = true, .top_down = false},
-                                   {.bpp = 16, .bitfields = true, .v5 = true}};
-    const char *bn[4] = {"BMP 24-bit", "BMP RLE8", "BMP RLE4", "BMP 16-bit bit fields V5"};
-    for (int i = 0; i < 4; i++) {
-        assert_true(fr_fx_bmp(rgb, w, h, &bo[i], &fx[n].b, NULL));
-        ADD(FR_FORMAT_BMP, "%s", bn[i]);
-    }
-    uint8_t *pv = fr_fx_pattern_rgb(20, 15);
-    assert_true(fr_fx_dng(rgb, w, h, pv, 20, 15, 6, &fx[n].b));
-    free(pv);
-    ADD(FR_FORMAT_RAW, "DNG (demosaic) + orientation");
-    fx[n - 1].heif = true;
-#undef ADD
-    assert_true(n <= MAX_FIXTURES);
-    fr_fx_blob_free(&exif);
-    free(rgb);
-    return n;
-}
-
-static void free_fixtures(struct fixture *fx, int n) {
-    for (int i = 0; i < n; i++)
-        fr_fx_blob_free(&fx[i].b);
-}
+/* ---- references (fixtures: image-test.h) ---------------------------------- */
 
 /* The decode of a good file, as a reference for "still decodes the same". */
 static uint8_t *reference_pixels(const struct fixture *fx, int *w, int *h) {
@@ -457,14 +354,6 @@ static size_t jpeg_segment(const struct fr_fx_blob *b, uint8_t m) {
     return 0;
 }
 
-static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
-}
 
 /* Corruptions every decoder must notice: broken structure, not just odd
  * pixels. Each entry edits a copy of the fixture; false when it does not
@@ -633,13 +522,13 @@ static void test_corrupt(void **state) {
             struct fr_fx_blob c;
             assert_true(fr_fx_blob_copy(fx[i].b.data, fx[i].b.len, &c));
             if (r % 4 == 3) {
-                size_t at = rnd() % c.len, run = 1 + rnd() % 32;
+                size_t at = fr_test_rnd() % c.len, run = 1 + fr_test_rnd() % 32;
                 for (size_t k = at; k < c.len && k < at + run; k++)
-                    c.data[k] = (uint8_t)rnd();
+                    c.data[k] = (uint8_t)fr_test_rnd();
             } else {
-                int flips = 1 + (int)(rnd() % 4);
+                int flips = 1 + (int)(fr_test_rnd() % 4);
                 for (int k = 0; k < flips; k++)
-                    c.data[rnd() % c.len] ^= (uint8_t)(1u << (rnd() % 8));
+                    c.data[fr_test_rnd() % c.len] ^= (uint8_t)(1u << (fr_test_rnd() % 8));
             }
             struct fr_image *img = NULL;
             char err[512] = "";
@@ -860,6 +749,7 @@ static void test_out_of_memory(void **state) {
 }
 
 int main(void) {
+    fr_test_rng = 0x9E3779B97F4A7C15ull; /* the damage drawn since these tests were written */
 #define T(f) cmocka_unit_test_setup_teardown(f, leak_setup, leak_teardown)
     const struct CMUnitTest tests[] = {
         T(test_limits),

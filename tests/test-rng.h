@@ -1,6 +1,6 @@
-/* Reproducible random data for the search test and benchmark
- * (tests/test-search.c, bench/bench-search.c): xorshift64 with one stream
- * per program, so a run draws the same vectors every time. A program may
+/* Reproducible random data for the tests and benchmarks (test-search.c,
+ * test-image-damage.c, bench/bench-search.c): xorshift64 with one stream
+ * per program, so a run draws the same data every time. A program may
  * set fr_test_rng to reseed it (a test that wants the same vector twice
  * does). */
 #pragma once

@@ -2,8 +2,9 @@
 /* `facerec serve` end to end: the real binary on a loopback port, driven
  * with libcurl and raw sockets. Error statuses and their JSON, results
  * equal to the CLI's for raw, multipart and base64 bodies, verify, many
- * users at once, clients that hang up (memory must not grow), and SIGTERM
- * under load. */
+ * users at once, `facerec monitor`, and clients that hang up (memory must
+ * not grow). The limits on servers of their own (busy, timeout, SIGTERM
+ * under load) are in test-server-limits.c. */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -28,12 +29,7 @@
 #include <cmocka.h>
 
 #include "facerec/http.h"
-#include "http-util.h"
-
-#define N_USERS 8
-
-static char g_keys[300];  /* key file: "key-uN uN" for N < N_USERS */
-static char g_dir[256];   /* temporary directory */
+#include "server-test.h"
 
 /* ---- files ---------------------------------------------------------------- */
 
@@ -52,45 +48,6 @@ static char *b64(const struct blob *b) {
     }
     *p = 0;
     return s;
-}
-
-/* ---- the server process and the client (http-util.h) ---------------------------- */
-
-/* One request on a fresh connection. ctype NULL with a body: raw image. */
-static void http(const struct ht_server *sv, struct ht_resp *r, const char *method, const char *path, const char *key,
-                 const char *ctype, const void *body, size_t len, curl_mime *mime) {
-    ht_send(sv, &(struct ht_req){ .method = method, .path = path, .key = key, .ctype = ctype, .body = body,
-                                  .len = len, .mime = mime },
-            r);
-}
-
-static void get(const struct ht_server *sv, struct ht_resp *r, const char *path) {
-    http(sv, r, "GET", path, NULL, NULL, NULL, 0, NULL);
-}
-
-/* A server of its own log file, on the test's data directory (never the
- * user's $XDG_DATA_HOME), until /readyz answers. */
-static void server_start(struct ht_server *sv, const char *const *extra) {
-    static int n;
-    char log[300];
-    snprintf(log, sizeof(log), "%s/server-%d.log", g_dir, n++);
-    static char data[300];
-    snprintf(data, sizeof(data), "%s/data", g_dir);
-    ht_start(sv, g_keys, data, log, false, true, extra);
-}
-
-/* SIGTERM and wait; returns the exit status. */
-static int server_stop(struct ht_server *sv) { return ht_stop(sv, SIGTERM); }
-
-/* A server field of /status, "requests.active" style. */
-static double status_field(const struct ht_server *sv, const char *a, const char *b) {
-    struct ht_resp r;
-    get(sv, &r, "/status");
-    double v = NAN;
-    cJSON *x = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "server"), a), b);
-    if (cJSON_IsNumber(x)) v = x->valuedouble;
-    ht_free(&r);
-    return v;
 }
 
 /* Waits until the only request the server is working on is /status. */
@@ -207,28 +164,11 @@ static void expect_faces(const struct ht_resp *r, const int *which, int n, bool 
     }
 }
 
-static void expect_error(const struct ht_resp *r, long status, const char *code) {
-    if (r->status != status) fail_msg("status %ld, expected %ld: %s", r->status, status, r->body ? r->body : "");
-    const cJSON *e = cJSON_GetObjectItem(r->json, "error");
-    const cJSON *c = cJSON_GetObjectItem(e, "code"), *m = cJSON_GetObjectItem(e, "message");
-    if (!cJSON_IsString(c) || !cJSON_IsString(m) || !m->valuestring[0])
-        fail_msg("no JSON error in: %s", r->body ? r->body : "");
-    if (code && strcmp(c->valuestring, code)) fail_msg("code %s, expected %s", c->valuestring, code);
-}
-
 /* ---- setup ------------------------------------------------------------------------ */
 
 static int setup(void **state) {
     (void)state;
-    signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    snprintf(g_dir, sizeof(g_dir), "/tmp/fr-test-server-XXXXXX");
-    if (!mkdtemp(g_dir)) return -1;
-    snprintf(g_keys, sizeof(g_keys), "%s/keys", g_dir);
-    FILE *f = fopen(g_keys, "w");
-    fprintf(f, "# test users\n");
-    for (int i = 0; i < N_USERS; i++) fprintf(f, "key-u%d u%d\n", i, i);
-    fclose(f);
+    if (server_test_setup("test-server") != 0) return -1;
     load_reference();
     static const char *const extra[] = { "--max-body-bytes", "3MiB", NULL };
     server_start(&g_main, extra);
@@ -242,10 +182,7 @@ static int teardown(void **state) {
         cJSON_Delete(g_ref[i]);
         free(g_blob[i].data);
     }
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    if (system(cmd)) {}
-    curl_global_cleanup();
+    server_test_teardown();
     return code == 0 ? 0 : -1;
 }
 
@@ -795,126 +732,12 @@ static void test_hang_ups(void **state) {
     ht_free(&r);
 }
 
-/* ---- limits on their own servers ------------------------------------------------------------ */
-
-struct burst {
-    const struct ht_server *sv;
-    int user;
-    long status;
-    char retry_after[32];
-    bool json_error;
-};
-
-static void *burst_thread(void *arg) {
-    struct burst *b = arg;
-    char key[32];
-    snprintf(key, sizeof(key), "key-u%d", b->user);
-    struct ht_resp r;
-    http(b->sv, &r, "POST", "/v1/embed", key, NULL, g_blob[2].data, g_blob[2].len, NULL);
-    b->status = r.status;
-    snprintf(b->retry_after, sizeof(b->retry_after), "%s", r.retry_after);
-    const cJSON *e = cJSON_GetObjectItem(r.json, "error");
-    b->json_error = cJSON_IsString(cJSON_GetObjectItem(e, "code")) && cJSON_IsString(cJSON_GetObjectItem(e, "message"));
-    ht_free(&r);
-    return NULL;
-}
-
-static void test_busy(void **state) {
-    (void)state;
-    static const char *const extra[] = { "--queue-capacity", "1", "--user-queue-capacity", "1",
-                                         "--max-concurrent-images", "1", "--no-warmup", NULL };
-    struct ht_server sv;
-    server_start(&sv, extra);
-    enum { N = 16 };
-    pthread_t t[N];
-    struct burst b[N];
-    for (int i = 0; i < N; i++) {
-        b[i] = (struct burst){ .sv = &sv, .user = i % N_USERS };
-        pthread_create(&t[i], NULL, burst_thread, &b[i]);
-    }
-    int ok = 0, busy = 0;
-    for (int i = 0; i < N; i++) {
-        pthread_join(t[i], NULL);
-        if (b[i].status == 200) ok++;
-        else if (b[i].status == 429) {
-            busy++;
-            assert_true(b[i].json_error);
-            assert_true(atoi(b[i].retry_after) >= 1);
-        } else {
-            fail_msg("status %ld", b[i].status);
-        }
-    }
-    print_message("    %d answered, %d refused with 429\n", ok, busy);
-    assert_true(ok >= 1);
-    assert_true(busy >= 1);
-    assert_int_equal(server_stop(&sv), 0);
-}
-
-static void test_timeout(void **state) {
-    (void)state;
-    static const char *const extra[] = { "--request-timeout-ms", "1", "--no-warmup", NULL };
-    struct ht_server sv;
-    server_start(&sv, extra);
-    struct ht_resp r;
-    http(&sv, &r, "POST", "/v1/embed", "key-u0", NULL, g_blob[2].data, g_blob[2].len, NULL);
-    expect_error(&r, 504, "timeout");
-    ht_free(&r);
-    assert_int_equal(server_stop(&sv), 0);
-}
-
-static void test_sigterm(void **state) {
-    (void)state;
-    /* One image at a time, so the requests are still queued when the
-     * signal comes. */
-    static const char *const extra[] = { "--max-concurrent-images", "1", "--no-warmup", NULL };
-    struct ht_server sv;
-    server_start(&sv, extra);
-    enum { N = 6 };
-    pthread_t t[N];
-    struct burst b[N];
-    for (int i = 0; i < N; i++) {
-        b[i] = (struct burst){ .sv = &sv, .user = i % N_USERS };
-        pthread_create(&t[i], NULL, burst_thread, &b[i]);
-    }
-    double t0 = fr_test_now();
-    while (status_field(&sv, "requests", "waiting_on_scheduler") < N) {
-        if (fr_test_now() - t0 > 30) fail_msg("requests never reached the scheduler");
-        fr_test_sleep_ms(5);
-    }
-    kill(sv.pid, SIGTERM);
-    /* New connections are refused from now on (give the signal a moment). */
-    bool refused = false;
-    for (int i = 0; i < 200 && !refused; i++) {
-        int fd = fr_test_dial(NULL, sv.port, 0);
-        if (fd < 0) refused = errno == ECONNREFUSED;
-        else close(fd);
-        if (!refused) fr_test_sleep_ms(5);
-    }
-    assert_true(refused);
-    for (int i = 0; i < N; i++) {
-        pthread_join(t[i], NULL);
-        if (b[i].status != 200) fail_msg("in-flight request %d: status %ld", i, b[i].status);
-    }
-    int st = 0;
-    t0 = fr_test_now();
-    while (waitpid(sv.pid, &st, WNOHANG) == 0) {
-        if (fr_test_now() - t0 > 30) {
-            kill(sv.pid, SIGKILL);
-            fail_msg("no exit after SIGTERM");
-        }
-        fr_test_sleep_ms(10);
-    }
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health),     cmocka_unit_test(test_openapi),    cmocka_unit_test(test_errors),     cmocka_unit_test(test_raw),
         cmocka_unit_test(test_multipart),  cmocka_unit_test(test_base64),     cmocka_unit_test(test_verify),
         cmocka_unit_test(test_tiles),
         cmocka_unit_test(test_many_users), cmocka_unit_test(test_monitor),    cmocka_unit_test(test_hang_ups),
-        cmocka_unit_test(test_busy),       cmocka_unit_test(test_timeout),    cmocka_unit_test(test_sigterm),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
