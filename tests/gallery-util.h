@@ -36,6 +36,21 @@ static inline int gt_finish(struct ht_server *sv, const char *dir) {
     return rc == 0 ? 0 : -1;
 }
 
+/* Runs a shell command (the CLI); the first line of its stdout, without
+ * the line end, into out when out is not NULL. Returns its exit status
+ * (128 when it did not exit). */
+static inline int gt_run(const char *cmd, char *out, size_t outlen) {
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[4096];
+    if (out) *out = 0;
+    while (fgets(line, sizeof(line), p))
+        if (out && !*out) snprintf(out, outlen, "%.*s", (int)(outlen - 1), line);
+    if (out) out[strcspn(out, "\r\n")] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
 /* A number member (NAN when absent). */
 static inline double gt_num(const cJSON *o, const char *k) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);

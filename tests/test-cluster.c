@@ -44,14 +44,8 @@ static void cli(char *out, size_t size, const char *fmt, ...) {
     va_end(ap);
     /* FACEREC_TEST_PG is not a setting: the CLI would refuse it. */
     snprintf(cmd, sizeof(cmd), "env -u FACEREC_TEST_PG %s/facerec %s --data '%s'", FR_BINARY_DIR, args, g_url);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char line[512] = "";
-    if (!fgets(line, sizeof(line), p)) line[0] = 0;
-    int rc = pclose(p);
+    int rc = gt_run(cmd, out, size);
     if (rc != 0) fail_msg("%s: exit %d", cmd, rc);
-    line[strcspn(line, "\r\n")] = 0;
-    if (out) snprintf(out, size, "%s", line);
 }
 
 /* One number from SQL on the test database. */

@@ -31,15 +31,7 @@ static int cli(char *out, size_t outlen, const char *fmt, ...) {
     va_end(ap);
     snprintf(cmd, sizeof(cmd), "%s/facerec %s --data %s --models %s 2>>%s", FR_BINARY_DIR, args, g_data,
              fr_test_models_dir(), g_clilog);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char line[4096];
-    if (out) *out = 0;
-    while (fgets(line, sizeof(line), p))
-        if (out && !*out) snprintf(out, outlen, "%.*s", (int)(outlen - 1), line);
-    if (out) out[strcspn(out, "\r\n")] = 0;
-    int st = pclose(p);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    int rc = gt_run(cmd, out, outlen);
     if (rc != 0) {
         char *l = fr_test_read_file(g_clilog);
         print_message("  facerec %s: exit %d; stderr so far:\n%s\n", args, rc, l ? l : "");
