@@ -31,7 +31,7 @@ static inline void gt_start(struct ht_server *sv, const char *data, const char *
  * exited cleanly. */
 static inline int gt_finish(struct ht_server *sv, const char *dir) {
     int rc = ht_stop(sv, SIGTERM);
-    if (ht_rm_rf(dir)) {}
+    if (fr_test_rm_rf(dir)) {}
     curl_global_cleanup();
     return rc == 0 ? 0 : -1;
 }

@@ -291,10 +291,3 @@ static inline int ht_stop(struct ht_server *sv, int sig) {
     sv->pid = 0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
-
-/* Removes a test's temporary directory; 0 on success. */
-static inline int ht_rm_rf(const char *dir) {
-    char cmd[1200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd);
-}

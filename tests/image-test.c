@@ -298,13 +298,10 @@ void free_fixtures(struct fixture *fx, int n) {
 
 int fr_imgtest_run(const char *name, const struct CMUnitTest *tests, size_t n) {
     g_verbose = getenv("FR_TEST_VERBOSE") && *getenv("FR_TEST_VERBOSE");
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/fr-test-image-XXXXXX");
-    if (!mkdtemp(g_tmp)) return 1;
+    if (fr_test_mkdtemp(g_tmp, sizeof g_tmp, "test-image") != 0) return 1;
     fr_test_alloc_install();
     int failed = _cmocka_run_group_tests(name, tests, n, NULL, NULL);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+    if (fr_test_rm_rf(g_tmp) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
     fr_test_alloc_uninstall();
     return failed;
 }

@@ -69,8 +69,7 @@ static inline void expect_error(const struct ht_resp *r, long status, const char
 static inline int server_test_setup(const char *name) {
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    snprintf(g_dir, sizeof(g_dir), "/tmp/fr-%s-XXXXXX", name);
-    if (!mkdtemp(g_dir)) return -1;
+    if (fr_test_mkdtemp(g_dir, sizeof(g_dir), name) != 0) return -1;
     snprintf(g_keys, sizeof(g_keys), "%s/keys", g_dir);
     FILE *f = fopen(g_keys, "w");
     if (!f) return -1;
@@ -81,6 +80,6 @@ static inline int server_test_setup(const char *name) {
 
 /* Removes the test directory and libcurl's globals. */
 static inline void server_test_teardown(void) {
-    if (ht_rm_rf(g_dir)) {}
+    if (fr_test_rm_rf(g_dir)) {}
     curl_global_cleanup();
 }

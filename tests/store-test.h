@@ -16,6 +16,7 @@
 #include "facerec/status.h"
 #include "facerec/store.h"
 #include "store/store-impl.h"
+#include "test-util.h"
 #ifdef FR_HAVE_LIBPQ
 #include <libpq-fe.h>
 #endif
@@ -71,15 +72,12 @@ static inline void pg_sql(const char *sub, const char *sql) {
 
 static inline int setup(void **state) {
     (void)state;
-    snprintf(g_dir, sizeof(g_dir), "/tmp/fr-test-store-XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return fr_test_mkdtemp(g_dir, sizeof(g_dir), "test-store");
 }
 
 static inline int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-    return system(cmd);
+    return fr_test_rm_rf(g_dir);
 }
 
 /* A fresh store in its own sub-directory of the test's temporary one. */

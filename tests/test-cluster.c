@@ -144,9 +144,7 @@ static int teardown(void **state) {
     (void)state;
     for (int i = 0; i < N_NODES; i++)
         if (g_sv[i].pid > 0) ht_stop(&g_sv[i], SIGTERM);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    if (system(cmd)) {}
+    if (fr_test_rm_rf(g_dir)) {}
     curl_global_cleanup();
     return 0;
 }

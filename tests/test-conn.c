@@ -190,7 +190,7 @@ static int teardown(void **state) {
     (void)state;
     int rc = ht_stop(&g_sv, SIGTERM);
     free(g_img);
-    if (ht_rm_rf(g_dir) != 0) return -1;
+    if (fr_test_rm_rf(g_dir) != 0) return -1;
     return rc == 0 ? 0 : -1;
 }
 

@@ -118,9 +118,7 @@ static void test_crash_loop(void **state) {
     if (fr_store_check(st, err, sizeof(err)) != FR_OK) fail_msg("integrity_check: %s", err);
     fr_store_free(st);
     free(g_img.data);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd)) {}
+    if (fr_test_rm_rf(dir)) {}
 }
 
 int main(void) {
