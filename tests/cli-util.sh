@@ -3,6 +3,17 @@
 # on exit), counts passes and failures, and checks commands and their
 # output. Each check prints what it saw when it fails, so one run shows
 # every failure.
+# bin, src, models (exported as FACEREC_MODELS), data (face_recognition's
+# test data) and knn (its knn example) from BUILD_DIR SOURCE_DIR.
+cli_paths() { # build dir, source dir
+    bin="$1/facerec"
+    src="$2"
+    models="${FACEREC_MODELS:-$src/models}"
+    data="${FACEREC_TESTDATA:-$src/../shared/testdata/face_recognition}"
+    knn="$data/examples/knn_examples"
+    export FACEREC_MODELS="$models"
+}
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0

@@ -4,14 +4,9 @@
 # twice (the second run skips everything), cluster, merge, rename, delete.
 # Usage: test-cli-gallery.sh BUILD_DIR SOURCE_DIR
 set -u
-bin="$1/facerec"
-src="$2"
-models="${FACEREC_MODELS:-$src/models}"
-data="${FACEREC_TESTDATA:-$src/../shared/testdata/face_recognition}"
-knn="$data/examples/knn_examples"
-unset FACEREC_TESTDATA
-export FACEREC_MODELS="$models"
 source "$(dirname "$0")/cli-util.sh"
+cli_paths "$1" "$2"
+unset FACEREC_TESTDATA
 export FACEREC_DATA="$tmp/data"
 
 check "no users" 1 "$bin" people list

@@ -3,13 +3,8 @@
 # file, and face_recognition's CLI results on its own example photos.
 # Usage: test-cli.sh BUILD_DIR SOURCE_DIR
 set -u
-bin="$1/facerec"
-src="$2"
-models="${FACEREC_MODELS:-$src/models}"
-data="${FACEREC_TESTDATA:-$src/../shared/testdata/face_recognition}"
-knn="$data/examples/knn_examples"
-export FACEREC_MODELS="$models"
 source "$(dirname "$0")/cli-util.sh"
+cli_paths "$1" "$2"
 
 # usage and help
 check "version" 0 "$bin" --version
