@@ -24,28 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/net-util.h"
+
 static int g_port;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int dial(const char *src) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = { .sin_family = AF_INET }, d = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g_port) };
-    inet_pton(AF_INET, src, &a.sin_addr);
-    inet_pton(AF_INET, "127.0.0.1", &d.sin_addr);
-    struct timeval tv = { 10, 0 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || connect(fd, (struct sockaddr *)&d, sizeof(d)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
+/* A connection from src (a 127/8 address) to the server, or -1. */
+static int dial(const char *src) { return fr_test_dial(src, g_port, 10); }
 
 /* GET /healthz on fd; true on a 200 (the whole small answer is read). */
 static bool healthz(int fd) {
@@ -112,7 +96,7 @@ int main(int argc, char **argv) {
     long rss0 = proc_status(pid, "VmRSS"), thr0 = proc_status(pid, "Threads"), fd0 = open_fds(pid);
     int *fds = calloc((size_t)n, sizeof(int));
     int answered = 0;
-    double t0 = now_s();
+    double t0 = fr_test_now();
     for (int i = 0; i < n; i++) {
         char src[32];
         snprintf(src, sizeof(src), "127.0.2.%d", 1 + i / 200);
@@ -124,7 +108,7 @@ int main(int argc, char **argv) {
             answered++;
         }
     }
-    double t_open = now_s() - t0;
+    double t_open = fr_test_now() - t0;
     if (half) { /* let the server take them all in */
         struct timespec ts = { 1, 0 };
         nanosleep(&ts, NULL);
@@ -132,7 +116,7 @@ int main(int argc, char **argv) {
     long rss1 = proc_status(pid, "VmRSS"), thr1 = proc_status(pid, "Threads"), fd1 = open_fds(pid);
     /* A new client, 20 requests on fresh connections. */
     int ok = 0;
-    double t1 = now_s();
+    double t1 = fr_test_now();
     for (int i = 0; i < 20; i++) {
         int fd = dial("127.0.3.1");
         struct timeval tv = { 2, 0 }; /* a new client that waits longer counts as locked out */
@@ -140,7 +124,7 @@ int main(int argc, char **argv) {
         if (fd >= 0 && healthz(fd)) ok++;
         if (fd >= 0) close(fd);
     }
-    double t_new = (now_s() - t1) / 20 * 1000;
+    double t_new = (fr_test_now() - t1) / 20 * 1000;
     int still = 0;
     for (int i = 0; i < n; i++) {
         if (fds[i] < 0) continue;

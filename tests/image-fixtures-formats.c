@@ -1,13 +1,12 @@
 /* Test images of the formats added by issue 17 (JPEG XL, TIFF, GIF, BMP,
- * DNG camera RAW) and ICC-tagged files, generated in memory by the
- * encoder libraries (libjxl, libtiff, giflib, lcms2) or, for BMP, written
- * here byte by byte from Microsoft's format description (no library in
- * Debian writes BMP). See image-fixtures.h. */
+ * DNG camera RAW), generated in memory by the encoder libraries (libjxl,
+ * libtiff, giflib) or, for BMP, written here byte by byte from Microsoft's
+ * format description (no library in Debian writes BMP). ICC-tagged files
+ * are image-fixtures-icc.c's. See image-fixtures.h. */
 #include "image-fixtures.h"
 
 #include <gif_lib.h>
 #include <jxl/encode.h>
-#include <lcms2.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +14,14 @@
 #include <tiffio.h>
 #include <turbojpeg.h>
 
-static bool append(struct fr_fx_blob *b, const void *data, size_t n) {
-    uint8_t *p = realloc(b->data, b->len + n + 1);
-    if (!p) return false;
-    if (n) memcpy(p + b->len, data, n);
-    b->data = p;
-    b->len += n;
-    return true;
+/* The end of a writer: on success the expected pixels go to *expected
+ * (or are freed when the caller wants none), on failure the half-written
+ * blob and the pixels are freed. Returns ok. */
+static bool finish(bool ok, struct fr_fx_blob *out, uint8_t *exp, uint8_t **expected) {
+    if (!ok) fr_fx_blob_free(out);
+    if (ok && expected) *expected = exp;
+    else free(exp);
+    return ok;
 }
 
 static void put_le16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
@@ -349,17 +349,8 @@ bool fr_fx_tiff(const uint8_t *rgb, int w, int h, const struct fr_fx_tiff_opts *
         free(inv);
     }
     TIFFClose(t);
-    if (!ok) {
-        free(exp);
-        fr_fx_blob_free(&s.b);
-        return false;
-    }
-    *out = s.b;
-    if (expected)
-        *expected = exp;
-    else
-        free(exp);
-    return true;
+    if (ok) *out = s.b;
+    return finish(ok, &s.b, exp, expected);
 }
 
 /* Walks the IFDs of a TIFF (IFD0, its chain and SubIFDs) and rewrites
@@ -506,7 +497,7 @@ bool fr_fx_dng_jpeg(const uint8_t *rgb, int w, int h, const uint8_t *preview, in
 /* ---- GIF ------------------------------------------------------------------------ */
 
 static int gif_write(GifFileType *gif, const GifByteType *data, int n) {
-    return append(gif->UserData, data, (size_t)n) ? n : 0;
+    return fr_fx_blob_append(gif->UserData, data, (size_t)n) ? n : 0;
 }
 
 bool fr_fx_gif(const uint8_t *rgb, int w, int h, const struct fr_fx_gif_opts *o, struct fr_fx_blob *out,
@@ -566,16 +557,7 @@ bool fr_fx_gif(const uint8_t *rgb, int w, int h, const struct fr_fx_gif_opts *o,
     if (gif && EGifCloseFile(gif, &err) != GIF_OK) ok = false;
     GifFreeMapObject(cmap);
     free(idx);
-    if (!ok) {
-        free(exp);
-        fr_fx_blob_free(out);
-        return false;
-    }
-    if (expected)
-        *expected = exp;
-    else
-        free(exp);
-    return true;
+    return finish(ok, out, exp, expected);
 }
 
 bool fr_fx_gif_set_size(struct fr_fx_blob *b, uint32_t w, uint32_t h) {
@@ -607,7 +589,7 @@ static bool rle_row(struct fr_fx_blob *b, const uint8_t *v, int w, bool rle4) {
         while (x + run < w && run < 255 && v[x + run] == v[x]) run++;
         if (run >= 2 || w - x < 3) {
             uint8_t c[2] = {(uint8_t)run, rle4 ? (uint8_t)(v[x] << 4 | v[x]) : v[x]};
-            if (!append(b, c, 2)) return false;
+            if (!fr_fx_blob_append(b, c, 2)) return false;
             x += run;
             continue;
         }
@@ -615,7 +597,7 @@ static bool rle_row(struct fr_fx_blob *b, const uint8_t *v, int w, bool rle4) {
         while (x + lit < w && lit < 255 && !(x + lit + 1 < w && v[x + lit] == v[x + lit + 1])) lit++;
         if (lit < 3) {
             uint8_t c[2] = {1, rle4 ? (uint8_t)(v[x] << 4 | v[x]) : v[x]};
-            if (!append(b, c, 2)) return false;
+            if (!fr_fx_blob_append(b, c, 2)) return false;
             x++;
             continue;
         }
@@ -627,11 +609,11 @@ static bool rle_row(struct fr_fx_blob *b, const uint8_t *v, int w, bool rle4) {
             else
                 buf[k] = v[x + k];
         }
-        if (!append(b, hdr, 2) || !append(b, buf, bytes + (bytes & 1))) return false;
+        if (!fr_fx_blob_append(b, hdr, 2) || !fr_fx_blob_append(b, buf, bytes + (bytes & 1))) return false;
         x += lit;
     }
     uint8_t eol[2] = {0, 0};
-    return append(b, eol, 2);
+    return fr_fx_blob_append(b, eol, 2);
 }
 
 bool fr_fx_bmp(const uint8_t *rgb, int w, int h, const struct fr_fx_bmp_opts *o, struct fr_fx_blob *out,
@@ -708,7 +690,7 @@ bool fr_fx_bmp(const uint8_t *rgb, int w, int h, const struct fr_fx_bmp_opts *o,
         bool ok = true;
         for (int r = 0; ok && r < h; r++) ok = rle_row(&body, idx + (size_t)r * (size_t)w, w, bpp == 4);
         uint8_t eob[2] = {0, 1};
-        if (!ok || !append(&body, eob, 2)) {
+        if (!ok || !fr_fx_blob_append(&body, eob, 2)) {
             fr_fx_blob_free(&body);
             free(pix);
             goto fail;
@@ -743,149 +725,15 @@ bool fr_fx_bmp(const uint8_t *rgb, int w, int h, const struct fr_fx_bmp_opts *o,
         if (o->v5) memcpy(f + 14 + 56, "BGRs", 4); /* LCS_sRGB, little-endian 'sRGB' */
     }
     for (int i = 0; i < npal; i++) memcpy(f + 14 + hsize + extra + (size_t)i * entry, pal + i * 4, entry);
-    bool ok = append(out, f, offset) && append(out, body.data, body.len);
+    bool ok = fr_fx_blob_append(out, f, offset) && fr_fx_blob_append(out, body.data, body.len);
     free(f);
     fr_fx_blob_free(&body);
     free(pal);
     free(idx);
-    if (!ok) {
-        free(exp);
-        fr_fx_blob_free(out);
-        return false;
-    }
-    if (expected)
-        *expected = exp;
-    else
-        free(exp);
-    return true;
+    return finish(ok, out, exp, expected);
 fail:
     free(exp);
     free(pal);
     free(idx);
     return false;
-}
-
-/* ---- ICC ------------------------------------------------------------------------- */
-
-/* The CMYK test printer: RGB = (1 - C) * (1 - K)^1.5 on the sRGB curve,
- * so black ink darkens faster than the usual inverted-CMYK formula and a
- * decoder that ignores the profile is visibly off. */
-struct cmyk_ctx {
-    cmsHTRANSFORM to_lab;
-};
-
-static int cmyk_sampler(const cmsUInt16Number in[], cmsUInt16Number out[], void *user) {
-    struct cmyk_ctx *c = user;
-    double k = 1.0 - in[3] / 65535.0, rgb[3];
-    for (int i = 0; i < 3; i++) rgb[i] = (1.0 - in[i] / 65535.0) * pow(k, 1.5);
-    cmsCIELab lab;
-    cmsDoTransform(c->to_lab, rgb, &lab, 1);
-    cmsFloat2LabEncoded(out, &lab);
-    return 1;
-}
-
-static cmsHPROFILE cmyk_profile(void) {
-    cmsHPROFILE srgb = cmsCreate_sRGBProfile(), lab = cmsCreateLab4Profile(NULL);
-    struct cmyk_ctx c = {srgb && lab ? cmsCreateTransform(srgb, TYPE_RGB_DBL, lab, TYPE_Lab_DBL, INTENT_PERCEPTUAL, 0)
-                                     : NULL};
-    cmsHPROFILE p = c.to_lab ? cmsCreateProfilePlaceholder(NULL) : NULL;
-    cmsPipeline *lut = p ? cmsPipelineAlloc(NULL, 4, 3) : NULL;
-    cmsStage *clut = lut ? cmsStageAllocCLut16bit(NULL, 9, 4, 3, NULL) : NULL;
-    bool ok = clut && cmsStageSampleCLut16bit(clut, cmyk_sampler, &c, 0) &&
-              cmsPipelineInsertStage(lut, cmsAT_BEGIN, clut);
-    if (ok) {
-        cmsSetProfileVersion(p, 2.1);
-        cmsSetDeviceClass(p, cmsSigOutputClass);
-        cmsSetColorSpace(p, cmsSigCmykData);
-        cmsSetPCS(p, cmsSigLabData);
-        ok = cmsWriteTag(p, cmsSigAToB0Tag, lut) && cmsWriteTag(p, cmsSigMediaWhitePointTag, cmsD50_XYZ());
-        cmsMLU *mlu = cmsMLUalloc(NULL, 1);
-        cmsMLUsetASCII(mlu, "en", "US", "facerec test CMYK");
-        ok = ok && cmsWriteTag(p, cmsSigProfileDescriptionTag, mlu);
-        cmsMLUfree(mlu);
-    } else if (clut) {
-        cmsStageFree(clut);
-    }
-    if (lut) cmsPipelineFree(lut);
-    if (c.to_lab) cmsDeleteTransform(c.to_lab);
-    if (srgb) cmsCloseProfile(srgb);
-    if (lab) cmsCloseProfile(lab);
-    if (!ok && p) {
-        cmsCloseProfile(p);
-        p = NULL;
-    }
-    return p;
-}
-
-bool fr_fx_icc(enum fr_fx_icc_kind kind, struct fr_fx_blob *out) {
-    out->data = NULL;
-    out->len = 0;
-    cmsHPROFILE p = NULL;
-    if (kind == FR_FX_ICC_SRGB) {
-        p = cmsCreate_sRGBProfile();
-    } else if (kind == FR_FX_ICC_CMYK) {
-        p = cmyk_profile();
-    } else {
-        /* Display P3: P3 primaries, D65, the sRGB curve. */
-        cmsCIExyY d65 = {0.3127, 0.3290, 1.0};
-        cmsCIExyYTRIPLE p3 = {{0.680, 0.320, 1.0}, {0.265, 0.690, 1.0}, {0.150, 0.060, 1.0}};
-        cmsFloat64Number par[5] = {2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045};
-        cmsToneCurve *c = cmsBuildParametricToneCurve(NULL, 4, par);
-        cmsToneCurve *curves[3] = {c, c, c};
-        p = c ? cmsCreateRGBProfile(&d65, &p3, curves) : NULL;
-        if (c) cmsFreeToneCurve(c);
-        if (p) {
-            cmsMLU *mlu = cmsMLUalloc(NULL, 1);
-            cmsMLUsetASCII(mlu, "en", "US", "facerec Display P3");
-            cmsWriteTag(p, cmsSigProfileDescriptionTag, mlu);
-            cmsMLUfree(mlu);
-        }
-    }
-    if (!p) return false;
-    cmsUInt32Number n = 0;
-    bool ok = cmsSaveProfileToMem(p, NULL, &n) && n > 0 && (out->data = malloc(n)) != NULL &&
-              cmsSaveProfileToMem(p, out->data, &n);
-    cmsCloseProfile(p);
-    if (ok)
-        out->len = n;
-    else
-        fr_fx_blob_free(out);
-    return ok;
-}
-
-bool fr_fx_icc_reference(const struct fr_fx_blob *icc, const uint8_t *in, size_t npx, uint8_t *srgb) {
-    cmsHPROFILE src = cmsOpenProfileFromMem(icc->data, (cmsUInt32Number)icc->len), dst = cmsCreate_sRGBProfile();
-    cmsHTRANSFORM t = src && dst ? cmsCreateTransform(src, TYPE_RGB_8, dst, TYPE_RGB_8, INTENT_PERCEPTUAL,
-                                                      cmsFLAGS_BLACKPOINTCOMPENSATION)
-                                 : NULL;
-    if (t) cmsDoTransform(t, in, srgb, (cmsUInt32Number)npx);
-    if (t) cmsDeleteTransform(t);
-    if (src) cmsCloseProfile(src);
-    if (dst) cmsCloseProfile(dst);
-    return t != NULL;
-}
-
-bool fr_fx_icc_cmyk_reference(const struct fr_fx_blob *icc, const uint8_t *cmyk, size_t npx, uint8_t *srgb) {
-    cmsHPROFILE src = cmsOpenProfileFromMem(icc->data, (cmsUInt32Number)icc->len), dst = cmsCreate_sRGBProfile();
-    cmsHTRANSFORM t = src && dst ? cmsCreateTransform(src, TYPE_CMYK_8_REV, dst, TYPE_RGB_8, INTENT_PERCEPTUAL,
-                                                      cmsFLAGS_BLACKPOINTCOMPENSATION)
-                                 : NULL;
-    if (t) cmsDoTransform(t, cmyk, srgb, (cmsUInt32Number)npx);
-    if (t) cmsDeleteTransform(t);
-    if (src) cmsCloseProfile(src);
-    if (dst) cmsCloseProfile(dst);
-    return t != NULL;
-}
-
-bool fr_fx_jpeg_add_icc(const struct fr_fx_blob *jpeg, const struct fr_fx_blob *icc, struct fr_fx_blob *out) {
-    out->data = NULL;
-    out->len = 0;
-    if (jpeg->len < 4 || icc->len > 60000) return false;
-    size_t seg = 2 + 14 + icc->len;
-    uint8_t hdr[18] = {0xFF, 0xE2, (uint8_t)(seg >> 8), (uint8_t)seg, 'I', 'C', 'C', '_', 'P',
-                       'R',  'O',  'F',  'I',  'L', 'E', 0, 1, 1};
-    bool ok = append(out, jpeg->data, 2) && append(out, hdr, sizeof hdr) && append(out, icc->data, icc->len) &&
-              append(out, jpeg->data + 2, jpeg->len - 2);
-    if (!ok) fr_fx_blob_free(out);
-    return ok;
 }

@@ -29,8 +29,7 @@ bool fr_fx_blob_copy(const uint8_t *data, size_t len, struct fr_fx_blob *out) {
     return true;
 }
 
-/* Appends to a growing blob; used by the PNG and HEIF writers. */
-static bool blob_append(struct fr_fx_blob *b, const void *data, size_t n) {
+bool fr_fx_blob_append(struct fr_fx_blob *b, const void *data, size_t n) {
     uint8_t *p = realloc(b->data, b->len + n + 1);
     if (!p) return false;
     if (n) memcpy(p + b->len, data, n);
@@ -204,8 +203,8 @@ bool fr_fx_jpeg_add_exif(const struct fr_fx_blob *jpeg, const struct fr_fx_blob 
     if (at > jpeg->len) return false;
     size_t seg = 2 + 6 + tiff->len;
     uint8_t hdr[10] = {0xFF, 0xE1, (uint8_t)(seg >> 8), (uint8_t)seg, 'E', 'x', 'i', 'f', 0, 0};
-    bool ok = blob_append(out, jpeg->data, at) && blob_append(out, hdr, sizeof hdr) &&
-              blob_append(out, tiff->data, tiff->len) && blob_append(out, jpeg->data + at, jpeg->len - at);
+    bool ok = fr_fx_blob_append(out, jpeg->data, at) && fr_fx_blob_append(out, hdr, sizeof hdr) &&
+              fr_fx_blob_append(out, tiff->data, tiff->len) && fr_fx_blob_append(out, jpeg->data + at, jpeg->len - at);
     if (!ok) fr_fx_blob_free(out);
     return ok;
 }
@@ -261,7 +260,7 @@ struct png_sink {
 
 static void png_sink_write(png_structp png, png_bytep data, png_size_t n) {
     struct png_sink *s = png_get_io_ptr(png);
-    if (!blob_append(&s->blob, data, n)) {
+    if (!fr_fx_blob_append(&s->blob, data, n)) {
         s->failed = true;
         png_error(png, "out of memory");
     }
@@ -428,9 +427,9 @@ static bool png_chunk(struct fr_fx_blob *b, const char *type, const uint8_t *dat
     put_be32(hdr, n);
     memcpy(hdr + 4, type, 4);
     size_t start = b->len + 4;
-    if (!blob_append(b, hdr, 8) || !blob_append(b, data, n)) return false;
+    if (!fr_fx_blob_append(b, hdr, 8) || !fr_fx_blob_append(b, data, n)) return false;
     put_be32(crc, crc32_png(b->data + start, 4 + (size_t)n));
-    return blob_append(b, crc, 4);
+    return fr_fx_blob_append(b, crc, 4);
 }
 
 bool fr_fx_png_claim(uint32_t w, uint32_t h, struct fr_fx_blob *out) {
@@ -442,7 +441,7 @@ bool fr_fx_png_claim(uint32_t w, uint32_t h, struct fr_fx_blob *out) {
     put_be32(ihdr + 4, h);
     out->data = NULL;
     out->len = 0;
-    bool ok = blob_append(out, sig, sizeof sig) && png_chunk(out, "IHDR", ihdr, sizeof ihdr) &&
+    bool ok = fr_fx_blob_append(out, sig, sizeof sig) && png_chunk(out, "IHDR", ihdr, sizeof ihdr) &&
               png_chunk(out, "IDAT", idat, sizeof idat) && png_chunk(out, "IEND", NULL, 0);
     if (!ok) fr_fx_blob_free(out);
     return ok;
@@ -553,7 +552,7 @@ bool fr_fx_webp_claim(uint32_t w, uint32_t h, struct fr_fx_blob *out) {
 static struct heif_error heif_sink_write(struct heif_context *ctx, const void *data, size_t size, void *user) {
     (void)ctx;
     struct fr_fx_blob *b = user;
-    if (!blob_append(b, data, size))
+    if (!fr_fx_blob_append(b, data, size))
         return (struct heif_error){heif_error_Encoding_error, heif_suberror_Unspecified, "out of memory"};
     return (struct heif_error){heif_error_Ok, heif_suberror_Unspecified, "Success"};
 }

@@ -23,6 +23,9 @@ struct fr_fx_blob {
 };
 
 void fr_fx_blob_free(struct fr_fx_blob *b);
+/* Appends n bytes to a growing blob (one spare byte after them); false
+ * when out of memory, the blob unchanged. */
+bool fr_fx_blob_append(struct fr_fx_blob *b, const void *data, size_t n);
 /* A copy of b->data[0..len), or an empty blob when len is 0. */
 bool fr_fx_blob_copy(const uint8_t *data, size_t len, struct fr_fx_blob *out);
 

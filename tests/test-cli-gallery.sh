@@ -4,36 +4,10 @@
 # twice (the second run skips everything), cluster, merge, rename, delete.
 # Usage: test-cli-gallery.sh BUILD_DIR SOURCE_DIR
 set -u
-bin="$1/facerec"
-src="$2"
-models="${FACEREC_MODELS:-$src/models}"
-data="${FACEREC_TESTDATA:-$src/../shared/testdata/face_recognition}"
-knn="$data/examples/knn_examples"
+source "$(dirname "$0")/cli-util.sh"
+cli_paths "$1" "$2"
 unset FACEREC_TESTDATA
-export FACEREC_MODELS="$models"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 export FACEREC_DATA="$tmp/data"
-pass=0
-fail=0
-check() { # name, expected exit code, command...; output in $tmp/out and $tmp/err
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" = "$want" ]; then pass=$((pass + 1)); else
-        fail=$((fail + 1))
-        echo "FAIL: $name: exit $got, expected $want"
-        sed 's/^/    err: /' "$tmp/err" | head -20
-    fi
-}
-expect() { # name, file (out|err), fixed text
-    if grep -qF -- "$3" "$tmp/$2"; then pass=$((pass + 1)); else
-        fail=$((fail + 1))
-        echo "FAIL: $1: $2 lacks '$3'"
-        sed "s/^/    $2: /" "$tmp/$2" | head -20
-    fi
-}
 
 check "no users" 1 "$bin" people list
 expect "no users" err "facerec user add NAME"
@@ -79,5 +53,4 @@ check "bad id" 2 "$bin" people delete abc --user alice
 check "empty name" 1 "$bin" people add "" --user alice
 check "usage" 2 "$bin" people frobnicate
 check "enroll no face" 1 "$bin" people enroll 3 "$models/samples/../samples" --user alice --quiet --max-faces 1 --min-face-size 5000
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+cli_done

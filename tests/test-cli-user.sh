@@ -5,39 +5,10 @@
 # Usage: test-cli-user.sh BUILD_DIR
 set -u
 bin="$1/facerec"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/cli-util.sh"
 unset FACEREC_DATA FACEREC_CONFIG
 export XDG_DATA_HOME="$tmp/xdg"
 data="$tmp/data"
-pass=0
-fail=0
-check() { # name, expected exit code, command...; output in $tmp/out and $tmp/err
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" = "$want" ]; then pass=$((pass + 1)); else
-        fail=$((fail + 1))
-        echo "FAIL: $name: exit $got, expected $want"
-        sed 's/^/    out: /' "$tmp/out" | head -20
-        sed 's/^/    err: /' "$tmp/err" | head -20
-    fi
-}
-expect() { # name, file (out|err), fixed text
-    if grep -qF -- "$3" "$tmp/$2"; then pass=$((pass + 1)); else
-        fail=$((fail + 1))
-        echo "FAIL: $1: $2 lacks '$3'"
-        sed "s/^/    $2: /" "$tmp/$2" | head -20
-    fi
-}
-expect_match() { # name, file, extended regex
-    if grep -qE -- "$3" "$tmp/$2"; then pass=$((pass + 1)); else
-        fail=$((fail + 1))
-        echo "FAIL: $1: $2 does not match '$3'"
-        sed "s/^/    $2: /" "$tmp/$2" | head -20
-    fi
-}
 
 check "help" 0 "$bin" user --help
 expect "help" out "facerec user add NAME"
@@ -106,5 +77,4 @@ mkdir -p "$tmp/junk" && head -c 4096 /dev/urandom >"$tmp/junk/facerec.db"
 check "not a database" 1 "$bin" user list --data "$tmp/junk"
 expect "not a database" err "$tmp/junk"
 
-echo "test-cli-user: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+cli_done test-cli-user

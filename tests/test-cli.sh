@@ -3,46 +3,8 @@
 # file, and face_recognition's CLI results on its own example photos.
 # Usage: test-cli.sh BUILD_DIR SOURCE_DIR
 set -u
-bin="$1/facerec"
-src="$2"
-models="${FACEREC_MODELS:-$src/models}"
-data="${FACEREC_TESTDATA:-$src/../shared/testdata/face_recognition}"
-knn="$data/examples/knn_examples"
-export FACEREC_MODELS="$models"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-check() { # name, expected exit code, command...; output in $tmp/out (stdout) and $tmp/err
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" = "$want" ]; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $name: exit $got, expected $want"
-        sed 's/^/    out: /' "$tmp/out" | head -20
-        sed 's/^/    err: /' "$tmp/err" | head -20
-    fi
-}
-expect() { # name, file (out|err), fixed text
-    if grep -qF -- "$3" "$tmp/$2"; then pass=$((pass + 1)); else
-        fail=$((fail + 1))
-        echo "FAIL: $1: $2 lacks '$3'"
-        sed "s/^/    $2: /" "$tmp/$2" | head -20
-    fi
-}
-expect_lines() { # name, file, count
-    local n
-    n=$(wc -l <"$tmp/$2")
-    if [ "$n" = "$3" ]; then pass=$((pass + 1)); else
-        fail=$((fail + 1))
-        echo "FAIL: $1: $n lines in $2, expected $3"
-        sed "s/^/    $2: /" "$tmp/$2" | head -20
-    fi
-}
+source "$(dirname "$0")/cli-util.sh"
+cli_paths "$1" "$2"
 
 # usage and help
 check "version" 0 "$bin" --version
@@ -171,5 +133,4 @@ expect "config invalid env" err "FACEREC_DEVICE"
 check "config unknown flag" 2 "$bin" config --gpu-batch-size 4
 expect "config unknown flag" err "use --max-batch-size"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+cli_done

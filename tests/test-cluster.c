@@ -32,7 +32,7 @@
 static const char *g_url;
 static char g_dir[256], g_imgs[300], g_keys[300];
 static char g_alice[128], g_bob[128];
-static struct gt_server g_sv[N_NODES];
+static struct ht_server g_sv[N_NODES];
 
 /* Runs the CLI; its first output line into out. */
 static void cli(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -44,14 +44,8 @@ static void cli(char *out, size_t size, const char *fmt, ...) {
     va_end(ap);
     /* FACEREC_TEST_PG is not a setting: the CLI would refuse it. */
     snprintf(cmd, sizeof(cmd), "env -u FACEREC_TEST_PG %s/facerec %s --data '%s'", FR_BINARY_DIR, args, g_url);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char line[512] = "";
-    if (!fgets(line, sizeof(line), p)) line[0] = 0;
-    int rc = pclose(p);
+    int rc = gt_run(cmd, out, size);
     if (rc != 0) fail_msg("%s: exit %d", cmd, rc);
-    line[strcspn(line, "\r\n")] = 0;
-    if (out) snprintf(out, size, "%s", line);
 }
 
 /* One number from SQL on the test database. */
@@ -74,7 +68,7 @@ static void make_images(void) {
     tjhandle d = tjInitDecompress(), e = tjInitCompress();
     int made = 0;
     for (int b = 0; b < nb; b++) {
-        struct blob f = gt_data(base[b]);
+        struct blob f = ht_data(base[b]);
         int w, h, ss, cs;
         assert_int_equal(tjDecompressHeader3(d, (const unsigned char *)f.data, (unsigned long)f.len, &w, &h, &ss, &cs), 0);
         unsigned char *rgb = malloc((size_t)w * h * 3);
@@ -139,9 +133,9 @@ static int setup(void **state) {
     /* Users and keys through the CLI, on the URL. */
     cli(g_alice, sizeof(g_alice), "user add alice");
     cli(g_bob, sizeof(g_bob), "user add bob");
-    double t0 = gt_now();
+    double t0 = fr_test_now();
     make_images();
-    print_message("  %d images made in %.1f s\n", N_IMAGES, gt_now() - t0);
+    print_message("  %d images made in %.1f s\n", N_IMAGES, fr_test_now() - t0);
     for (int i = 0; i < N_NODES; i++) start_node(i);
     return 0;
 }
@@ -149,19 +143,17 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     for (int i = 0; i < N_NODES; i++)
-        if (g_sv[i].pid > 0) gt_stop(&g_sv[i], SIGTERM);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    if (system(cmd)) {}
+        if (g_sv[i].pid > 0) ht_stop(&g_sv[i], SIGTERM);
+    if (fr_test_rm_rf(g_dir)) {}
     curl_global_cleanup();
     return 0;
 }
 
 /* Whether node i recognizes `name` in the image (a data file). */
 static bool sees(int i, const char *key, const char *rel, const char *name) {
-    struct blob b = gt_data(rel);
-    struct gt_resp r;
-    long st = gt_http(&g_sv[i], &r, "POST", "/v1/recognize?k=3", key, NULL, b.data, b.len);
+    struct blob b = ht_data(rel);
+    struct ht_resp r;
+    long st = ht_http(&g_sv[i], &r, "POST", "/v1/recognize?k=3", key, NULL, b.data, b.len);
     free(b.data);
     if (st != 200) fail_msg("recognize on node %d: %ld %s", i + 1, st, r.body ? r.body : "");
     bool found = false;
@@ -170,28 +162,28 @@ static bool sees(int i, const char *key, const char *rel, const char *name) {
         const cJSON *n = cJSON_GetObjectItem(fc, "name");
         if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) found = true;
     }
-    gt_free(&r);
+    ht_free(&r);
     return found;
 }
 
 static void test_enroll_recognize(void **state) {
     (void)state;
-    struct gt_resp r;
+    struct ht_resp r;
     /* Warm every node's matrix for alice first: the change must reach a
      * node that already holds her gallery in memory. */
     for (int i = 0; i < N_NODES; i++) assert_false(sees(i, g_alice, "examples/obama2.jpg", "Barack"));
-    assert_int_equal(gt_json(&g_sv[0], &r, "POST", "/v1/people", g_alice, "{\"name\":\"Barack\"}"), 201);
+    assert_int_equal(ht_json(&g_sv[0], &r, "POST", "/v1/people", g_alice, "{\"name\":\"Barack\"}"), 201);
     int64_t person = (int64_t)gt_num(r.json, "id");
-    gt_free(&r);
-    struct blob b = gt_data("examples/obama.jpg");
+    ht_free(&r);
+    struct blob b = ht_data("examples/obama.jpg");
     char path[96];
     snprintf(path, sizeof(path), "/v1/people/%lld/faces", (long long)person);
-    assert_int_equal(gt_http(&g_sv[0], &r, "POST", path, g_alice, NULL, b.data, b.len), 201);
-    double t_ack = gt_now();
-    gt_free(&r);
+    assert_int_equal(ht_http(&g_sv[0], &r, "POST", path, g_alice, NULL, b.data, b.len), 201);
+    double t_ack = fr_test_now();
+    ht_free(&r);
     free(b.data);
     /* The recognize sent right after the 201, to another node, finds it. */
-    double t_sent = gt_now();
+    double t_sent = fr_test_now();
     bool seen = sees(1, g_alice, "examples/obama2.jpg", "Barack");
     print_message("  node 2 recognized the face enrolled on node 1: %s (request sent %.0f ms after the 201)\n",
                   seen ? "yes" : "no", (t_sent - t_ack) * 1000);
@@ -201,8 +193,8 @@ static void test_enroll_recognize(void **state) {
     for (int i = 0; i < N_NODES; i++) assert_false(sees(i, g_bob, "examples/obama2.jpg", "Barack"));
     /* A deletion on node 1 reaches node 3. */
     snprintf(path, sizeof(path), "/v1/people/%lld", (long long)person);
-    assert_int_equal(gt_http(&g_sv[0], &r, "DELETE", path, g_alice, NULL, NULL, 0), 200);
-    gt_free(&r);
+    assert_int_equal(ht_http(&g_sv[0], &r, "DELETE", path, g_alice, NULL, NULL, 0), 200);
+    ht_free(&r);
     assert_false(sees(2, g_alice, "examples/obama2.jpg", "Barack"));
     /* The CLI on the URL sees what the servers wrote (and isolation holds there too). */
     char line[512];
@@ -223,61 +215,61 @@ static int node_holding(int64_t job) {
 
 static void test_index_job_with_a_node_killed(void **state) {
     (void)state;
-    struct gt_resp r;
+    struct ht_resp r;
     char body[512];
     snprintf(body, sizeof(body), "{\"kind\":\"index\",\"paths\":[\"%s\"]}", g_imgs);
-    double t0 = gt_now();
-    assert_int_equal(gt_json(&g_sv[0], &r, "POST", "/v1/jobs", g_alice, body), 201);
+    double t0 = fr_test_now();
+    assert_int_equal(ht_json(&g_sv[0], &r, "POST", "/v1/jobs", g_alice, body), 201);
     int64_t job = (int64_t)gt_num(r.json, "id");
     assert_int_equal((int)gt_num(r.json, "total"), N_IMAGES);
-    gt_free(&r);
+    ht_free(&r);
     char path[64];
     snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)job);
     /* Bob cannot see or cancel it on any node. */
     for (int i = 0; i < N_NODES; i++) {
-        assert_int_equal(gt_http(&g_sv[i], &r, "GET", path, g_bob, NULL, NULL, 0), 404);
-        gt_free(&r);
-        assert_int_equal(gt_http(&g_sv[i], &r, "DELETE", path, g_bob, NULL, NULL, 0), 404);
-        gt_free(&r);
+        assert_int_equal(ht_http(&g_sv[i], &r, "GET", path, g_bob, NULL, NULL, 0), 404);
+        ht_free(&r);
+        assert_int_equal(ht_http(&g_sv[i], &r, "DELETE", path, g_bob, NULL, NULL, 0), 404);
+        ht_free(&r);
     }
     /* Once a quarter is done, kill a node (not node 1) while it holds a batch. */
     int killed = -1;
     int64_t held_at_kill = 0;
     while (killed < 0) {
-        assert_int_equal(gt_http(&g_sv[0], &r, "GET", path, g_alice, NULL, NULL, 0), 200);
+        assert_int_equal(ht_http(&g_sv[0], &r, "GET", path, g_alice, NULL, NULL, 0), 200);
         double done = gt_num(r.json, "done");
-        gt_free(&r);
-        if (gt_now() - t0 > 600) fail_msg("the job did not progress in 600 s");
+        ht_free(&r);
+        if (fr_test_now() - t0 > 600) fail_msg("the job did not progress in 600 s");
         int i = done >= N_IMAGES / 4 ? node_holding(job) : -1;
         if (i < 0) {
-            gt_sleep_ms(20);
+            fr_test_sleep_ms(20);
             continue;
         }
-        gt_stop(&g_sv[i], SIGKILL);
+        ht_stop(&g_sv[i], SIGKILL);
         killed = i;
         char sql[200];
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM job_items WHERE job_id = %lld AND state = 1 AND node = 'n%d'",
                  (long long)job, i + 1);
         held_at_kill = sql_num(sql);
-        print_message("  node %d killed after %.1f s, %g done, holding %lld items\n", i + 1, gt_now() - t0, done,
+        print_message("  node %d killed after %.1f s, %g done, holding %lld items\n", i + 1, fr_test_now() - t0, done,
                       (long long)held_at_kill);
     }
     /* The rest finish the job, the dead node's batch included. */
     cJSON *doc = NULL;
     for (;;) {
-        assert_int_equal(gt_http(&g_sv[0], &r, "GET", path, g_alice, NULL, NULL, 0), 200);
+        assert_int_equal(ht_http(&g_sv[0], &r, "GET", path, g_alice, NULL, NULL, 0), 200);
         const char *state = cJSON_GetObjectItem(r.json, "state")->valuestring;
         if (strcmp(state, "running")) {
             doc = r.json;
             r.json = NULL;
-            gt_free(&r);
+            ht_free(&r);
             break;
         }
-        gt_free(&r);
-        if (gt_now() - t0 > 900) fail_msg("the job did not finish in 900 s");
-        gt_sleep_ms(100);
+        ht_free(&r);
+        if (fr_test_now() - t0 > 900) fail_msg("the job did not finish in 900 s");
+        fr_test_sleep_ms(100);
     }
-    double secs = gt_now() - t0;
+    double secs = fr_test_now() - t0;
     char *txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(doc, "nodes"));
     print_message("  job done in %.1f s (%.1f images/s), nodes: %s\n", secs, N_IMAGES / secs, txt);
     free(txt);
@@ -319,45 +311,45 @@ static void test_index_job_with_a_node_killed(void **state) {
      * agree, and an indexed image is recognized as itself after naming it. */
     for (int i = 0; i < N_NODES; i++) {
         if (i == killed) continue;
-        assert_int_equal(gt_http(&g_sv[i], &r, "GET", "/v1/people", g_bob, NULL, NULL, 0), 200);
+        assert_int_equal(ht_http(&g_sv[i], &r, "GET", "/v1/people", g_bob, NULL, NULL, 0), 200);
         assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "people")), 0);
-        gt_free(&r);
+        ht_free(&r);
     }
     /* Clustering on one node puts the indexed faces into people; another
      * node then recognizes them. */
     int other = killed == 1 ? 2 : 1;
-    assert_int_equal(gt_json(&g_sv[0], &r, "POST", "/v1/cluster", g_alice, "{}"), 200);
+    assert_int_equal(ht_json(&g_sv[0], &r, "POST", "/v1/cluster", g_alice, "{}"), 200);
     assert_true(gt_num(r.json, "created") > 0);
-    gt_free(&r);
-    struct blob b = gt_data("examples/biden.jpg");
-    assert_int_equal(gt_http(&g_sv[other], &r, "POST", "/v1/recognize", g_alice, NULL, b.data, b.len), 200);
+    ht_free(&r);
+    struct blob b = ht_data("examples/biden.jpg");
+    assert_int_equal(ht_http(&g_sv[other], &r, "POST", "/v1/recognize", g_alice, NULL, b.data, b.len), 200);
     const cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0);
     const cJSON *nm = cJSON_GetObjectItem(f0, "name");
     assert_true(cJSON_IsString(nm) && strncmp(nm->valuestring, "unnamed-", 8) == 0);
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_sv[other], &r, "POST", "/v1/recognize", g_bob, NULL, b.data, b.len), 200);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_sv[other], &r, "POST", "/v1/recognize", g_bob, NULL, b.data, b.len), 200);
     f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0);
     assert_string_equal(cJSON_GetObjectItem(f0, "name")->valuestring, "unknown");
-    gt_free(&r);
+    ht_free(&r);
     free(b.data);
     /* Cancelling a finished job changes nothing. */
-    assert_int_equal(gt_http(&g_sv[other], &r, "DELETE", path, g_alice, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_sv[other], &r, "DELETE", path, g_alice, NULL, NULL, 0), 200);
     assert_string_equal(cJSON_GetObjectItem(r.json, "state")->valuestring, "done");
-    gt_free(&r);
+    ht_free(&r);
     /* Bad requests. */
-    assert_int_equal(gt_json(&g_sv[0], &r, "POST", "/v1/jobs", g_alice, "{\"kind\":\"index\",\"paths\":[\"rel\"]}"),
+    assert_int_equal(ht_json(&g_sv[0], &r, "POST", "/v1/jobs", g_alice, "{\"kind\":\"index\",\"paths\":[\"rel\"]}"),
                      400);
-    gt_free(&r);
-    assert_int_equal(gt_json(&g_sv[0], &r, "POST", "/v1/jobs", g_alice, "{\"kind\":\"index\",\"paths\":[\"/nope\"]}"),
+    ht_free(&r);
+    assert_int_equal(ht_json(&g_sv[0], &r, "POST", "/v1/jobs", g_alice, "{\"kind\":\"index\",\"paths\":[\"/nope\"]}"),
                      400);
-    gt_free(&r);
-    assert_int_equal(gt_json(&g_sv[0], &r, "POST", "/v1/jobs", g_alice, "{\"kind\":\"cluster\",\"paths\":[\"/\"]}"),
+    ht_free(&r);
+    assert_int_equal(ht_json(&g_sv[0], &r, "POST", "/v1/jobs", g_alice, "{\"kind\":\"cluster\",\"paths\":[\"/\"]}"),
                      400);
-    gt_free(&r);
-    assert_int_equal(gt_json(&g_sv[0], &r, "POST", "/v1/jobs", g_alice, "{\"kind\":"), 400);
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_sv[0], &r, "GET", "/v1/jobs/999999", g_alice, NULL, NULL, 0), 404);
-    gt_free(&r);
+    ht_free(&r);
+    assert_int_equal(ht_json(&g_sv[0], &r, "POST", "/v1/jobs", g_alice, "{\"kind\":"), 400);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_sv[0], &r, "GET", "/v1/jobs/999999", g_alice, NULL, NULL, 0), 404);
+    ht_free(&r);
 }
 
 int main(void) {

@@ -720,25 +720,20 @@ static void test_help(void **state) {
     free(text);
 }
 
+#include "test-alloc.h"
+
 /* Every allocation failing in turn: fr_config_set and the file loader
  * report FR_ERR_NOMEM and leak nothing. */
-static int g_fail_at, g_allocs;
-static void *fail_malloc(size_t n) { return ++g_allocs == g_fail_at ? NULL : malloc(n); }
-static void *fail_calloc(size_t c, size_t n) { return ++g_allocs == g_fail_at ? NULL : calloc(c, n); }
-static void *fail_realloc(void *p, size_t n) { return ++g_allocs == g_fail_at ? NULL : realloc(p, n); }
-
 static void test_out_of_memory(void **state) {
     (void)state;
     const char *path = write_file("oom.ini", "[server]\nlisten = 0.0.0.0:1\n[device]\nmodels = /x\nthreads = 2\n");
-    struct fr_allocator fa = {fail_malloc, fail_calloc, fail_realloc, free};
     bool finished = false;
-    for (g_fail_at = 1; !finished && g_fail_at < 100; g_fail_at++) {
-        g_allocs = 0;
-        fr_allocator_set(&fa);
+    for (int64_t k = 0; !finished && k < 100; k++) {
+        fr_test_alloc_install();
+        fr_test_alloc_fail(k, false);
         struct fr_config cfg;
         fr_config_init(&cfg);
         enum fr_status st = fr_config_load_file(&cfg, path, g_err, sizeof(g_err));
-        fr_allocator_set(NULL);
         if (st == FR_OK) {
             finished = true;
             assert_string_equal(cfg.models, "/x");
@@ -746,6 +741,8 @@ static void test_out_of_memory(void **state) {
             assert_int_equal(st, FR_ERR_NOMEM);
         }
         fr_config_clear(&cfg);
+        assert_int_equal(fr_test_alloc_live(), 0);
+        fr_test_alloc_uninstall();
     }
     assert_true(finished);
 }

@@ -30,7 +30,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "test-util.h"
+#include "http-util.h"
 
 #define HEADER_TIMEOUT_MS 2000
 #define PER_IP 100
@@ -39,47 +39,14 @@
 #define MAX_BODY_MEMORY_MIB 8
 
 static char g_dir[256], g_keys[300], g_log[300];
-static pid_t g_pid;
-static int g_port;
+static struct ht_server g_sv;
 static char *g_img;
 static size_t g_img_len;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- a raw HTTP client ------------------------------------------------------ */
 
 /* A TCP connection from src (a 127/8 address) to the server, or -1. */
-static int dial(const char *src) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = { .sin_family = AF_INET };
-    inet_pton(AF_INET, src, &a.sin_addr);
-    struct sockaddr_in d = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g_port) };
-    inet_pton(AF_INET, "127.0.0.1", &d.sin_addr);
-    struct timeval tv = { 30, 0 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || connect(fd, (struct sockaddr *)&d, sizeof(d)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static bool send_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-        if (k <= 0) return false;
-        c += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
+static int dial(const char *src) { return fr_test_dial(src, g_sv.port, 30); }
 
 /* Reads one response: its status (-1 on a closed or broken connection)
  * and, when body is not NULL, its body (malloc'd). *closing: the server
@@ -129,7 +96,7 @@ static int request_c(int fd, const char *method, const char *path, const char *k
                       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s%sContent-Type: image/jpeg\r\n"
                       "Content-Length: %zu\r\n\r\n",
                       method, path, key ? "X-API-Key: " : "", key ? key : "", key ? "\r\n" : "", len);
-    if (!send_all(fd, head, (size_t)hl) || (len && !send_all(fd, data, len))) return -1;
+    if (!fr_test_send_all(fd, head, (size_t)hl) || (len && !fr_test_send_all(fd, data, len))) return -1;
     return read_response_c(fd, body, closing);
 }
 
@@ -142,10 +109,10 @@ static int request(int fd, const char *method, const char *path, const char *key
  * waiting at most ms. Data before the end is read and dropped; when first
  * is not NULL it gets the start of that data. */
 static bool closed_within(int fd, int ms, char *first, size_t cap) {
-    double deadline = now_s() + ms / 1000.0;
+    double deadline = fr_test_now() + ms / 1000.0;
     size_t got = 0;
     for (;;) {
-        int left = (int)((deadline - now_s()) * 1000);
+        int left = (int)((deadline - fr_test_now()) * 1000);
         if (left < 0) return false;
         struct pollfd p = { .fd = fd, .events = POLLIN };
         if (poll(&p, 1, left) <= 0) continue;
@@ -183,14 +150,6 @@ static double conn_status(const char *a, const char *b) {
 
 /* ---- the server ------------------------------------------------------------------ */
 
-static int logged_port(void) {
-    char *log = fr_test_read_file(g_log);
-    const char *p = log ? strstr(log, "(port ") : NULL;
-    int port = p ? atoi(p + 6) : 0;
-    free(log);
-    return port;
-}
-
 static void raise_nofile(void) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -212,14 +171,7 @@ static int setup(void **state) {
     fclose(f);
     char path[1024];
     snprintf(path, sizeof(path), "%s/examples/obama_small.jpg", fr_test_data_dir());
-    FILE *img = fopen(path, "rb");
-    if (!img) return -1;
-    fseek(img, 0, SEEK_END);
-    g_img_len = (size_t)ftell(img);
-    fseek(img, 0, SEEK_SET);
-    g_img = malloc(g_img_len);
-    if (fread(g_img, 1, g_img_len, img) != g_img_len) return -1;
-    fclose(img);
+    if (!(g_img = fr_test_read_file_len(path, &g_img_len))) return -1;
     char data[300], ht[16], ip[16], mc[16], win[16], mem[16];
     snprintf(data, sizeof(data), "%s/data", g_dir);
     snprintf(ht, sizeof(ht), "%d", HEADER_TIMEOUT_MS);
@@ -227,74 +179,19 @@ static int setup(void **state) {
     snprintf(mc, sizeof(mc), "%d", MAX_CONNECTIONS);
     snprintf(win, sizeof(win), "%d", BODY_WINDOW_MS);
     snprintf(mem, sizeof(mem), "%dMiB", MAX_BODY_MEMORY_MIB);
-    const char *argv[] = { FR_BINARY_DIR "/facerec", "serve", "--listen", "127.0.0.1:0", "--api-keys-file", g_keys,
-                           "--models", fr_test_models_dir(), "--log-level", "warn", "--data", data,
-                           "--header-timeout-ms", ht, "--max-connections-per-ip", ip, "--max-connections", mc,
-                           "--min-body-rate", "1024", "--body-rate-window-ms", win, "--max-body-memory", mem,
-                           "--max-concurrent-images", "4", "--no-warmup", NULL };
-    g_pid = fork();
-    if (g_pid < 0) return -1;
-    if (g_pid == 0) {
-        extern char **environ;
-        for (char **e = environ; *e;) {
-            if (!strncmp(*e, "FACEREC_", 8)) {
-                char name[128];
-                snprintf(name, sizeof(name), "%.*s", (int)strcspn(*e, "="), *e);
-                unsetenv(name);
-            } else {
-                e++;
-            }
-        }
-        if (!freopen(g_log, "w", stderr)) _exit(127);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    double t0 = now_s();
-    for (;;) {
-        int st;
-        if (waitpid(g_pid, &st, WNOHANG) == g_pid) {
-            char *log = fr_test_read_file(g_log);
-            fprintf(stderr, "facerec serve exited at start (status %d):\n%s", st, log ? log : "");
-            return -1;
-        }
-        if (!g_port) g_port = logged_port();
-        if (g_port) {
-            int fd = dial("127.0.0.250");
-            int s = fd >= 0 ? request(fd, "GET", "/readyz", NULL, NULL, 0, NULL) : -1;
-            if (fd >= 0) close(fd);
-            if (s == 200) break;
-        }
-        if (now_s() - t0 > 120) {
-            fprintf(stderr, "facerec serve not ready after 120 s\n");
-            return -1;
-        }
-        struct timespec ts = { 0, 50 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
-    }
+    const char *extra[] = { "--header-timeout-ms", ht, "--max-connections-per-ip", ip, "--max-connections", mc,
+                            "--min-body-rate", "1024", "--body-rate-window-ms", win, "--max-body-memory", mem,
+                            "--max-concurrent-images", "4", "--no-warmup", NULL };
+    ht_start(&g_sv, g_keys, data, g_log, false, true, extra);
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    int st = 0;
-    if (g_pid > 0) {
-        kill(g_pid, SIGTERM);
-        double t0 = now_s();
-        while (waitpid(g_pid, &st, WNOHANG) == 0) {
-            if (now_s() - t0 > 60) {
-                kill(g_pid, SIGKILL);
-                waitpid(g_pid, &st, 0);
-                break;
-            }
-            struct timespec ts = { 0, 10 * 1000 * 1000 };
-            nanosleep(&ts, NULL);
-        }
-    }
+    int rc = ht_stop(&g_sv, SIGTERM);
     free(g_img);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    if (system(cmd) != 0) return -1;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    if (fr_test_rm_rf(g_dir) != 0) return -1;
+    return rc == 0 ? 0 : -1;
 }
 
 /* ---- normal clients ---------------------------------------------------------------- */
@@ -312,7 +209,7 @@ struct client {
 static void *client_main(void *arg) {
     struct client *c = arg;
     int fd = -1;
-    for (int i = 0; i < 40 && (i < 4 || now_s() < c->until); i++) {
+    for (int i = 0; i < 40 && (i < 4 || fr_test_now() < c->until); i++) {
         if (fd < 0) fd = dial(c->src);
         int st = -1;
         bool closing = false;
@@ -349,29 +246,29 @@ static void test_slowloris_under_load(void **state) {
     static int fds[N_SLOW];
     static double opened[N_SLOW], closed_at[N_SLOW];
     static char first[N_SLOW][16];
-    double t0 = now_s();
+    double t0 = fr_test_now();
     for (int i = 0; i < N_SLOW; i++) {
         fds[i] = dial("127.0.0.2");
         assert_true(fds[i] >= 0);
-        opened[i] = now_s();
+        opened[i] = fr_test_now();
         closed_at[i] = 0;
         first[i][0] = 0;
         static const char half[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
         send(fds[i], half, sizeof(half) - 1, MSG_NOSIGNAL);
     }
-    double t_open = now_s() - t0;
+    double t_open = fr_test_now() - t0;
     struct client cl[N_CLIENTS];
     memset(cl, 0, sizeof(cl));
     for (int i = 0; i < N_CLIENTS; i++) {
         snprintf(cl[i].src, sizeof(cl[i].src), "127.0.0.%d", 10 + i);
-        cl[i].until = now_s() + HEADER_TIMEOUT_MS / 1000.0 + 1.0;
+        cl[i].until = fr_test_now() + HEADER_TIMEOUT_MS / 1000.0 + 1.0;
         assert_int_equal(pthread_create(&cl[i].t, NULL, client_main, &cl[i]), 0);
     }
     /* Watch the slow connections until all are closed, at most the
      * header timeout plus a generous margin for a loaded machine. */
     const double limit_s = HEADER_TIMEOUT_MS / 1000.0 + 4.0;
     int open_left = N_SLOW;
-    while (open_left > 0 && now_s() - t0 < t_open + limit_s + 1.0) {
+    while (open_left > 0 && fr_test_now() - t0 < t_open + limit_s + 1.0) {
         static struct pollfd p[N_SLOW];
         int map[N_SLOW], n = 0;
         for (int i = 0; i < N_SLOW; i++)
@@ -387,7 +284,7 @@ static void test_slowloris_under_load(void **state) {
             ssize_t r = recv(fds[i], buf, sizeof(buf), MSG_DONTWAIT);
             if (r > 0 && !first[i][0]) snprintf(first[i], sizeof(first[i]), "%.12s", buf);
             if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                closed_at[i] = now_s();
+                closed_at[i] = fr_test_now();
                 open_left--;
             }
         }
@@ -432,7 +329,7 @@ static void test_idle_keepalive(void **state) {
     (void)state;
     enum { N_IDLE = 2000 };
     static int fds[N_IDLE];
-    double t0 = now_s();
+    double t0 = fr_test_now();
     int opened = 0;
     for (int i = 0; i < N_IDLE; i++) {
         /* 20 addresses of 100 connections: within the per-address limit. */
@@ -442,9 +339,9 @@ static void test_idle_keepalive(void **state) {
         assert_true(fds[i] >= 0);
         int st = request(fds[i], "GET", "/healthz", NULL, NULL, 0, NULL);
         if (st == 200) opened++;
-        assert_true(now_s() - t0 < 60);
+        assert_true(fr_test_now() - t0 < 60);
     }
-    double t_open = now_s() - t0;
+    double t_open = fr_test_now() - t0;
     int fd = dial("127.0.0.5");
     assert_true(fd >= 0);
     assert_int_equal(request(fd, "GET", "/healthz", NULL, NULL, 0, NULL), 200);
@@ -477,8 +374,8 @@ static void test_body_trickle(void **state) {
     assert_true(fd >= 0);
     static const char head[] = "POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: key-c0\r\n"
                                "Content-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n";
-    assert_true(send_all(fd, head, sizeof(head) - 1));
-    double t0 = now_s();
+    assert_true(fr_test_send_all(fd, head, sizeof(head) - 1));
+    double t0 = fr_test_now();
     bool closed = false;
     for (int i = 0; i < 12 && !closed; i++) {
         if (send(fd, "x", 1, MSG_NOSIGNAL) != 1) {
@@ -487,7 +384,7 @@ static void test_body_trickle(void **state) {
         }
         closed = closed_within(fd, 1000, NULL, 0);
     }
-    double t = now_s() - t0;
+    double t = fr_test_now() - t0;
     printf("    trickled body closed after %.1f s\n", t);
     assert_true(closed);
     assert_true(t >= BODY_WINDOW_MS / 1000.0 - 0.5);
@@ -546,7 +443,7 @@ static void test_body_memory(void **state) {
                       "POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: key-c0\r\nContent-Type: image/jpeg\r\n"
                       "Content-Length: %d\r\n\r\n",
                       (MAX_BODY_MEMORY_MIB + 1) << 20);
-    assert_true(send_all(fd, head, (size_t)hl));
+    assert_true(fr_test_send_all(fd, head, (size_t)hl));
     char *body = NULL;
     assert_int_equal(read_response(fd, &body), 503);
     assert_non_null(strstr(body, "\"server_busy\""));

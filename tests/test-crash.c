@@ -18,7 +18,7 @@
 #define ROUNDS 24
 #define MAX_ACKED 4096
 
-static struct gt_server g_sv;
+static struct ht_server g_sv;
 static struct blob g_img;
 static int64_t g_person;
 static int64_t g_acked[MAX_ACKED];
@@ -30,14 +30,14 @@ static void *enroller(void *arg) {
     char path[96];
     snprintf(path, sizeof(path), "/v1/people/%lld/faces", (long long)g_person);
     for (;;) {
-        struct gt_resp r;
+        struct ht_resp r;
         atomic_fetch_add(&g_sent, 1);
-        long st = gt_http(&g_sv, &r, "POST", path, KEY, NULL, g_img.data, g_img.len);
+        long st = ht_http(&g_sv, &r, "POST", path, KEY, NULL, g_img.data, g_img.len);
         if (st == 201) {
             int64_t id = (int64_t)gt_num(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0), "id");
             if (id > 0 && g_nacked < MAX_ACKED) g_acked[g_nacked++] = id;
         }
-        gt_free(&r);
+        ht_free(&r);
         if (st != 201 || g_nacked >= MAX_ACKED) return NULL;
     }
 }
@@ -51,8 +51,8 @@ static void check_acked(void) {
     for (;;) {
         snprintf(path, sizeof(path), "/v1/people/%lld/faces?limit=1000&after=%lld", (long long)g_person,
                  (long long)after);
-        struct gt_resp r;
-        assert_int_equal(gt_http(&g_sv, &r, "GET", path, KEY, NULL, NULL, 0), 200);
+        struct ht_resp r;
+        assert_int_equal(ht_http(&g_sv, &r, "GET", path, KEY, NULL, NULL, 0), 200);
         const cJSON *f;
         int n = 0;
         cJSON_ArrayForEach(f, cJSON_GetObjectItem(r.json, "faces")) {
@@ -60,7 +60,7 @@ static void check_acked(void) {
             have[nhave++] = after = (int64_t)gt_num(f, "id");
             n++;
         }
-        gt_free(&r);
+        ht_free(&r);
         if (n < 1000) break;
     }
     for (int i = 0; i < g_nacked; i++) {
@@ -80,15 +80,15 @@ static void test_crash_loop(void **state) {
     FILE *f = fopen(keys, "w");
     fprintf(f, "%s crash\n", KEY);
     fclose(f);
-    g_img = gt_data("examples/obama_small.jpg");
+    g_img = ht_data("examples/obama_small.jpg");
     srand(12345);
     gt_start(&g_sv, data, keys, log, true);
-    struct gt_resp r;
-    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/people", KEY, "{\"name\":\"obama\"}"), 201);
+    struct ht_resp r;
+    assert_int_equal(ht_json(&g_sv, &r, "POST", "/v1/people", KEY, "{\"name\":\"obama\"}"), 201);
     g_person = (int64_t)gt_num(r.json, "id");
-    gt_free(&r);
+    ht_free(&r);
     int kills = 0;
-    double t0 = gt_now();
+    double t0 = fr_test_now();
     for (int round = 0; round < ROUNDS; round++) {
         if (round > 0) {
             gt_start(&g_sv, data, keys, log, true);
@@ -97,16 +97,16 @@ static void test_crash_loop(void **state) {
         pthread_t th;
         pthread_create(&th, NULL, enroller, NULL);
         /* A random moment: between 20 and 400 ms of enrolling. */
-        gt_sleep_ms(20 + rand() % 380);
-        gt_stop(&g_sv, SIGKILL);
+        fr_test_sleep_ms(20 + rand() % 380);
+        ht_stop(&g_sv, SIGKILL);
         kills++;
         pthread_join(th, NULL);
     }
     gt_start(&g_sv, data, keys, log, true);
     check_acked();
-    assert_int_equal(gt_stop(&g_sv, SIGTERM), 0);
+    assert_int_equal(ht_stop(&g_sv, SIGTERM), 0);
     print_message("  %d SIGKILLs in %.1f s; %d enrollments sent, %d acknowledged, all present after restart\n", kills,
-                  gt_now() - t0, atomic_load(&g_sent), g_nacked);
+                  fr_test_now() - t0, atomic_load(&g_sent), g_nacked);
     assert_true(kills >= 20);
     assert_true(g_nacked > 0);
     /* PRAGMA integrity_check on the file the killed servers left. */
@@ -118,9 +118,7 @@ static void test_crash_loop(void **state) {
     if (fr_store_check(st, err, sizeof(err)) != FR_OK) fail_msg("integrity_check: %s", err);
     fr_store_free(st);
     free(g_img.data);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd)) {}
+    if (fr_test_rm_rf(dir)) {}
 }
 
 int main(void) {

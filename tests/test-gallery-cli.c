@@ -17,7 +17,7 @@
 
 static char g_dir[256], g_data[300], g_keys[300], g_log[300], g_clilog[300];
 static char g_key[128]; /* erin's key, printed by `facerec user add erin` */
-static struct gt_server g_sv;
+static struct ht_server g_sv;
 static int64_t g_obama, g_biden; /* people of the enroll test */
 
 /* Runs `facerec ARGS --data D --models M`; stdout (first line, trimmed)
@@ -31,15 +31,7 @@ static int cli(char *out, size_t outlen, const char *fmt, ...) {
     va_end(ap);
     snprintf(cmd, sizeof(cmd), "%s/facerec %s --data %s --models %s 2>>%s", FR_BINARY_DIR, args, g_data,
              fr_test_models_dir(), g_clilog);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char line[4096];
-    if (out) *out = 0;
-    while (fgets(line, sizeof(line), p))
-        if (out && !*out) snprintf(out, outlen, "%.*s", (int)(outlen - 1), line);
-    if (out) out[strcspn(out, "\r\n")] = 0;
-    int st = pclose(p);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    int rc = gt_run(cmd, out, outlen);
     if (rc != 0) {
         char *l = fr_test_read_file(g_clilog);
         print_message("  facerec %s: exit %d; stderr so far:\n%s\n", args, rc, l ? l : "");
@@ -65,29 +57,25 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-    int rc = gt_stop(&g_sv, SIGTERM);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    if (system(cmd)) {}
-    curl_global_cleanup();
-    return rc == 0 ? 0 : -1;
+    (void)state;
+    return gt_finish(&g_sv, g_dir);
 }
 
-static long get(const char *path, const char *key, struct gt_resp *r) {
-    return gt_http(&g_sv, r, "GET", path, key, NULL, NULL, 0);
+static long get(const char *path, const char *key, struct ht_resp *r) {
+    return ht_http(&g_sv, r, "GET", path, key, NULL, NULL, 0);
 }
 
 /* Recognizes a shared test photo as erin; the caller deletes the answer. */
 static cJSON *recognize(const char *rel, const char *query) {
-    struct blob b = gt_data(rel);
-    struct gt_resp r;
+    struct blob b = ht_data(rel);
+    struct ht_resp r;
     char path[128];
     snprintf(path, sizeof(path), "/v1/recognize%s", query ? query : "");
-    long st = gt_http(&g_sv, &r, "POST", path, g_key, NULL, b.data, b.len);
+    long st = ht_http(&g_sv, &r, "POST", path, g_key, NULL, b.data, b.len);
     if (st != 200) fail_msg("recognize %s: %ld %s", rel, st, r.body ? r.body : "");
     cJSON *j = r.json;
     r.json = NULL;
-    gt_free(&r);
+    ht_free(&r);
     free(b.data);
     return j;
 }
@@ -113,13 +101,13 @@ static bool mentions(const cJSON *ans, int64_t person) {
 
 /* The person's face count in GET /v1/people, or -1 when it is not listed. */
 static int listed_faces(int64_t person) {
-    struct gt_resp r;
+    struct ht_resp r;
     assert_int_equal(get("/v1/people?limit=1000", g_key, &r), 200);
     int n = -1;
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItem(r.json, "people")) if ((int64_t)gt_num(p, "id") == person) n =
         (int)gt_num(p, "faces");
-    gt_free(&r);
+    ht_free(&r);
     return n;
 }
 
@@ -133,26 +121,26 @@ static int64_t parse_id(const char *s) {
 /* ---- keys: `facerec user add` / `key` / `revoke` while the server runs ---------------- */
 
 static void test_keys(void **state) {
-    struct gt_resp r;
+    struct ht_resp r;
     assert_int_equal(get("/v1/people", g_key, &r), 200);
-    gt_free(&r);
+    ht_free(&r);
     char k1[128], k2[128];
     assert_int_equal(cli(k1, sizeof(k1), "user add frank"), 0);
     assert_int_equal(get("/v1/people", k1, &r), 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "people")), 0);
-    gt_free(&r);
+    ht_free(&r);
     assert_int_equal(cli(k2, sizeof(k2), "user key frank"), 0);
     assert_string_not_equal(k1, k2);
     assert_int_equal(get("/v1/people", k2, &r), 200);
-    gt_free(&r);
+    ht_free(&r);
     assert_int_equal(cli(NULL, 0, "user revoke frank"), 0);
     assert_int_equal(get("/v1/people", k1, &r), 401);
     assert_string_equal(gt_code(&r), "unauthorized");
-    gt_free(&r);
+    ht_free(&r);
     assert_int_equal(get("/v1/people", k2, &r), 401);
-    gt_free(&r);
+    ht_free(&r);
     assert_int_equal(get("/v1/people", g_key, &r), 200); /* erin is untouched */
-    gt_free(&r);
+    ht_free(&r);
 }
 
 /* ---- people: add, enroll, merge, delete by the CLI; recognize by the server ------------- */
@@ -179,15 +167,15 @@ static void test_people(void **state) {
     cJSON_Delete(a);
 
     /* A server write after the CLI's, then the CLI again. */
-    struct gt_resp r;
-    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/people", g_key, "{\"name\":\"biden\"}"), 201);
+    struct ht_resp r;
+    assert_int_equal(ht_json(&g_sv, &r, "POST", "/v1/people", g_key, "{\"name\":\"biden\"}"), 201);
     g_biden = (int64_t)gt_num(r.json, "id");
-    gt_free(&r);
-    struct blob b = gt_data("examples/knn_examples/train/biden/biden.jpg");
+    ht_free(&r);
+    struct blob b = ht_data("examples/knn_examples/train/biden/biden.jpg");
     char path[128];
     snprintf(path, sizeof(path), "/v1/people/%lld/faces", (long long)g_biden);
-    assert_int_equal(gt_http(&g_sv, &r, "POST", path, g_key, NULL, b.data, b.len), 201);
-    gt_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "POST", path, g_key, NULL, b.data, b.len), 201);
+    ht_free(&r);
     free(b.data);
     assert_int_equal(cli(out, sizeof(out), "people add joe --user erin"), 0);
     int64_t joe = parse_id(out);
@@ -206,7 +194,7 @@ static void test_people(void **state) {
     assert_int_equal(listed_faces(g_biden), 2);
     snprintf(path, sizeof(path), "/v1/people/%lld", (long long)joe);
     assert_int_equal(get(path, g_key, &r), 404);
-    gt_free(&r);
+    ht_free(&r);
     a = recognize("examples/knn_examples/test/obama_and_biden.jpg", "?k=5");
     f = face_named(a, "biden");
     if (!f) fail_msg("biden after the CLI's merge: %s", cJSON_PrintUnformatted(a));
@@ -250,20 +238,20 @@ static void test_index_cluster(void **state) {
     assert_true(faces >= 6);
 
     /* The server sees the CLI's images (same bytes: skipped) and faces (unassigned: clustered). */
-    struct blob b = gt_data("examples/knn_examples/train/kit_harington/john1.jpeg");
-    struct gt_resp r;
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", g_key, NULL, b.data, b.len), 200);
+    struct blob b = ht_data("examples/knn_examples/train/kit_harington/john1.jpeg");
+    struct ht_resp r;
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/index", g_key, NULL, b.data, b.len), 200);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "skipped")));
-    gt_free(&r);
+    ht_free(&r);
     free(b.data);
-    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/cluster", g_key, "{\"min_faces\":2}"), 200);
+    assert_int_equal(ht_json(&g_sv, &r, "POST", "/v1/cluster", g_key, "{\"min_faces\":2}"), 200);
     int created = (int)gt_num(r.json, "created"), joined = (int)gt_num(r.json, "joined");
     print_message("  cluster of the CLI's %d faces: %s\n", faces, r.body);
     assert_int_equal(created + joined + (int)gt_num(r.json, "left"), faces);
     assert_true(gt_num(r.json, "people_created") >= 2); /* kit and rose */
     int64_t job = (int64_t)gt_num(r.json, "job");
     assert_true(job > 0);
-    gt_free(&r);
+    ht_free(&r);
 
     /* Jobs, newest first: the server's cluster, then the CLI's index. */
     assert_int_equal(get("/v1/jobs", g_key, &r), 200);
@@ -279,19 +267,19 @@ static void test_index_cluster(void **state) {
     assert_string_equal(cJSON_GetObjectItem(j1, "state")->valuestring, "done");
     assert_int_equal((int)gt_num(j1, "total"), 6);
     assert_true(gt_num(j1, "id") < gt_num(j0, "id"));
-    gt_free(&r);
+    ht_free(&r);
     assert_int_equal(get("/v1/jobs?limit=1", g_key, &r), 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "jobs")), 1);
-    gt_free(&r);
+    ht_free(&r);
     assert_int_equal(get("/v1/jobs?limit=0", g_key, &r), 400);
-    gt_free(&r);
+    ht_free(&r);
 
     /* The other way round: the server indexes, the CLI clusters, the server recognizes. */
-    b = gt_data("examples/knn_examples/test/kit_with_rose.jpg");
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", g_key, NULL, b.data, b.len), 201);
+    b = ht_data("examples/knn_examples/test/kit_with_rose.jpg");
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/index", g_key, NULL, b.data, b.len), 201);
     int added = cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "faces"));
     assert_int_equal(added, 2);
-    gt_free(&r);
+    ht_free(&r);
     free(b.data);
     assert_int_equal(cli(out, sizeof(out), "people cluster --json --user erin"), 0);
     cJSON *cl = cJSON_Parse(out);
@@ -310,7 +298,7 @@ static void test_index_cluster(void **state) {
     cJSON_Delete(a);
     assert_int_equal(get("/v1/jobs", g_key, &r), 200);
     assert_int_equal((int64_t)gt_num(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "jobs"), 0), "id"), cjob);
-    gt_free(&r);
+    ht_free(&r);
     char jout[4096];
     assert_int_equal(cli(jout, sizeof(jout), "jobs --json --user erin --limit 3"), 0);
     cJSON *js = cJSON_Parse(jout);
@@ -348,10 +336,10 @@ static void test_landmarks(void **state) {
 }
 
 static bool status_int8(void) {
-    struct gt_resp r;
+    struct ht_resp r;
     assert_int_equal(get("/status", g_key, &r), 200);
     bool on = cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "gallery"), "search_int8"));
-    gt_free(&r);
+    ht_free(&r);
     return on;
 }
 
@@ -359,7 +347,7 @@ static void test_int8(void **state) {
     cJSON *exact[N_PROBES];
     assert_false(status_int8());
     for (size_t i = 0; i < N_PROBES; i++) exact[i] = recognize(probes[i], "?k=5");
-    assert_int_equal(gt_stop(&g_sv, SIGTERM), 0);
+    assert_int_equal(ht_stop(&g_sv, SIGTERM), 0);
     const char *const extra[] = { "--search-int8=true", NULL };
     gt_start_with(&g_sv, g_data, g_keys, g_log, true, extra);
     assert_true(status_int8());

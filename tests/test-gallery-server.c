@@ -19,7 +19,7 @@
 
 static char g_dir[256], g_data[300], g_keys[300];
 static char g_admin[128]; /* the admin key `facerec user add --admin` printed */
-static struct gt_server g_sv;
+static struct ht_server g_sv;
 
 #define KEY_A "key-alice-0123456789"
 #define KEY_B "key-bob-0123456789"
@@ -49,49 +49,45 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-    int rc = gt_stop(&g_sv, SIGTERM);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    if (system(cmd)) {}
-    curl_global_cleanup();
-    return rc == 0 ? 0 : -1;
+    (void)state;
+    return gt_finish(&g_sv, g_dir);
 }
 
 static int64_t add_person(const char *key, const char *name) {
-    struct gt_resp r;
+    struct ht_resp r;
     char body[512];
     snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
-    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/people", key, body), 201);
+    assert_int_equal(ht_json(&g_sv, &r, "POST", "/v1/people", key, body), 201);
     int64_t id = (int64_t)gt_num(r.json, "id");
     assert_true(id > 0);
-    gt_free(&r);
+    ht_free(&r);
     return id;
 }
 
 /* Enrolls the largest face of a data file; returns the new face's id. */
 static int64_t enroll(const char *key, int64_t person, const char *rel) {
-    struct blob b = gt_data(rel);
-    struct gt_resp r;
+    struct blob b = ht_data(rel);
+    struct ht_resp r;
     char path[96];
     snprintf(path, sizeof(path), "/v1/people/%lld/faces", (long long)person);
-    long st = gt_http(&g_sv, &r, "POST", path, key, NULL, b.data, b.len);
+    long st = ht_http(&g_sv, &r, "POST", path, key, NULL, b.data, b.len);
     if (st != 201) fail_msg("enroll %s: %ld %s", rel, st, r.body ? r.body : "");
     cJSON *faces = cJSON_GetObjectItem(r.json, "faces");
     assert_int_equal(cJSON_GetArraySize(faces), 1);
     int64_t id = (int64_t)gt_num(cJSON_GetArrayItem(faces, 0), "id");
-    gt_free(&r);
+    ht_free(&r);
     free(b.data);
     return id;
 }
 
 /* Recognizes an image; returns the parsed answer (caller deletes). */
 static cJSON *recognize(const char *key, const char *file) {
-    struct blob b = gt_read(file);
-    struct gt_resp r;
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/recognize?k=3", key, NULL, b.data, b.len), 200);
+    struct blob b = ht_read(file);
+    struct ht_resp r;
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/recognize?k=3", key, NULL, b.data, b.len), 200);
     cJSON *j = r.json;
     r.json = NULL;
-    gt_free(&r);
+    ht_free(&r);
     free(b.data);
     return j;
 }
@@ -107,99 +103,99 @@ static bool has_name(const cJSON *ans, const char *name) {
 
 /* ---- isolation: user B against every route on user A's ids ------------------ */
 
-static void expect_404(long got, struct gt_resp *r, const char *what) {
+static void expect_404(long got, struct ht_resp *r, const char *what) {
     if (got != 404 || strcmp(gt_code(r), "not_found")) fail_msg("%s: got %ld %s, want 404", what, got, r->body);
-    gt_free(r);
+    ht_free(r);
 }
 
 static void test_isolation(void **state) {
     int64_t pa = add_person(KEY_A, "alice's obama");
     int64_t fa = enroll(KEY_A, pa, "examples/obama.jpg");
     int64_t pb = add_person(KEY_B, "bob's friend");
-    struct blob img = gt_data("examples/obama2.jpg");
-    struct blob two = gt_data("examples/two_people.jpg");
-    struct gt_resp r;
+    struct blob img = ht_data("examples/obama2.jpg");
+    struct blob two = ht_data("examples/two_people.jpg");
+    struct ht_resp r;
     char path[128], body[128];
     /* Index an image for A: B's index of the same bytes must not be skipped. */
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_A, NULL, two.data, two.len), 201);
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/index", KEY_A, NULL, two.data, two.len), 201);
     int64_t fa_unassigned = (int64_t)gt_num(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0), "id");
-    gt_free(&r);
+    ht_free(&r);
 
     snprintf(path, sizeof(path), "/v1/people/%lld", (long long)pa);
-    expect_404(gt_http(&g_sv, &r, "GET", path, KEY_B, NULL, NULL, 0), &r, "GET person");
-    expect_404(gt_json(&g_sv, &r, "PATCH", path, KEY_B, "{\"name\":\"stolen\"}"), &r, "PATCH person");
-    expect_404(gt_http(&g_sv, &r, "DELETE", path, KEY_B, NULL, NULL, 0), &r, "DELETE person");
+    expect_404(ht_http(&g_sv, &r, "GET", path, KEY_B, NULL, NULL, 0), &r, "GET person");
+    expect_404(ht_json(&g_sv, &r, "PATCH", path, KEY_B, "{\"name\":\"stolen\"}"), &r, "PATCH person");
+    expect_404(ht_http(&g_sv, &r, "DELETE", path, KEY_B, NULL, NULL, 0), &r, "DELETE person");
     snprintf(path, sizeof(path), "/v1/people/%lld/faces", (long long)pa);
-    expect_404(gt_http(&g_sv, &r, "GET", path, KEY_B, NULL, NULL, 0), &r, "GET person faces");
-    expect_404(gt_http(&g_sv, &r, "POST", path, KEY_B, NULL, img.data, img.len), &r, "POST person faces");
+    expect_404(ht_http(&g_sv, &r, "GET", path, KEY_B, NULL, NULL, 0), &r, "GET person faces");
+    expect_404(ht_http(&g_sv, &r, "POST", path, KEY_B, NULL, img.data, img.len), &r, "POST person faces");
     snprintf(path, sizeof(path), "/v1/people/%lld/merge", (long long)pa);
     snprintf(body, sizeof(body), "{\"from\":%lld}", (long long)pb);
-    expect_404(gt_json(&g_sv, &r, "POST", path, KEY_B, body), &r, "merge into A's person");
+    expect_404(ht_json(&g_sv, &r, "POST", path, KEY_B, body), &r, "merge into A's person");
     snprintf(path, sizeof(path), "/v1/people/%lld/merge", (long long)pb);
     snprintf(body, sizeof(body), "{\"from\":%lld}", (long long)pa);
-    expect_404(gt_json(&g_sv, &r, "POST", path, KEY_B, body), &r, "merge A's person away");
+    expect_404(ht_json(&g_sv, &r, "POST", path, KEY_B, body), &r, "merge A's person away");
     snprintf(path, sizeof(path), "/v1/faces/%lld", (long long)fa);
-    expect_404(gt_http(&g_sv, &r, "DELETE", path, KEY_B, NULL, NULL, 0), &r, "DELETE face");
+    expect_404(ht_http(&g_sv, &r, "DELETE", path, KEY_B, NULL, NULL, 0), &r, "DELETE face");
     snprintf(path, sizeof(path), "/v1/faces/%lld/thumbnail", (long long)fa);
-    expect_404(gt_http(&g_sv, &r, "GET", path, KEY_B, NULL, NULL, 0), &r, "GET thumbnail");
+    expect_404(ht_http(&g_sv, &r, "GET", path, KEY_B, NULL, NULL, 0), &r, "GET thumbnail");
     snprintf(path, sizeof(path), "/v1/faces/%lld", (long long)fa_unassigned);
-    expect_404(gt_http(&g_sv, &r, "DELETE", path, KEY_B, NULL, NULL, 0), &r, "DELETE unassigned face");
+    expect_404(ht_http(&g_sv, &r, "DELETE", path, KEY_B, NULL, NULL, 0), &r, "DELETE unassigned face");
 
     /* Lists show only B's rows; recognize does not match A's people. */
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/people", KEY_B, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/v1/people", KEY_B, NULL, NULL, 0), 200);
     cJSON *people = cJSON_GetObjectItem(r.json, "people");
     assert_int_equal(cJSON_GetArraySize(people), 1);
     assert_int_equal((int64_t)gt_num(cJSON_GetArrayItem(people, 0), "id"), pb);
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/recognize", KEY_B, NULL, img.data, img.len), 200);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/recognize", KEY_B, NULL, img.data, img.len), 200);
     assert_true(has_name(r.json, "unknown"));
     assert_false(has_name(r.json, "alice's obama"));
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0),
                                                             "candidates")),
                      0);
-    gt_free(&r);
+    ht_free(&r);
     /* B's index of A's photo is B's own first copy; B's cluster sees only B's faces. */
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_B, NULL, two.data, two.len), 201);
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/index", KEY_B, NULL, two.data, two.len), 201);
     assert_false(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "skipped")));
-    gt_free(&r);
-    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_A, "{\"min_faces\":5,\"max_distance\":0.01}"), 200);
+    ht_free(&r);
+    assert_int_equal(ht_json(&g_sv, &r, "POST", "/v1/cluster", KEY_A, "{\"min_faces\":5,\"max_distance\":0.01}"), 200);
     int64_t job_a = (int64_t)gt_num(r.json, "job"); /* changes nothing: no face is that close */
     assert_int_equal((int)gt_num(r.json, "joined") + (int)gt_num(r.json, "created"), 0);
-    gt_free(&r);
-    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_B, "{\"min_faces\":1}"), 200);
+    ht_free(&r);
+    assert_int_equal(ht_json(&g_sv, &r, "POST", "/v1/cluster", KEY_B, "{\"min_faces\":1}"), 200);
     assert_int_equal((int)gt_num(r.json, "created") + (int)gt_num(r.json, "joined") + (int)gt_num(r.json, "left"), 2);
     int64_t job_b = (int64_t)gt_num(r.json, "job");
-    gt_free(&r);
+    ht_free(&r);
     /* Jobs: each user sees only its own. */
     assert_true(job_a > 0 && job_b > 0 && job_a != job_b);
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/jobs", KEY_B, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/v1/jobs", KEY_B, NULL, NULL, 0), 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "jobs")), 1);
     assert_int_equal((int64_t)gt_num(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "jobs"), 0), "id"), job_b);
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/jobs", KEY_A, NULL, NULL, 0), 200);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/v1/jobs", KEY_A, NULL, NULL, 0), 200);
     const cJSON *jb;
     cJSON_ArrayForEach(jb, cJSON_GetObjectItem(r.json, "jobs")) assert_true((int64_t)gt_num(jb, "id") != job_b);
     assert_int_equal((int64_t)gt_num(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "jobs"), 0), "id"), job_a);
-    gt_free(&r);
+    ht_free(&r);
 
     /* A's data is untouched. */
     snprintf(path, sizeof(path), "/v1/people/%lld", (long long)pa);
-    assert_int_equal(gt_http(&g_sv, &r, "GET", path, KEY_A, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", path, KEY_A, NULL, NULL, 0), 200);
     assert_string_equal(cJSON_GetObjectItem(r.json, "name")->valuestring, "alice's obama");
     assert_int_equal((int)gt_num(r.json, "faces"), 1);
-    gt_free(&r);
+    ht_free(&r);
     snprintf(path, sizeof(path), "/v1/faces/%lld/thumbnail", (long long)fa);
-    assert_int_equal(gt_http(&g_sv, &r, "GET", path, KEY_A, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", path, KEY_A, NULL, NULL, 0), 200);
     assert_string_equal(r.ctype, "image/jpeg");
     assert_true(r.len > 500 && (unsigned char)r.body[0] == 0xFF && (unsigned char)r.body[1] == 0xD8);
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/recognize", KEY_A, NULL, img.data, img.len), 200);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/recognize", KEY_A, NULL, img.data, img.len), 200);
     assert_true(has_name(r.json, "alice's obama"));
-    gt_free(&r);
+    ht_free(&r);
     /* A's own index of the same photo again: skipped. */
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_A, NULL, two.data, two.len), 200);
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/index", KEY_A, NULL, two.data, two.len), 200);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "skipped")));
-    gt_free(&r);
+    ht_free(&r);
     free(img.data);
     free(two.data);
 }
@@ -296,9 +292,9 @@ static void test_cluster(void **state) {
         line[strcspn(line, "\n")] = 0;
         char path[1200];
         snprintf(path, sizeof(path), "%s/%s", FR_SOURCE_DIR, line);
-        struct blob b = gt_read(path);
-        struct gt_resp r;
-        long st = gt_http(&g_sv, &r, "POST", "/v1/index", KEY_D, NULL, b.data, b.len);
+        struct blob b = ht_read(path);
+        struct ht_resp r;
+        long st = ht_http(&g_sv, &r, "POST", "/v1/index", KEY_D, NULL, b.data, b.len);
         /* Some photos are byte-identical copies (skipped, 200). */
         if (st != 200 && st != 201) fail_msg("index %s: %ld %s", line, st, r.body);
         nimg++;
@@ -316,18 +312,18 @@ static void test_cluster(void **state) {
             face_truth[nf] = truth(line);
             nf++;
         }
-        gt_free(&r);
+        ht_free(&r);
         free(b.data);
     }
     pclose(p);
     assert_int_equal(nimg, 38);
-    struct gt_resp r;
-    assert_int_equal(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_D, "{\"min_faces\":2,\"max_distance\":0.5}"), 200);
+    struct ht_resp r;
+    assert_int_equal(ht_json(&g_sv, &r, "POST", "/v1/cluster", KEY_D, "{\"min_faces\":2,\"max_distance\":0.5}"), 200);
     print_message("  cluster: %s\n", r.body);
-    gt_free(&r);
+    ht_free(&r);
     /* face -> person from the people's face lists. */
     int64_t person_of[MAXF] = { 0 };
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/people?limit=1000", KEY_D, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/v1/people?limit=1000", KEY_D, NULL, NULL, 0), 200);
     const cJSON *pe;
     int n_people = 0;
     cJSON_ArrayForEach(pe, cJSON_GetObjectItem(r.json, "people")) {
@@ -335,16 +331,16 @@ static void test_cluster(void **state) {
         n_people++;
         char path[128];
         snprintf(path, sizeof(path), "/v1/people/%lld/faces?limit=1000", (long long)pid);
-        struct gt_resp fr;
-        assert_int_equal(gt_http(&g_sv, &fr, "GET", path, KEY_D, NULL, NULL, 0), 200);
+        struct ht_resp fr;
+        assert_int_equal(ht_http(&g_sv, &fr, "GET", path, KEY_D, NULL, NULL, 0), 200);
         const cJSON *f;
         cJSON_ArrayForEach(f, cJSON_GetObjectItem(fr.json, "faces")) {
             for (int i = 0; i < nf; i++)
                 if (face_id[i] == (int64_t)gt_num(f, "id")) person_of[i] = pid;
         }
-        gt_free(&fr);
+        ht_free(&fr);
     }
-    gt_free(&r);
+    ht_free(&r);
     /* Unassigned faces count as clusters of their own. */
     for (int i = 0; i < nf; i++)
         if (!person_of[i]) person_of[i] = -face_id[i];
@@ -395,73 +391,73 @@ static void test_cluster(void **state) {
 
     /* Incremental: a new obama photo joins the obama person. */
     snprintf(cmd, sizeof(cmd), "%s/examples/knn_examples/test/obama1.jpg", fr_test_data_dir());
-    struct blob b = gt_read(cmd);
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_D, NULL, b.data, b.len), 200); /* already in the set */
-    gt_free(&r);
+    struct blob b = ht_read(cmd);
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/index", KEY_D, NULL, b.data, b.len), 200); /* already in the set */
+    ht_free(&r);
     free(b.data);
 }
 
 /* ---- bad input ----------------------------------------------------------------- */
 
-static void expect_4xx(long got, struct gt_resp *r, long want, const char *code, const char *what) {
+static void expect_4xx(long got, struct ht_resp *r, long want, const char *code, const char *what) {
     if (got != want || strcmp(gt_code(r), code))
         fail_msg("%s: got %ld %s, want %ld %s", what, got, r->body ? r->body : "", want, code);
-    gt_free(r);
+    ht_free(r);
 }
 
 static void test_bad_input(void **state) {
-    struct gt_resp r;
+    struct ht_resp r;
     int64_t p = add_person(KEY_B, "someone");
     char path[128];
-    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people", NULL, NULL, NULL, 0), &r, 401, "unauthorized", "no key");
-    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people", "wrong", NULL, NULL, 0), &r, 401, "unauthorized", "bad key");
-    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people/999999", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "id");
-    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people/abc", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "text id");
-    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people/0", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "id 0");
-    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people/99999999999999999999999", KEY_B, NULL, NULL, 0), &r, 404,
+    expect_4xx(ht_http(&g_sv, &r, "GET", "/v1/people", NULL, NULL, NULL, 0), &r, 401, "unauthorized", "no key");
+    expect_4xx(ht_http(&g_sv, &r, "GET", "/v1/people", "wrong", NULL, NULL, 0), &r, 401, "unauthorized", "bad key");
+    expect_4xx(ht_http(&g_sv, &r, "GET", "/v1/people/999999", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "id");
+    expect_4xx(ht_http(&g_sv, &r, "GET", "/v1/people/abc", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "text id");
+    expect_4xx(ht_http(&g_sv, &r, "GET", "/v1/people/0", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "id 0");
+    expect_4xx(ht_http(&g_sv, &r, "GET", "/v1/people/99999999999999999999999", KEY_B, NULL, NULL, 0), &r, 404,
                "not_found", "huge id");
-    expect_4xx(gt_http(&g_sv, &r, "DELETE", "/v1/faces/424242", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "face");
-    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/faces/424242/thumbnail", KEY_B, NULL, NULL, 0), &r, 404, "not_found",
+    expect_4xx(ht_http(&g_sv, &r, "DELETE", "/v1/faces/424242", KEY_B, NULL, NULL, 0), &r, 404, "not_found", "face");
+    expect_4xx(ht_http(&g_sv, &r, "GET", "/v1/faces/424242/thumbnail", KEY_B, NULL, NULL, 0), &r, 404, "not_found",
                "thumbnail");
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":"), &r, 400, "invalid_json", "truncated");
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "[1,2]"), &r, 400, "invalid_request", "array");
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":\"x\"} trailing"), &r, 400, "invalid_json",
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":"), &r, 400, "invalid_json", "truncated");
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "[1,2]"), &r, 400, "invalid_request", "array");
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":\"x\"} trailing"), &r, 400, "invalid_json",
                "trailing");
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"nom\":\"x\"}"), &r, 400, "invalid_request",
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"nom\":\"x\"}"), &r, 400, "invalid_request",
                "unknown key");
     assert_non_null(strstr(r.body ? r.body : "\"nom\"", "nom"));
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{}"), &r, 400, "invalid_request", "no name");
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":12}"), &r, 400, "invalid_request",
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{}"), &r, 400, "invalid_request", "no name");
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":12}"), &r, 400, "invalid_request",
                "number name");
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":\"\"}"), &r, 400, "invalid_request",
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":\"\"}"), &r, 400, "invalid_request",
                "empty name");
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":\"a\\u0001b\"}"), &r, 400,
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/people", KEY_B, "{\"name\":\"a\\u0001b\"}"), &r, 400,
                "invalid_request", "control character");
     char *big = malloc(10 * 1024 + 32);
     strcpy(big, "{\"name\":\"");
     memset(big + 9, 'x', 10 * 1024);
     strcpy(big + 9 + 10 * 1024, "\"}");
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/people", KEY_B, big), &r, 400, "invalid_request", "10 KB name");
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/people", KEY_B, big), &r, 400, "invalid_request", "10 KB name");
     snprintf(path, sizeof(path), "/v1/people/%lld", (long long)p);
-    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, KEY_B, big), &r, 400, "invalid_request", "10 KB rename");
+    expect_4xx(ht_json(&g_sv, &r, "PATCH", path, KEY_B, big), &r, 400, "invalid_request", "10 KB rename");
     free(big);
-    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, KEY_B, "{\"name\":null}"), &r, 400, "invalid_request", "null name");
+    expect_4xx(ht_json(&g_sv, &r, "PATCH", path, KEY_B, "{\"name\":null}"), &r, 400, "invalid_request", "null name");
     snprintf(path, sizeof(path), "/v1/people/%lld/merge", (long long)p);
-    expect_4xx(gt_json(&g_sv, &r, "POST", path, KEY_B, "{\"from\":\"1\"}"), &r, 400, "invalid_request", "from type");
-    expect_4xx(gt_json(&g_sv, &r, "POST", path, KEY_B, "{}"), &r, 400, "invalid_request", "no from");
-    expect_4xx(gt_json(&g_sv, &r, "POST", path, KEY_B, "{\"from\":987654}"), &r, 404, "not_found", "from unknown");
+    expect_4xx(ht_json(&g_sv, &r, "POST", path, KEY_B, "{\"from\":\"1\"}"), &r, 400, "invalid_request", "from type");
+    expect_4xx(ht_json(&g_sv, &r, "POST", path, KEY_B, "{}"), &r, 400, "invalid_request", "no from");
+    expect_4xx(ht_json(&g_sv, &r, "POST", path, KEY_B, "{\"from\":987654}"), &r, 404, "not_found", "from unknown");
     char self[64];
     snprintf(self, sizeof(self), "{\"from\":%lld}", (long long)p);
-    expect_4xx(gt_json(&g_sv, &r, "POST", path, KEY_B, self), &r, 400, "invalid_request", "merge self");
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_B, "{\"min_faces\":0}"), &r, 400, "invalid_request",
+    expect_4xx(ht_json(&g_sv, &r, "POST", path, KEY_B, self), &r, 400, "invalid_request", "merge self");
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/cluster", KEY_B, "{\"min_faces\":0}"), &r, 400, "invalid_request",
                "min_faces 0");
-    expect_4xx(gt_json(&g_sv, &r, "POST", "/v1/cluster", KEY_B, "{\"max_distance\":\"far\"}"), &r, 400,
+    expect_4xx(ht_json(&g_sv, &r, "POST", "/v1/cluster", KEY_B, "{\"max_distance\":\"far\"}"), &r, 400,
                "invalid_request", "max_distance type");
-    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people?limit=0", KEY_B, NULL, NULL, 0), &r, 400, "invalid_request",
+    expect_4xx(ht_http(&g_sv, &r, "GET", "/v1/people?limit=0", KEY_B, NULL, NULL, 0), &r, 400, "invalid_request",
                "limit 0");
-    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/people?after=x", KEY_B, NULL, NULL, 0), &r, 400, "invalid_request",
+    expect_4xx(ht_http(&g_sv, &r, "GET", "/v1/people?after=x", KEY_B, NULL, NULL, 0), &r, 400, "invalid_request",
                "after x");
-    expect_4xx(gt_http(&g_sv, &r, "PUT", "/v1/people", KEY_B, NULL, NULL, 0), &r, 405, "method_not_allowed", "PUT");
+    expect_4xx(ht_http(&g_sv, &r, "PUT", "/v1/people", KEY_B, NULL, NULL, 0), &r, 405, "method_not_allowed", "PUT");
     /* Images: no face is 422 for enroll and an empty list elsewhere; not an image is 400. */
     /* A flat grey JPEG: an image without a face. */
     struct blob noface = { 0 };
@@ -478,18 +474,18 @@ static void test_bad_input(void **state) {
         tjDestroy(tj);
     }
     snprintf(path, sizeof(path), "/v1/people/%lld/faces", (long long)p);
-    expect_4xx(gt_http(&g_sv, &r, "POST", path, KEY_B, "image/jpeg", noface.data, noface.len), &r, 422, "no_face",
+    expect_4xx(ht_http(&g_sv, &r, "POST", path, KEY_B, "image/jpeg", noface.data, noface.len), &r, 422, "no_face",
                "enroll without a face");
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/recognize", KEY_B, "image/jpeg", noface.data, noface.len), 200);
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/recognize", KEY_B, "image/jpeg", noface.data, noface.len), 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "faces")), 0);
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/index", KEY_B, "image/jpeg", noface.data, noface.len), 201);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/index", KEY_B, "image/jpeg", noface.data, noface.len), 201);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "faces")), 0);
-    gt_free(&r);
-    expect_4xx(gt_http(&g_sv, &r, "POST", path, KEY_B, NULL, "not an image", 12), &r, 400, "invalid_image", "garbage");
-    expect_4xx(gt_http(&g_sv, &r, "POST", "/v1/recognize?k=0", KEY_B, "image/jpeg", noface.data, noface.len), &r, 400,
+    ht_free(&r);
+    expect_4xx(ht_http(&g_sv, &r, "POST", path, KEY_B, NULL, "not an image", 12), &r, 400, "invalid_image", "garbage");
+    expect_4xx(ht_http(&g_sv, &r, "POST", "/v1/recognize?k=0", KEY_B, "image/jpeg", noface.data, noface.len), &r, 400,
                "invalid_request", "k 0");
-    expect_4xx(gt_http(&g_sv, &r, "POST", "/v1/people/987654/faces", KEY_B, "image/jpeg", noface.data, noface.len), &r,
+    expect_4xx(ht_http(&g_sv, &r, "POST", "/v1/people/987654/faces", KEY_B, "image/jpeg", noface.data, noface.len), &r,
                404, "not_found", "enroll unknown person");
     free(noface.data);
 }
@@ -497,25 +493,25 @@ static void test_bad_input(void **state) {
 /* ---- /status by key -------------------------------------------------------------- */
 
 static void test_status(void **state) {
-    struct gt_resp r;
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/status", NULL, NULL, NULL, 0), 200);
+    struct ht_resp r;
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/status", NULL, NULL, NULL, 0), 200);
     assert_null(cJSON_GetObjectItem(r.json, "gallery"));
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "queue"), "per_user")), 0);
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/status", KEY_B, NULL, NULL, 0), 200);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/status", KEY_B, NULL, NULL, 0), 200);
     cJSON *users = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "gallery"), "users");
     assert_int_equal(cJSON_GetArraySize(users), 1);
     assert_non_null(cJSON_GetObjectItem(users, "bob"));
     cJSON *pu = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "queue"), "per_user"), *e;
     cJSON_ArrayForEach(e, pu) assert_string_equal(e->string, "bob");
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/status", g_admin, NULL, NULL, 0), 200);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/status", g_admin, NULL, NULL, 0), 200);
     users = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "gallery"), "users");
     assert_true(cJSON_GetArraySize(users) >= 5);
     assert_non_null(cJSON_GetObjectItem(users, "alice"));
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/status", "nope", NULL, NULL, 0), 401);
-    gt_free(&r);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/status", "nope", NULL, NULL, 0), 401);
+    ht_free(&r);
 }
 
 /* ---- each gallery route's success answer ---------------------------------------- */
@@ -524,53 +520,53 @@ static void test_status(void **state) {
  * deletion and recognize with landmarks, each checked here and, through
  * the contract log, against docs/openapi.yaml (test-contract). */
 static void test_lifecycle(void **state) {
-    struct gt_resp r;
+    struct ht_resp r;
     char path[128], body[128];
     int64_t pa = add_person(KEY_E, "first"), pb = add_person(KEY_E, "second");
     int64_t fa = enroll(KEY_E, pa, "examples/obama.jpg");
     enroll(KEY_E, pb, "examples/obama2.jpg");
     snprintf(path, sizeof(path), "/v1/people/%lld", (long long)pa);
-    assert_int_equal(gt_json(&g_sv, &r, "PATCH", path, KEY_E, "{\"name\":\"Barack\"}"), 200);
+    assert_int_equal(ht_json(&g_sv, &r, "PATCH", path, KEY_E, "{\"name\":\"Barack\"}"), 200);
     assert_string_equal(cJSON_GetObjectItem(r.json, "name")->valuestring, "Barack");
-    gt_free(&r);
+    ht_free(&r);
     snprintf(path, sizeof(path), "/v1/people/%lld/merge", (long long)pa);
     snprintf(body, sizeof(body), "{\"from\":%lld}", (long long)pb);
-    assert_int_equal(gt_json(&g_sv, &r, "POST", path, KEY_E, body), 200);
+    assert_int_equal(ht_json(&g_sv, &r, "POST", path, KEY_E, body), 200);
     assert_int_equal((int)gt_num(r.json, "faces"), 2);
-    gt_free(&r);
+    ht_free(&r);
     snprintf(path, sizeof(path), "/v1/people/%lld", (long long)pb);
-    assert_int_equal(gt_http(&g_sv, &r, "GET", path, KEY_E, NULL, NULL, 0), 404);
-    gt_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", path, KEY_E, NULL, NULL, 0), 404);
+    ht_free(&r);
     /* Pages of one face: full pages name the next cursor, the last none. */
     int64_t after = 0;
     for (int page = 0; page < 3; page++) {
         snprintf(path, sizeof(path), "/v1/people/%lld/faces?limit=1&after=%lld", (long long)pa, (long long)after);
-        assert_int_equal(gt_http(&g_sv, &r, "GET", path, KEY_E, NULL, NULL, 0), 200);
+        assert_int_equal(ht_http(&g_sv, &r, "GET", path, KEY_E, NULL, NULL, 0), 200);
         const cJSON *next = cJSON_GetObjectItem(r.json, "next_after");
         assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "faces")), page < 2 ? 1 : 0);
         if (page < 2) after = (int64_t)next->valuedouble;
         else assert_true(cJSON_IsNull(next));
-        gt_free(&r);
+        ht_free(&r);
     }
-    struct blob b = gt_data("examples/obama2.jpg");
-    assert_int_equal(gt_http(&g_sv, &r, "POST", "/v1/recognize?k=2&landmarks=1", KEY_E, NULL, b.data, b.len), 200);
+    struct blob b = ht_data("examples/obama2.jpg");
+    assert_int_equal(ht_http(&g_sv, &r, "POST", "/v1/recognize?k=2&landmarks=1", KEY_E, NULL, b.data, b.len), 200);
     const cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0);
     assert_string_equal(cJSON_GetObjectItem(f0, "name")->valuestring, "Barack");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(f0, "landmarks")), 68);
-    gt_free(&r);
+    ht_free(&r);
     free(b.data);
     snprintf(path, sizeof(path), "/v1/faces/%lld", (long long)fa);
-    assert_int_equal(gt_http(&g_sv, &r, "DELETE", path, KEY_E, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_sv, &r, "DELETE", path, KEY_E, NULL, NULL, 0), 200);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "deleted")));
-    gt_free(&r);
+    ht_free(&r);
     snprintf(path, sizeof(path), "/v1/people/%lld", (long long)pa);
-    assert_int_equal(gt_http(&g_sv, &r, "DELETE", path, KEY_E, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_sv, &r, "DELETE", path, KEY_E, NULL, NULL, 0), 200);
     assert_int_equal((int)gt_num(r.json, "faces_deleted"), 1);
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/people", KEY_E, NULL, NULL, 0), 200);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/v1/people", KEY_E, NULL, NULL, 0), 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "people")), 0);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(r.json, "next_after")));
-    gt_free(&r);
+    ht_free(&r);
 }
 
 /* ---- moving a face; the unassigned list; the web app's files ------------------- */
@@ -587,18 +583,18 @@ static void new_user(const char *name, char *key, size_t len) {
     key[strcspn(key, "\r\n")] = 0;
 }
 
-static int64_t face_person(const struct gt_resp *r) {
+static int64_t face_person(const struct ht_resp *r) {
     const cJSON *p = cJSON_GetObjectItem(r->json, "person");
     return cJSON_IsNumber(p) ? (int64_t)p->valuedouble : 0;
 }
 
 static bool unassigned_has(const char *key, int64_t face) {
-    struct gt_resp r;
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/faces/unassigned?limit=1000", key, NULL, NULL, 0), 200);
+    struct ht_resp r;
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/v1/faces/unassigned?limit=1000", key, NULL, NULL, 0), 200);
     bool found = false;
     const cJSON *f;
     cJSON_ArrayForEach(f, cJSON_GetObjectItem(r.json, "faces")) found |= (int64_t)gt_num(f, "id") == face;
-    gt_free(&r);
+    ht_free(&r);
     return found;
 }
 
@@ -610,19 +606,19 @@ static void test_face_move(void **state) {
     int64_t a = add_person(erin, "Obama"), b = add_person(erin, "Someone else");
     int64_t f = enroll(erin, a, "examples/obama.jpg");
     int64_t theirs = add_person(frank, "Frank's");
-    struct gt_resp r;
+    struct ht_resp r;
     snprintf(path, sizeof(path), "/v1/faces/%lld", (long long)f);
 
     /* To another person: the store and the search follow. */
     snprintf(body, sizeof(body), "{\"person\":%lld}", (long long)b);
-    assert_int_equal(gt_json(&g_sv, &r, "PATCH", path, erin, body), 200);
+    assert_int_equal(ht_json(&g_sv, &r, "PATCH", path, erin, body), 200);
     assert_int_equal(face_person(&r), b);
     assert_int_equal((int64_t)gt_num(r.json, "id"), f);
-    gt_free(&r);
+    ht_free(&r);
     snprintf(body, sizeof(body), "/v1/people/%lld", (long long)b);
-    assert_int_equal(gt_http(&g_sv, &r, "GET", body, erin, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", body, erin, NULL, NULL, 0), 200);
     assert_int_equal((int)gt_num(r.json, "faces"), 1);
-    gt_free(&r);
+    ht_free(&r);
     char file[1024];
     snprintf(file, sizeof(file), "%s/examples/obama2.jpg", fr_test_data_dir());
     cJSON *ans = recognize(erin, file);
@@ -631,9 +627,9 @@ static void test_face_move(void **state) {
     cJSON_Delete(ans);
 
     /* Back among the unassigned: no longer recognized, listed as unassigned. */
-    assert_int_equal(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":null}"), 200);
+    assert_int_equal(ht_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":null}"), 200);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(r.json, "person")));
-    gt_free(&r);
+    ht_free(&r);
     assert_true(unassigned_has(erin, f));
     ans = recognize(erin, file);
     assert_false(has_name(ans, "Someone else"));
@@ -642,93 +638,41 @@ static void test_face_move(void **state) {
     /* Isolation: frank can neither move erin's face nor see it; erin
      * cannot move her face into frank's person. */
     snprintf(body, sizeof(body), "{\"person\":%lld}", (long long)theirs);
-    expect_404(gt_json(&g_sv, &r, "PATCH", path, frank, body), &r, "frank moves erin's face");
-    expect_404(gt_json(&g_sv, &r, "PATCH", path, erin, body), &r, "erin moves into frank's person");
+    expect_404(ht_json(&g_sv, &r, "PATCH", path, frank, body), &r, "frank moves erin's face");
+    expect_404(ht_json(&g_sv, &r, "PATCH", path, erin, body), &r, "erin moves into frank's person");
     assert_false(unassigned_has(frank, f));
     assert_true(unassigned_has(erin, f));
 
     /* Bad input. */
-    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{}"), &r, 400, "invalid_request", "no person");
-    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":\"1\"}"), &r, 400, "invalid_request", "string");
-    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":0}"), &r, 400, "invalid_request", "zero");
-    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":1.5}"), &r, 400, "invalid_request", "fraction");
-    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":null,\"x\":1}"), &r, 400, "invalid_request",
+    expect_4xx(ht_json(&g_sv, &r, "PATCH", path, erin, "{}"), &r, 400, "invalid_request", "no person");
+    expect_4xx(ht_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":\"1\"}"), &r, 400, "invalid_request", "string");
+    expect_4xx(ht_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":0}"), &r, 400, "invalid_request", "zero");
+    expect_4xx(ht_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":1.5}"), &r, 400, "invalid_request", "fraction");
+    expect_4xx(ht_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":null,\"x\":1}"), &r, 400, "invalid_request",
                "unknown key");
-    expect_4xx(gt_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":"), &r, 400, "invalid_json", "malformed");
-    expect_404(gt_json(&g_sv, &r, "PATCH", "/v1/faces/999999999", erin, "{\"person\":null}"), &r, "no such face");
-    expect_4xx(gt_http(&g_sv, &r, "GET", "/v1/faces/unassigned?limit=0", erin, NULL, NULL, 0), &r, 400,
+    expect_4xx(ht_json(&g_sv, &r, "PATCH", path, erin, "{\"person\":"), &r, 400, "invalid_json", "malformed");
+    expect_404(ht_json(&g_sv, &r, "PATCH", "/v1/faces/999999999", erin, "{\"person\":null}"), &r, "no such face");
+    expect_4xx(ht_http(&g_sv, &r, "GET", "/v1/faces/unassigned?limit=0", erin, NULL, NULL, 0), &r, 400,
                "invalid_request", "limit 0");
-    assert_int_equal(gt_http(&g_sv, &r, "GET", "/v1/faces/unassigned", NULL, NULL, NULL, 0), 401);
-    gt_free(&r);
+    assert_int_equal(ht_http(&g_sv, &r, "GET", "/v1/faces/unassigned", NULL, NULL, NULL, 0), 401);
+    ht_free(&r);
     /* Still where it was after all that. */
     assert_true(unassigned_has(erin, f));
 }
 
-struct web_resp {
-    long status;
-    size_t len;
-    char ctype[96], etag[96], csp[512], nosniff[32], allow[64];
-};
-
-static size_t web_header(char *p, size_t sz, size_t n, void *u) {
-    struct web_resp *w = u;
-    size_t len = sz * n;
-    struct { const char *name; char *dst; size_t cap; } want[] = {
-        { "etag:", w->etag, sizeof(w->etag) },
-        { "content-security-policy:", w->csp, sizeof(w->csp) },
-        { "x-content-type-options:", w->nosniff, sizeof(w->nosniff) },
-        { "allow:", w->allow, sizeof(w->allow) },
-    };
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        size_t k = strlen(want[i].name);
-        if (len > k && !strncasecmp(p, want[i].name, k)) {
-            const char *v = p + k;
-            while (*v == ' ') v++;
-            snprintf(want[i].dst, want[i].cap, "%.*s", (int)strcspn(v, "\r\n"), v);
-        }
-    }
-    return len;
-}
-
-static size_t web_body(char *p, size_t sz, size_t n, void *u) {
-    ((struct web_resp *)u)->len += sz * n;
-    return sz * n;
-}
-
-static long web_get(const char *method, const char *path, const char *if_none_match, struct web_resp *w) {
-    memset(w, 0, sizeof(*w));
-    CURL *c = curl_easy_init();
-    char url[256], h[160];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", g_sv.port, path);
-    struct curl_slist *hdr = NULL;
-    if (if_none_match) {
-        snprintf(h, sizeof(h), "If-None-Match: %s", if_none_match);
-        hdr = curl_slist_append(hdr, h);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (!strcmp(method, "HEAD")) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, web_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, w);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, web_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &w->status);
-    char *ct = NULL;
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-    if (ct) snprintf(w->ctype, sizeof(w->ctype), "%s", ct);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(c);
-    return w->status;
+/* A web app file; if_none_match: that request header's value, or NULL. */
+static long web_get(const char *method, const char *path, const char *if_none_match, struct ht_resp *w) {
+    char h[160];
+    snprintf(h, sizeof(h), "If-None-Match: %s", if_none_match ? if_none_match : "");
+    ht_free(w);
+    return ht_send(&g_sv, &(struct ht_req){ .method = method, .path = path, .header = if_none_match ? h : NULL }, w);
 }
 
 static void test_web_files(void **state) {
 #ifndef FR_HAVE_WEB
     skip();
 #else
-    struct web_resp w;
+    struct ht_resp w = { 0 };
     /* The index page, with its security headers and a validator. */
     assert_int_equal(web_get("GET", "/", NULL, &w), 200);
     assert_string_equal(w.ctype, "text/html; charset=utf-8");
@@ -768,6 +712,7 @@ static void test_web_files(void **state) {
     assert_int_equal(web_get("GET", "/nope.js", NULL, &w), 404);
     assert_int_equal(web_get("GET", "/vendor/", NULL, &w), 404);
     assert_int_equal(web_get("GET", "/index.html/", NULL, &w), 404);
+    ht_free(&w);
 #endif
 }
 

@@ -22,115 +22,12 @@
 
 #include "facerec/image.h"
 #include "image-fixtures.h"
+#include "test-rng.h"
 #include "test-util.h"
 
 #include "image-test.h"
 
-/* ---- one fixture per format and variant ----------------------------------- */
-
-struct fixture {
-    char name[64];
-    struct fr_fx_blob b;
-    enum fr_image_format f;
-    bool heif; /* slow to decode (libheif, libraw): fewer random rounds, truncations sampled */
-};
-
-#define MAX_FIXTURES 32
-
-/* Small (40x30) files of every container and coding path; HEIF ones only
- * when libheif can encode them. Returns the count. */
-static int make_fixtures(struct fixture *fx) {
-    int w = 40, h = 30, n = 0;
-    uint8_t *rgb = fr_fx_pattern_rgb(w, h);
-    struct fr_fx_blob exif, tmp;
-    assert_true(fr_fx_exif(6, false, &exif));
-#define ADD(fmt, ...) (snprintf(fx[n].name, sizeof fx[n].name, __VA_ARGS__), fx[n].f = (fmt), fx[n].heif = false, n++)
-    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_420, 0, &tmp));
-    assert_true(fr_fx_jpeg_add_exif(&tmp, &exif, &fx[n].b));
-    fr_fx_blob_free(&tmp);
-    ADD(FR_FORMAT_JPEG, "JPEG 420 + EXIF");
-    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_444, FR_FX_JPEG_PROGRESSIVE, &fx[n].b));
-    ADD(FR_FORMAT_JPEG, "JPEG progressive");
-    assert_true(fr_fx_jpeg(rgb, w, h, 90, TJSAMP_420, FR_FX_JPEG_CMYK, &fx[n].b));
-    ADD(FR_FORMAT_JPEG, "JPEG YCCK");
-    struct fr_fx_png_opts po[3] = {{PNG_COLOR_TYPE_RGB, 8, false, false, NULL, false},
-                                   {PNG_COLOR_TYPE_PALETTE, 4, true, true, NULL, false},
-                                   {PNG_COLOR_TYPE_RGBA, 16, false, false, &exif, false}};
-    const char *pn[3] = {"PNG RGB8", "PNG palette4 tRNS Adam7", "PNG RGBA16 + eXIf"};
-    for (int i = 0; i < 3; i++) {
-        assert_true(fr_fx_png(rgb, w, h, &po[i], &fx[n].b, NULL));
-        ADD(FR_FORMAT_PNG, "%s", pn[i]);
-    }
-    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSY, 90, &fx[n].b));
-    ADD(FR_FORMAT_WEBP, "WebP lossy");
-    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSLESS, 90, &fx[n].b));
-    ADD(FR_FORMAT_WEBP, "WebP lossless");
-    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSY_ALPHA, 90, &fx[n].b));
-    ADD(FR_FORMAT_WEBP, "WebP lossy + alpha");
-    uint8_t *inv = malloc((size_t)w * h * 3);
-    for (int i = 0; i < w * h * 3; i++)
-        inv[i] = (uint8_t)(255 - rgb[i]);
-    const uint8_t *frames[2] = {rgb, inv};
-    assert_true(fr_fx_webp_anim(frames, 2, w, h, true, &fx[n].b));
-    ADD(FR_FORMAT_WEBP, "WebP animated");
-    free(inv);
-    assert_true(fr_fx_webp(rgb, w, h, FR_FX_WEBP_LOSSLESS, 0, &tmp));
-    assert_true(fr_fx_webp_add_exif(&tmp, &exif, &fx[n].b));
-    fr_fx_blob_free(&tmp);
-    ADD(FR_FORMAT_WEBP, "WebP + EXIF");
-    if (heif_or_skip(rgb, w, h, FR_FX_HEIC, 1, false, &fx[n].b)) {
-        ADD(FR_FORMAT_HEIF, "HEIC");
-        fx[n - 1].heif = true;
-    }
-    if (heif_or_skip(rgb, w, h, FR_FX_HEIC, 6, true, &fx[n].b)) {
-        ADD(FR_FORMAT_HEIF, "HEIC alpha + irot");
-        fx[n - 1].heif = true;
-    }
-    if (heif_or_skip(rgb, w, h, FR_FX_AVIF, 1, false, &fx[n].b)) {
-        ADD(FR_FORMAT_AVIF, "AVIF");
-        fx[n - 1].heif = true;
-    }
-    /* Issue 17's formats. */
-    assert_true(fr_fx_jxl(rgb, w, h, FR_FX_JXL_LOSSY8, 1, &fx[n].b));
-    ADD(FR_FORMAT_JXL, "JPEG XL lossy");
-    assert_true(fr_fx_jxl(rgb, w, h, FR_FX_JXL_LOSSLESS16, 6, &fx[n].b));
-    ADD(FR_FORMAT_JXL, "JPEG XL lossless 16-bit + orientation");
-    struct fr_fx_tiff_opts to[3] = {{.compression = COMPRESSION_LZW, .orientation = 6},
-                                    {.photometric = PHOTOMETRIC_PALETTE, .tiled = true, .extra_pages = 1},
-                                    {.compression = COMPRESSION_JPEG, .big_endian = true}};
-    const char *tn[3] = {"TIFF LZW + orientation", "TIFF palette tiled 2 pages", "TIFF YCbCr JPEG big-endian"};
-    for (int i = 0; i < 3; i++) {
-        assert_true(fr_fx_tiff(rgb, w, h, &to[i], &fx[n].b, NULL));
-        ADD(FR_FORMAT_TIFF, "%s", tn[i]);
-    }
-    struct fr_fx_gif_opts go[2] = {{.interlace = true, .transparent = true}, {.extra_frames = 1, .left = 3, .top = 2}};
-    assert_true(fr_fx_gif(rgb, w, h, &go[0], &fx[n].b, NULL));
-    ADD(FR_FORMAT_GIF, "GIF interlaced transparent");
-    assert_true(fr_fx_gif(rgb, w, h, &go[1], &fx[n].b, NULL));
-    ADD(FR_FORMAT_GIF, "GIF animated, frame offset");
-    struct fr_fx_bmp_opts bo[4] = {{.bpp = 24}, {.bpp = 8, .rle = true}, {.bpp = 4, .rle = true, .top_down = false},
-                                   {.bpp = 16, .bitfields = true, .v5 = true}};
-    const char *bn[4] = {"BMP 24-bit", "BMP RLE8", "BMP RLE4", "BMP 16-bit bit fields V5"};
-    for (int i = 0; i < 4; i++) {
-        assert_true(fr_fx_bmp(rgb, w, h, &bo[i], &fx[n].b, NULL));
-        ADD(FR_FORMAT_BMP, "%s", bn[i]);
-    }
-    uint8_t *pv = fr_fx_pattern_rgb(20, 15);
-    assert_true(fr_fx_dng(rgb, w, h, pv, 20, 15, 6, &fx[n].b));
-    free(pv);
-    ADD(FR_FORMAT_RAW, "DNG (demosaic) + orientation");
-    fx[n - 1].heif = true;
-#undef ADD
-    assert_true(n <= MAX_FIXTURES);
-    fr_fx_blob_free(&exif);
-    free(rgb);
-    return n;
-}
-
-static void free_fixtures(struct fixture *fx, int n) {
-    for (int i = 0; i < n; i++)
-        fr_fx_blob_free(&fx[i].b);
-}
+/* ---- references (fixtures: image-test.h) ---------------------------------- */
 
 /* The decode of a good file, as a reference for "still decodes the same". */
 static uint8_t *reference_pixels(const struct fixture *fx, int *w, int *h) {
@@ -199,12 +96,13 @@ static void test_limits(void **state) {
     struct fr_decode_params p = fr_decode_default_params();
     p.max_bytes = 1000;
     struct fr_image *img = NULL;
-    size_t live = g_mem.live;
-    g_mem.peak = live;
+    size_t live = fr_test_alloc_live();
+    fr_test_alloc_peak_reset();
     assert_int_equal(fr_image_load(path, &p, &img, err, sizeof err), FR_ERR_TOO_LARGE);
     assert_null(img);
     assert_true(strncmp(err, path, strlen(path)) == 0);
-    if (g_mem.peak - live > 4096) fail_msg("an over-size file was read: %zu bytes allocated", g_mem.peak - live);
+    size_t used = fr_test_alloc_peak() - live;
+    if (used > 4096) fail_msg("an over-size file was read: %zu bytes allocated", used);
     soft_done();
 }
 
@@ -213,12 +111,12 @@ static void test_limits(void **state) {
 static void huge_claim_ms(const struct fr_fx_blob *b, const struct fr_decode_params *p, bool too_large_only,
                           double max_ms, const char *what) {
     char err[512];
-    size_t live = g_mem.live;
-    g_mem.peak = live;
+    size_t live = fr_test_alloc_live();
+    fr_test_alloc_peak_reset();
     double t0 = fr_time_now();
     enum fr_status st = decode_err(b->data, b->len, p, err, sizeof err, what);
     double ms = (fr_time_now() - t0) * 1e3;
-    size_t used = g_mem.peak - live;
+    size_t used = fr_test_alloc_peak() - live;
     if (g_verbose) printf("  %-44s %s in %.2f ms, %zu bytes: %s\n", what, fr_status_name(st), ms, used, err);
     if (too_large_only)
         want_status(st, FR_ERR_TOO_LARGE, err, what);
@@ -456,14 +354,6 @@ static size_t jpeg_segment(const struct fr_fx_blob *b, uint8_t m) {
     return 0;
 }
 
-static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
-}
 
 /* Corruptions every decoder must notice: broken structure, not just odd
  * pixels. Each entry edits a copy of the fixture; false when it does not
@@ -632,13 +522,13 @@ static void test_corrupt(void **state) {
             struct fr_fx_blob c;
             assert_true(fr_fx_blob_copy(fx[i].b.data, fx[i].b.len, &c));
             if (r % 4 == 3) {
-                size_t at = rnd() % c.len, run = 1 + rnd() % 32;
+                size_t at = fr_test_rnd() % c.len, run = 1 + fr_test_rnd() % 32;
                 for (size_t k = at; k < c.len && k < at + run; k++)
-                    c.data[k] = (uint8_t)rnd();
+                    c.data[k] = (uint8_t)fr_test_rnd();
             } else {
-                int flips = 1 + (int)(rnd() % 4);
+                int flips = 1 + (int)(fr_test_rnd() % 4);
                 for (int k = 0; k < flips; k++)
-                    c.data[rnd() % c.len] ^= (uint8_t)(1u << (rnd() % 8));
+                    c.data[fr_test_rnd() % c.len] ^= (uint8_t)(1u << (fr_test_rnd() % 8));
             }
             struct fr_image *img = NULL;
             char err[512] = "";
@@ -834,23 +724,23 @@ static void test_out_of_memory(void **state) {
         for (int small = 0; small < 2; small++) {
             struct fr_decode_params p = fr_decode_default_params();
             p.max_image_size = small ? 16 : 2048; /* 16: the resize path too */
-            int64_t c0 = g_mem.calls;
+            int64_t c0 = fr_test_alloc_calls();
             fr_image_free(decode_ok(&fx[i].b, &p, fx[i].name));
-            int64_t calls = g_mem.calls - c0;
+            int64_t calls = fr_test_alloc_calls() - c0;
             for (int64_t k = 0; k < calls; k++) {
                 struct fr_image *img = NULL;
                 char err[512] = "";
-                size_t live = g_mem.live;
-                g_mem.fail_at = g_mem.calls + k;
+                size_t live = fr_test_alloc_live();
+                fr_test_alloc_fail(k, false);
                 enum fr_status st = fr_image_decode(fx[i].b.data, fx[i].b.len, &p, &img, err, sizeof err);
-                g_mem.fail_at = -1;
+                fr_test_alloc_fail_off();
                 fr_image_free(img);
                 if (st != FR_OK && st != FR_ERR_NOMEM)
                     SOFT_FAIL("%s: allocation %lld of %lld failed: %s (%s)", fx[i].name, (long long)k + 1,
                               (long long)calls, fr_status_name(st), err);
-                if (g_mem.live != live)
+                if (fr_test_alloc_live() != live)
                     fail_msg("%s: allocation %lld of %lld failed: %zu bytes leaked", fx[i].name, (long long)k + 1,
-                             (long long)calls, g_mem.live - live);
+                             (long long)calls, fr_test_alloc_live() - live);
             }
         }
     }
@@ -859,6 +749,7 @@ static void test_out_of_memory(void **state) {
 }
 
 int main(void) {
+    fr_test_rng = 0x9E3779B97F4A7C15ull; /* the damage drawn since these tests were written */
 #define T(f) cmocka_unit_test_setup_teardown(f, leak_setup, leak_teardown)
     const struct CMUnitTest tests[] = {
         T(test_limits),

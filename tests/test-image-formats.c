@@ -31,32 +31,6 @@
 
 #include "image-test.h"
 
-/* The image stored with EXIF orientation o, as it must be displayed
- * (upright pixel (x, y) comes from stored pixel ...). */
-static uint8_t *orient(const uint8_t *s, int w, int h, int o, int *ow, int *oh) {
-    bool swap = o >= 5;
-    int uw = swap ? h : w, uh = swap ? w : h;
-    uint8_t *u = malloc((size_t)uw * (size_t)uh * 3);
-    assert_non_null(u);
-    for (int y = 0; y < uh; y++)
-        for (int x = 0; x < uw; x++) {
-            int sx, sy;
-            switch (o) {
-            case 2: sx = w - 1 - x, sy = y; break;
-            case 3: sx = w - 1 - x, sy = h - 1 - y; break;
-            case 4: sx = x, sy = h - 1 - y; break;
-            case 5: sx = y, sy = x; break;
-            case 6: sx = y, sy = h - 1 - x; break;
-            case 7: sx = w - 1 - y, sy = h - 1 - x; break;
-            case 8: sx = w - 1 - y, sy = x; break;
-            default: sx = x, sy = y; break;
-            }
-            memcpy(u + ((size_t)y * (size_t)uw + (size_t)x) * 3, s + ((size_t)sy * (size_t)w + (size_t)sx) * 3, 3);
-        }
-    *ow = uw, *oh = uh;
-    return u;
-}
-
 static uint8_t *packed(const struct fr_image *img) {
     uint8_t *p = malloc((size_t)img->width * (size_t)img->height * 3);
     assert_non_null(p);
@@ -88,10 +62,7 @@ static void test_jxl_variants(void **state) {
             snprintf(what, sizeof what, "JPEG XL %dx%d %s", w, h, kinds[k].name);
             struct fr_fx_blob b;
             assert_true(fr_fx_jxl(rgb, w, h, kinds[k].kind, 1, &b));
-            assert_int_equal(fr_image_sniff(b.data, b.len), FR_FORMAT_JXL);
-            struct fr_image *img = decode_ok(&b, &p, what);
-            want_fmt(img, FR_FORMAT_JXL, what);
-            want_size(img, w, h, w, h, what);
+            struct fr_image *img = decode_as(&b, &p, FR_FORMAT_JXL, w, h, what);
             const uint8_t *ref = kinds[k].kind == FR_FX_JXL_GRAY8 ? gray : rgb;
             if (kinds[k].tol >= 0)
                 want_exact(img, ref, kinds[k].tol, what);
@@ -167,10 +138,7 @@ static void test_tiff_variants(void **state) {
             struct fr_fx_blob b;
             uint8_t *expect = NULL;
             if (!fr_fx_tiff(rgb, w, h, &cases[k].o, &b, &expect)) fail_msg("%s: libtiff could not write it", what);
-            assert_int_equal(fr_image_sniff(b.data, b.len), FR_FORMAT_TIFF);
-            struct fr_image *img = decode_ok(&b, &p, what);
-            want_fmt(img, FR_FORMAT_TIFF, what);
-            want_size(img, w, h, w, h, what);
+            struct fr_image *img = decode_as(&b, &p, FR_FORMAT_TIFF, w, h, what);
             if (cases[k].o.compression == COMPRESSION_JPEG)
                 want_close(img, expect, LOSSY_MAE_JPEG, what);
             else
@@ -239,10 +207,7 @@ static void test_gif_variants(void **state) {
             struct fr_fx_blob b;
             uint8_t *expect = NULL;
             assert_true(fr_fx_gif(rgb, w, h, &cases[k].o, &b, &expect));
-            assert_int_equal(fr_image_sniff(b.data, b.len), FR_FORMAT_GIF);
-            struct fr_image *img = decode_ok(&b, &p, what);
-            want_fmt(img, FR_FORMAT_GIF, what);
-            want_size(img, w, h, w, h, what);
+            struct fr_image *img = decode_as(&b, &p, FR_FORMAT_GIF, w, h, what);
             want_exact(img, expect, 0, what);
             fr_image_free(img);
             free(expect);
@@ -285,10 +250,7 @@ static void test_bmp_variants(void **state) {
             struct fr_fx_blob b;
             uint8_t *expect = NULL;
             assert_true(fr_fx_bmp(rgb, w, h, &cases[k].o, &b, &expect));
-            assert_int_equal(fr_image_sniff(b.data, b.len), FR_FORMAT_BMP);
-            struct fr_image *img = decode_ok(&b, &p, what);
-            want_fmt(img, FR_FORMAT_BMP, what);
-            want_size(img, w, h, w, h, what);
+            struct fr_image *img = decode_as(&b, &p, FR_FORMAT_BMP, w, h, what);
             want_exact(img, expect, 0, what);
             fr_image_free(img);
             free(expect);
@@ -450,10 +412,7 @@ static void test_high_bit_depth(void **state) {
             free(rgb);
             skip();
         }
-        assert_int_equal(fr_image_sniff(b.data, b.len), FR_FORMAT_AVIF);
-        struct fr_image *img = decode_ok(&b, &p, names[hdr]);
-        want_fmt(img, FR_FORMAT_AVIF, names[hdr]);
-        want_size(img, w, h, w, h, names[hdr]);
+        struct fr_image *img = decode_as(&b, &p, FR_FORMAT_AVIF, w, h, names[hdr]);
         want_close(img, rgb, hdr ? 2 * LOSSY_MAE_HEIF : LOSSY_MAE_HEIF, names[hdr]);
         fr_image_free(img);
         fr_fx_blob_free(&b);

@@ -26,52 +26,6 @@
 
 #include "image-test.h"
 
-/* The image stored with EXIF orientation o, as it must be displayed.
- * EXIF: 2 mirror left-right, 3 rotate 180, 4 mirror top-bottom,
- * 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
- * counter-clockwise. Written as "upright pixel (x, y) comes from stored
- * pixel ...", the opposite direction from the decoder's loop. */
-static uint8_t *orient(const uint8_t *s, int w, int h, int o, int *ow, int *oh) {
-    bool swap = o >= 5;
-    int uw = swap ? h : w, uh = swap ? w : h;
-    uint8_t *u = malloc((size_t)uw * (size_t)uh * 3);
-    assert_non_null(u);
-    for (int y = 0; y < uh; y++) {
-        for (int x = 0; x < uw; x++) {
-            int sx, sy;
-            switch (o) {
-            case 1:
-                sx = x, sy = y;
-                break;
-            case 2:
-                sx = w - 1 - x, sy = y;
-                break;
-            case 3:
-                sx = w - 1 - x, sy = h - 1 - y;
-                break;
-            case 4:
-                sx = x, sy = h - 1 - y;
-                break;
-            case 5:
-                sx = y, sy = x;
-                break;
-            case 6:
-                sx = y, sy = h - 1 - x;
-                break;
-            case 7:
-                sx = w - 1 - y, sy = h - 1 - x;
-                break;
-            default:
-                sx = w - 1 - y, sy = x;
-                break;
-            }
-            memcpy(u + ((size_t)y * (size_t)uw + (size_t)x) * 3, s + ((size_t)sy * (size_t)w + (size_t)sx) * 3, 3);
-        }
-    }
-    *ow = uw, *oh = uh;
-    return u;
-}
-
 /* Exact area average of a packed RGB8 image to dw x dh, in doubles. */
 static uint8_t *area_ref(const uint8_t *s, int w, int h, int dw, int dh) {
     double *rows = calloc((size_t)dh * (size_t)w * 3, sizeof(double));
@@ -739,15 +693,9 @@ static void test_downscale_png_webp(void **state) {
 
 /* libjpeg-turbo's own full-size decode of a file. */
 static uint8_t *tj_reference(const char *path, int *w, int *h) {
-    char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
+    size_t n = 0;
+    char *buf = fr_test_read_file_len(path, &n);
+    assert_non_null(buf);
     tjhandle tj = tjInitDecompress();
     int ss, cs;
     assert_int_equal(tjDecompressHeader3(tj, (uint8_t *)buf, (unsigned long)n, w, h, &ss, &cs), 0);

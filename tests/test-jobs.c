@@ -15,13 +15,13 @@
 #include "gallery-util.h"
 
 static char g_dir[256], g_data[300], g_keys[300], g_photos[300];
-static struct gt_server g_front, g_worker;
+static struct ht_server g_front, g_worker;
 
 #define KEY_A "key-alice-0123456789"
 #define KEY_B "key-bob-0123456789"
 
 static void copy(const char *rel, const char *name) {
-    struct blob b = gt_data(rel);
+    struct blob b = ht_data(rel);
     char path[400];
     snprintf(path, sizeof(path), "%s/%s", g_photos, name);
     FILE *f = fopen(path, "wb");
@@ -52,23 +52,18 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    int rc = gt_stop(&g_front, SIGTERM);
-    if (g_worker.pid > 0 && gt_stop(&g_worker, SIGTERM) != 0) rc = 1;
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
-    if (system(cmd)) {}
-    curl_global_cleanup();
-    return rc == 0 ? 0 : -1;
+    int rc = g_worker.pid > 0 && ht_stop(&g_worker, SIGTERM) != 0 ? -1 : 0;
+    return gt_finish(&g_front, g_dir) | rc;
 }
 
 static int64_t post_job(const char *key, const char *paths_json, long want) {
     char body[1200];
     snprintf(body, sizeof(body), "{\"kind\":\"index\",\"paths\":%s}", paths_json);
-    struct gt_resp r;
-    long st = gt_json(&g_front, &r, "POST", "/v1/jobs", key, body);
+    struct ht_resp r;
+    long st = ht_json(&g_front, &r, "POST", "/v1/jobs", key, body);
     if (st != want) fail_msg("POST /v1/jobs %s: %ld %s", body, st, r.body ? r.body : "");
     int64_t id = want == 201 ? (int64_t)gt_num(r.json, "id") : 0;
-    gt_free(&r);
+    ht_free(&r);
     return id;
 }
 
@@ -90,14 +85,14 @@ static void test_jobs_on_sqlite(void **state) {
     /* Nothing takes work yet: a job can be cancelled before it starts. */
     int64_t j1 = post_job(KEY_A, paths, 201);
     char path[64];
-    struct gt_resp r;
+    struct ht_resp r;
     snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)j1);
-    assert_int_equal(gt_http(&g_front, &r, "DELETE", path, KEY_B, NULL, NULL, 0), 404);
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_front, &r, "DELETE", path, KEY_A, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_front, &r, "DELETE", path, KEY_B, NULL, NULL, 0), 404);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_front, &r, "DELETE", path, KEY_A, NULL, NULL, 0), 200);
     assert_string_equal(cJSON_GetObjectItem(r.json, "state")->valuestring, "cancelled");
     assert_int_equal((int)gt_num(r.json, "total"), 5);
-    gt_free(&r);
+    ht_free(&r);
     int64_t j2 = post_job(KEY_A, paths, 201);
     post_job(KEY_A, "[\"relative/path\"]", 400);
     post_job(KEY_A, "[\"/no/such/dir\"]", 400);
@@ -110,13 +105,13 @@ static void test_jobs_on_sqlite(void **state) {
     const char *extra[] = {"--node-name", "worker", NULL};
     gt_start_with(&g_worker, g_data, g_keys, log, true, extra);
     snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)j2);
-    double t0 = gt_now();
+    double t0 = fr_test_now();
     for (;;) {
-        assert_int_equal(gt_http(&g_front, &r, "GET", path, KEY_A, NULL, NULL, 0), 200);
+        assert_int_equal(ht_http(&g_front, &r, "GET", path, KEY_A, NULL, NULL, 0), 200);
         if (strcmp(cJSON_GetObjectItem(r.json, "state")->valuestring, "running")) break;
-        gt_free(&r);
-        if (gt_now() - t0 > 300) fail_msg("the job did not finish in 300 s");
-        gt_sleep_ms(50);
+        ht_free(&r);
+        if (fr_test_now() - t0 > 300) fail_msg("the job did not finish in 300 s");
+        fr_test_sleep_ms(50);
     }
     assert_string_equal(cJSON_GetObjectItem(r.json, "state")->valuestring, "done");
     assert_int_equal((int)gt_num(r.json, "total"), 5);
@@ -130,35 +125,35 @@ static void test_jobs_on_sqlite(void **state) {
     assert_string_equal(cJSON_GetObjectItem(nd, "node")->valuestring, "worker");
     assert_int_equal((int)gt_num(nd, "done"), 4);
     assert_true(gt_num(nd, "images_per_second") >= 0);
-    gt_free(&r);
+    ht_free(&r);
     /* The cancelled job stayed untouched. */
     snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)j1);
-    assert_int_equal(gt_http(&g_front, &r, "GET", path, KEY_A, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_front, &r, "GET", path, KEY_A, NULL, NULL, 0), 200);
     assert_string_equal(cJSON_GetObjectItem(r.json, "state")->valuestring, "cancelled");
     assert_int_equal((int)gt_num(r.json, "done"), 0);
-    gt_free(&r);
+    ht_free(&r);
     /* Three distinct photos (1 + 1 + 2 faces), the copy without new faces:
      * the front server sees them at once, e.g. in its recognize. */
-    assert_int_equal(gt_json(&g_front, &r, "POST", "/v1/cluster", KEY_A, "{\"min_faces\":1}"), 200);
+    assert_int_equal(ht_json(&g_front, &r, "POST", "/v1/cluster", KEY_A, "{\"min_faces\":1}"), 200);
     assert_int_equal((int)gt_num(r.json, "created") + (int)gt_num(r.json, "left"), 4);
-    gt_free(&r);
-    struct blob b = gt_data("examples/obama2.jpg");
-    assert_int_equal(gt_http(&g_front, &r, "POST", "/v1/recognize", KEY_A, NULL, b.data, b.len), 200);
+    ht_free(&r);
+    struct blob b = ht_data("examples/obama2.jpg");
+    assert_int_equal(ht_http(&g_front, &r, "POST", "/v1/recognize", KEY_A, NULL, b.data, b.len), 200);
     const cJSON *n0 = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0), "name");
     assert_true(cJSON_IsString(n0) && !strncmp(n0->valuestring, "unnamed-", 8));
-    gt_free(&r);
-    assert_int_equal(gt_http(&g_front, &r, "POST", "/v1/recognize", KEY_B, NULL, b.data, b.len), 200);
+    ht_free(&r);
+    assert_int_equal(ht_http(&g_front, &r, "POST", "/v1/recognize", KEY_B, NULL, b.data, b.len), 200);
     n0 = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "faces"), 0), "name");
     assert_string_equal(n0->valuestring, "unknown");
-    gt_free(&r);
+    ht_free(&r);
     free(b.data);
     /* Bob's view: no jobs at all. */
-    assert_int_equal(gt_http(&g_worker, &r, "GET", "/v1/jobs", KEY_B, NULL, NULL, 0), 200);
+    assert_int_equal(ht_http(&g_worker, &r, "GET", "/v1/jobs", KEY_B, NULL, NULL, 0), 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "jobs")), 0);
-    gt_free(&r);
+    ht_free(&r);
     snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)j2);
-    assert_int_equal(gt_http(&g_worker, &r, "GET", path, KEY_B, NULL, NULL, 0), 404);
-    gt_free(&r);
+    assert_int_equal(ht_http(&g_worker, &r, "GET", path, KEY_B, NULL, NULL, 0), 404);
+    ht_free(&r);
 }
 
 int main(void) {

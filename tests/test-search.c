@@ -16,76 +16,17 @@
 
 #include "facerec/search.h"
 #include "search/search-impl.h"
-
-/* ---- counting allocator with failure injection -------------------------- */
-
-#define HDR 16
-static struct {
-    size_t live;
-    int64_t calls, fail_at;
-} g_mem = {0, 0, -1};
-
-static void *count_alloc(void *old, size_t n, bool zero) {
-    if (g_mem.calls++ == g_mem.fail_at) return NULL;
-    size_t oldn = old ? *(size_t *)((char *)old - HDR) : 0;
-    char *p = realloc(old ? (char *)old - HDR : NULL, n + HDR);
-    if (!p) return NULL;
-    if (zero) memset(p + HDR, 0, n);
-    *(size_t *)p = n;
-    g_mem.live += n - oldn;
-    return p + HDR;
-}
-static void *count_malloc(size_t n) { return count_alloc(NULL, n, false); }
-static void *count_calloc(size_t c, size_t n) { return count_alloc(NULL, c * n, true); }
-static void *count_realloc(void *p, size_t n) { return count_alloc(p, n, false); }
-static void count_free(void *p) {
-    if (!p) return;
-    g_mem.live -= *(size_t *)((char *)p - HDR);
-    free((char *)p - HDR);
-}
-
-static size_t g_live_at_setup;
-static int leak_setup(void **state) {
-    (void)state;
-    g_live_at_setup = g_mem.live;
-    g_mem.fail_at = -1;
-    return 0;
-}
-static int leak_teardown(void **state) {
-    (void)state;
-    g_mem.fail_at = -1;
-    if (g_mem.live != g_live_at_setup) {
-        fprintf(stderr, "facerec heap leak: %zu bytes live after the test, %zu before\n", g_mem.live,
-                g_live_at_setup);
-        return -1;
-    }
-    return 0;
-}
+#include "test-alloc.h"
+#include "test-rng.h"
 
 /* ---- data ---------------------------------------------------------------- */
 
 #define D FR_SEARCH_DIM
 
-static uint64_t g_rng = 0x2545f4914f6cdd1dull;
-static uint64_t rnd(void) {
-    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
-    return g_rng;
-}
-static float unif(void) { return (float)((rnd() >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1; }
-static float gauss(void) {
-    float s = 0;
-    for (int i = 0; i < 4; i++) s += unif();
-    return s * 0.866f; /* variance about 1 */
-}
-
-/* Descriptor-like vectors: face-api's have norm about 1, so each value is a
- * small gaussian; clustered ones are a centre plus noise (one person's
- * faces). */
-static void rand_vec(float *v, int dim) {
-    for (int j = 0; j < dim; j++) v[j] = gauss() * 0.09f;
-}
+/* Clustered vectors are a centre plus noise (one person's faces); the
+ * rest come from test-rng.h. */
 static void near_vec(float *v, const float *c, int dim, float noise) {
-    for (int j = 0; j < dim; j++) v[j] = c[j] + gauss() * noise;
+    for (int j = 0; j < dim; j++) v[j] = c[j] + fr_test_gauss() * noise;
 }
 
 /* ---- the model and the brute-force reference ---------------------------- */
@@ -192,8 +133,8 @@ static void check_all_queries(struct fr_search *s, const struct model *m, int nq
     float q[D];
     char name[160];
     for (int t = 0; t < nq; t++) {
-        if (m->n && t % 2) near_vec(q, m->r[rnd() % (uint64_t)m->n].v, D, 0.02f);
-        else rand_vec(q, D);
+        if (m->n && t % 2) near_vec(q, m->r[fr_test_rnd() % (uint64_t)m->n].v, D, 0.02f);
+        else fr_test_rand_vec(q, D);
         for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
             int32_t k = ks[ki];
             for (int f = 0; f < 3; f++) {
@@ -226,8 +167,8 @@ static void test_sizes(void **state) {
             struct model m = {0};
             float v[D];
             for (int64_t i = 0; i < sizes[si]; i++) {
-                rand_vec(v, D);
-                int64_t id = 1000 + i * 7, label = (int64_t)(rnd() % 6);
+                fr_test_rand_vec(v, D);
+                int64_t id = 1000 + i * 7, label = (int64_t)(fr_test_rnd() % 6);
                 assert_int_equal(fr_search_add(s, id, label, v), FR_OK);
                 model_add(&m, id, label, v);
             }
@@ -258,9 +199,9 @@ static void test_labels(void **state) {
         assert_int_equal(fr_search_new(&p, &s), FR_OK);
         struct model m = {0};
         float c[12][D], v[D];
-        for (int i = 0; i < 12; i++) rand_vec(c[i], D);
+        for (int i = 0; i < 12; i++) fr_test_rand_vec(c[i], D);
         for (int64_t i = 0; i < 3000; i++) {
-            int person = (int)(rnd() % 12);
+            int person = (int)(fr_test_rnd() % 12);
             near_vec(v, c[person], D, 0.03f);
             int64_t label = person == 11 ? 0 : person + 1; /* person 11 stays unlabelled */
             assert_int_equal(fr_search_add(s, i + 1, label, v), FR_OK);
@@ -288,30 +229,30 @@ static void test_edits(void **state) {
         float v[D], got[D];
         int64_t next_id = 1;
         for (int step = 0; step < 6000; step++) {
-            int op = (int)(rnd() % 100);
+            int op = (int)(fr_test_rnd() % 100);
             if (op < 50 || m.n == 0) {
-                rand_vec(v, D);
-                int64_t id = (rnd() % 4 == 0) ? (int64_t)(rnd() % 64) - 32 : next_id++ * 1000003;
-                int64_t label = (int64_t)(rnd() % 9);
+                fr_test_rand_vec(v, D);
+                int64_t id = (fr_test_rnd() % 4 == 0) ? (int64_t)(fr_test_rnd() % 64) - 32 : next_id++ * 1000003;
+                int64_t label = (int64_t)(fr_test_rnd() % 9);
                 enum fr_status st = fr_search_add(s, id, label, v);
                 if (model_find(&m, id) >= 0) assert_int_equal(st, FR_ERR_INVALID);
                 else assert_int_equal(st, FR_OK), model_add(&m, id, label, v);
             } else if (op < 75) {
-                int64_t i = (int64_t)(rnd() % (uint64_t)m.n);
+                int64_t i = (int64_t)(fr_test_rnd() % (uint64_t)m.n);
                 assert_int_equal(fr_search_remove(s, m.r[i].id), FR_OK);
                 assert_int_equal(fr_search_remove(s, m.r[i].id), FR_ERR_NOT_FOUND);
                 model_del(&m, i);
             } else if (op < 90) {
-                int64_t i = (int64_t)(rnd() % (uint64_t)m.n), label = (int64_t)(rnd() % 9);
+                int64_t i = (int64_t)(fr_test_rnd() % (uint64_t)m.n), label = (int64_t)(fr_test_rnd() % 9);
                 assert_int_equal(fr_search_set_label(s, m.r[i].id, label), FR_OK);
                 m.r[i].label = label;
             } else if (op < 96) {
-                int64_t from = (int64_t)(rnd() % 9), to = (int64_t)(rnd() % 9), want = 0;
+                int64_t from = (int64_t)(fr_test_rnd() % 9), to = (int64_t)(fr_test_rnd() % 9), want = 0;
                 for (int64_t i = 0; i < m.n && from != to; i++)
                     if (m.r[i].label == from) m.r[i].label = to, want++;
                 assert_int_equal(fr_search_relabel(s, from, to), want);
             } else {
-                int64_t label = (int64_t)(rnd() % 9), want = 0;
+                int64_t label = (int64_t)(fr_test_rnd() % 9), want = 0;
                 for (int64_t i = m.n - 1; i >= 0; i--)
                     if (m.r[i].label == label) model_del(&m, i), want++;
                 assert_int_equal(fr_search_remove_label(s, label), want);
@@ -350,7 +291,7 @@ static void test_refused(void **state) {
     assert_int_equal(fr_search_new(NULL, &s), FR_OK);
     assert_int_equal(fr_search_dim(s), FR_SEARCH_DIM);
     float v[D], q[D];
-    rand_vec(v, D);
+    fr_test_rand_vec(v, D);
     assert_int_equal(fr_search_add(s, 7, 1, v), FR_OK);
     assert_int_equal(fr_search_add(s, 7, 2, v), FR_ERR_INVALID);
     v[5] = NAN;
@@ -362,7 +303,7 @@ static void test_refused(void **state) {
     assert_int_equal(fr_search_set_label(s, 8, 3), FR_ERR_NOT_FOUND);
     assert_int_equal(fr_search_reserve(s, -1), FR_ERR_INVALID);
     struct fr_search_hit h[2];
-    rand_vec(q, D);
+    fr_test_rand_vec(q, D);
     assert_int_equal(fr_search_topk(s, q, 0, FR_SEARCH_ANY, h), 0);
     assert_int_equal(fr_search_topk(s, q, 2, FR_SEARCH_ANY, h), 1);
     assert_int_equal(fr_search_topk(s, q, 2, FR_SEARCH_UNLABELLED, h), 0);
@@ -395,20 +336,22 @@ static void test_out_of_memory(void **state) {
         p.int8 = int8;
         p.initial_capacity = 3;
         for (int64_t k = 0;; k++) {
-            g_mem.fail_at = g_mem.calls + k;
+            size_t live = fr_test_alloc_live();
+            fr_test_alloc_fail(k, false);
             struct fr_search *s = NULL;
             enum fr_status st = fr_search_new(&p, &s);
             bool failed = false;
             if (st != FR_OK) {
                 assert_int_equal(st, FR_ERR_NOMEM);
                 assert_null(s);
+                assert_int_equal(fr_test_alloc_live(), live);
                 continue;
             }
             float v[D], got[D];
             int64_t added = 0;
             for (int64_t i = 0; i < 100; i++) {
-                g_rng = 1234567 + (uint64_t)i;
-                rand_vec(v, D);
+                fr_test_rng = 1234567 + (uint64_t)i;
+                fr_test_rand_vec(v, D);
                 st = fr_search_add(s, i, i % 3, v);
                 if (st == FR_OK) {
                     added++;
@@ -419,26 +362,29 @@ static void test_out_of_memory(void **state) {
                 /* The failed add changed nothing; a retry succeeds. */
                 assert_int_equal(fr_search_count(s), added);
                 assert_false(fr_search_get(s, i, NULL, NULL));
-                g_mem.fail_at = -1;
+                fr_test_alloc_fail_off();
                 assert_int_equal(fr_search_add(s, i, i % 3, v), FR_OK);
                 added++;
             }
-            g_mem.fail_at = -1;
+            fr_test_alloc_fail_off();
             for (int64_t i = 0; i < added; i++) {
-                g_rng = 1234567 + (uint64_t)i;
-                rand_vec(v, D);
+                fr_test_rng = 1234567 + (uint64_t)i;
+                fr_test_rand_vec(v, D);
                 assert_true(fr_search_get(s, i, got, NULL));
                 assert_memory_equal(got, v, sizeof v);
             }
             fr_search_free(s);
+            assert_int_equal(fr_test_alloc_live(), live);
             if (!failed) break;
         }
         /* reserve on its own */
         struct fr_search *s;
         assert_int_equal(fr_search_new(&p, &s), FR_OK);
-        g_mem.fail_at = g_mem.calls + 2;
+        size_t live = fr_test_alloc_live();
+        fr_test_alloc_fail(2, false);
         assert_int_equal(fr_search_reserve(s, 1000), FR_ERR_NOMEM);
-        g_mem.fail_at = -1;
+        fr_test_alloc_fail_off();
+        assert_int_equal(fr_test_alloc_live(), live);
         assert_int_equal(fr_search_reserve(s, 1000), FR_OK);
         fr_search_free(s);
     }
@@ -456,18 +402,18 @@ static void test_int8_recall(void **state) {
     enum { N = 20000, PEOPLE = 400, Q = 100, K = 10 };
     float(*c)[D] = malloc(sizeof(float[PEOPLE][D]));
     float v[D];
-    for (int i = 0; i < PEOPLE; i++) rand_vec(c[i], D);
+    for (int i = 0; i < PEOPLE; i++) fr_test_rand_vec(c[i], D);
     for (int64_t i = 0; i < N; i++) {
-        if (i % 2) rand_vec(v, D);
-        else near_vec(v, c[rnd() % PEOPLE], D, 0.04f);
+        if (i % 2) fr_test_rand_vec(v, D);
+        else near_vec(v, c[fr_test_rnd() % PEOPLE], D, 0.04f);
         assert_int_equal(fr_search_add(exact, i, i % 7, v), FR_OK);
         assert_int_equal(fr_search_add(fast, i, i % 7, v), FR_OK);
     }
     int64_t found = 0, total = 0;
     struct fr_search_hit a[K], b[K];
     for (int t = 0; t < Q; t++) {
-        if (t % 2) rand_vec(v, D);
-        else near_vec(v, c[rnd() % PEOPLE], D, 0.04f);
+        if (t % 2) fr_test_rand_vec(v, D);
+        else near_vec(v, c[fr_test_rnd() % PEOPLE], D, 0.04f);
         int32_t na = fr_search_topk(exact, v, K, FR_SEARCH_ANY, a), nb = fr_search_topk(fast, v, K, FR_SEARCH_ANY, b);
         assert_int_equal(na, K);
         assert_int_equal(nb, K);
@@ -498,8 +444,8 @@ static void test_kernels_agree(void **state) {
     float *x = aligned_alloc(64, sizeof(float) * STRIDE * N), *q = aligned_alloc(64, sizeof(float) * STRIDE);
     uint8_t *x8 = aligned_alloc(64, STRIDE * N);
     int8_t *q8 = aligned_alloc(64, STRIDE);
-    for (int i = 0; i < STRIDE * N; i++) x[i] = unif(), x8[i] = (uint8_t)rnd();
-    for (int i = 0; i < STRIDE; i++) q[i] = unif(), q8[i] = (int8_t)((int)(rnd() % 255) - 127);
+    for (int i = 0; i < STRIDE * N; i++) x[i] = fr_test_unif(), x8[i] = (uint8_t)fr_test_rnd();
+    for (int i = 0; i < STRIDE; i++) q[i] = fr_test_unif(), q8[i] = (int8_t)((int)(fr_test_rnd() % 255) - 127);
     float d0[N], d1[N];
     int32_t i0[N], i1[N];
     for (size_t ii = 1; ii < 3; ii++) {
@@ -524,9 +470,8 @@ static void test_kernels_agree(void **state) {
 }
 
 int main(void) {
-    static const struct fr_allocator counting = {count_malloc, count_calloc, count_realloc, count_free};
-    fr_allocator_set(&counting);
-#define T(f) cmocka_unit_test_setup_teardown(f, leak_setup, leak_teardown)
+    fr_test_alloc_install();
+#define T(f) cmocka_unit_test_setup_teardown(f, fr_test_alloc_setup, fr_test_alloc_teardown)
     const struct CMUnitTest tests[] = {
         T(test_refused),  T(test_sizes),         T(test_labels),        T(test_edits),
         T(test_out_of_memory), T(test_int8_recall), T(test_kernels_agree),

@@ -311,17 +311,8 @@ static void test_sched_tiles_and_fairness(void **state) {
     char path[1024];
     snprintf(path, sizeof path, "%s/examples/obama_small.jpg", fr_test_data_dir());
     size_t small_len = 0;
-    char *small = NULL;
-    {
-        FILE *f = fopen(path, "rb");
-        assert_non_null(f);
-        fseek(f, 0, SEEK_END);
-        small_len = (size_t)ftell(f);
-        fseek(f, 0, SEEK_SET);
-        small = malloc(small_len);
-        assert_int_equal(fread(small, 1, small_len, f), small_len);
-        fclose(f);
-    }
+    char *small = fr_test_read_file_len(path, &small_len);
+    assert_non_null(small);
     /* The offline pipeline's answer for the same JPEG with 2x2 tiles. */
     struct fr_image *dec;
     char err[512];

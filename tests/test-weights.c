@@ -49,15 +49,12 @@ static char *read_text(const char *path) {
 
 static int setup(void **state) {
     (void)state;
-    snprintf(g_tmp, sizeof(g_tmp), "/tmp/fr-test-weights-XXXXXX");
-    return mkdtemp(g_tmp) ? 0 : -1;
+    return fr_test_mkdtemp(g_tmp, sizeof(g_tmp), "test-weights");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmp);
-    return system(cmd);
+    return fr_test_rm_rf(g_tmp);
 }
 
 static void test_load_all_models(void **state) {
