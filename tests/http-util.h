@@ -67,6 +67,9 @@ struct ht_req {
     size_t len;
     curl_mime *mime;    /* a multipart body instead of body, or NULL */
     const char *header; /* one more request header line ("If-None-Match: x"), or NULL */
+    /* The web app's files are not API operations and the contract does not
+     * describe them, so their exchanges stay out of the contract log. */
+    bool not_api;
 };
 
 struct ht_resp {
@@ -164,10 +167,11 @@ static inline long ht_send(const struct ht_server *sv, const struct ht_req *q, s
     curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
     if (ct) snprintf(r->ctype, sizeof(r->ctype), "%s", ct);
     if (r->body) r->json = cJSON_Parse(r->body);
-    fr_test_contract_log(&(struct fr_contract_exchange){
-        .method = q->method, .path = q->path, .req_ctype = ctype, .req_body = q->body, .req_len = q->len,
-        .req_multipart = q->mime != NULL, .status = r->status, .ctype = r->ctype, .body = r->body, .len = r->len,
-        .retry_after = r->retry_after, .allow = r->allow });
+    if (!q->not_api)
+        fr_test_contract_log(&(struct fr_contract_exchange){
+            .method = q->method, .path = q->path, .req_ctype = ctype, .req_body = q->body, .req_len = q->len,
+            .req_multipart = q->mime != NULL, .status = r->status, .ctype = r->ctype, .body = r->body,
+            .len = r->len, .retry_after = r->retry_after, .allow = r->allow });
     curl_slist_free_all(hdr);
     curl_easy_cleanup(c);
     return r->status;

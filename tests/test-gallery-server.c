@@ -665,7 +665,7 @@ static long web_get(const char *method, const char *path, const char *if_none_ma
     char h[160];
     snprintf(h, sizeof(h), "If-None-Match: %s", if_none_match ? if_none_match : "");
     ht_free(w);
-    return ht_send(&g_sv, &(struct ht_req){ .method = method, .path = path, .header = if_none_match ? h : NULL }, w);
+    return ht_send(&g_sv, &(struct ht_req){ .method = method, .path = path, .header = if_none_match ? h : NULL, .not_api = true }, w);
 }
 
 static void test_web_files(void **state) {
