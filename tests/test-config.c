@@ -334,7 +334,7 @@ static void test_bounds_and_types(void **state) {
     expect_set_error("max_batch_size", "99999999999999999999", "must be an integer");
     expect_set_error("max_queue_delay_ms", "10001", "in [0, 10000]");
     expect_set_error("max_queue_delay_ms", "-1", "in [0, 10000]");
-    expect_set_error("max_image_size", "16385", "in [0, 16384]");
+    expect_set_error("max_image_size", "65536", "in [0, 65535]");
     expect_set_error("max_pixels", "0", "max_pixels = 0");
     expect_set_error("min_confidence", "1.5", "must be a number in [0.01, 0.99]");
     expect_set_error("min_confidence", "nan", "must be a number");

@@ -35,7 +35,8 @@
  * fr_config_indexer_params turn one configuration into each module's
  * params. The table's defaults equal the modules' fr_*_default_params()
  * (tests/test-config-params.c holds them to it), and bounds a module checks
- * itself come from its header (FR_SCHED_MAX_BATCH, FR_GALLERY_MAX_K).
+ * itself come from its header (FR_SCHED_MAX_BATCH, FR_GALLERY_MAX_K,
+ * FR_IMAGE_MAX_DIMENSION, ...).
  *
  * Adding a setting: one row in src/app/config-table.c, which also names
  * the module's field it goes to (SCHED(max_batch_size)), plus the field it

@@ -66,6 +66,9 @@ extern "C" {
 #endif
 
 #define FR_GALLERY_MAX_K 100 /* candidates a recognition may ask for */
+/* The largest cluster min_faces: clustering looks at 64 neighbours per face
+ * (the face itself among them), so a core face needs fewer than that. */
+#define FR_GALLERY_MAX_CLUSTER_MIN_FACES 63
 
 struct fr_gallery_params {
     struct fr_store_params store;

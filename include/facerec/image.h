@@ -83,13 +83,18 @@ struct fr_image {
     int32_t orientation;  /* EXIF orientation found (1-8; 1 when absent), already applied */
 };
 
+/* The largest width or height facerec handles, and so the largest useful
+ * max_image_size: the decoder's max_dimension defaults to it, and the
+ * settings table and the CLI's --max-image-size take it as their bound. */
+#define FR_IMAGE_MAX_DIMENSION 65535
+
 /* RAW previews at least this long (pixels, longer side) are used. */
 #define FR_RAW_PREVIEW_MIN 1024
 
 struct fr_decode_params {
     size_t max_bytes;       /* refuse encoded inputs larger than this (default 50 MiB) */
     int64_t max_pixels;     /* refuse images with more pixels than this (default 100 megapixels) */
-    int32_t max_dimension;  /* refuse images wider or taller than this (default 65535) */
+    int32_t max_dimension;  /* refuse images wider or taller than this (default FR_IMAGE_MAX_DIMENSION) */
     int32_t max_image_size; /* longer side at most this (pixels); 0 = never downscale (default 2048) */
     bool apply_orientation; /* apply EXIF orientation (default true) */
 };

@@ -34,9 +34,11 @@
 extern "C" {
 #endif
 
+#define FR_INDEXER_MAX_WORKERS 64 /* the largest workers */
+
 struct fr_indexer_params {
     const char *node;  /* this server's name in the jobs' progress; NULL or "": HOSTNAME-PID */
-    int32_t workers;   /* batches in flight (2) */
+    int32_t workers;   /* batches in flight (2; 1..FR_INDEXER_MAX_WORKERS) */
     int32_t batch;     /* items per claim (8) */
     int32_t lease_ms;  /* a claim lapses this long after the last heartbeat (30000) */
     int32_t idle_ms;   /* an idle worker looks for work this often (200) */

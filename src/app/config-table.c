@@ -125,7 +125,7 @@ const struct fr_setting fr__settings[] = {
            "$XDG_DATA_HOME/facerec, else ~/.local/share/facerec; a postgresql://USER@HOST/DB URL shares one "
            "PostgreSQL database between several servers", GALLERY(store.data_dir)),
     ENUM("server", log_level, log_choices, "info", "least severe log messages that are written"),
-    INT("server", metrics_top_users, 0, 64, "16", NULL,
+    INT("server", metrics_top_users, 0, FR_METRICS_MAX_USERS, "16", NULL,
         "/metrics: this many users with the most traffic get their own series; the rest are user=\"_other\"", SCHED(metrics_top_users)),
     /* device and models */
     STRING("device", models, "models", "DIR", check_nonempty, "model directory (FACEREC_MODELS in the environment)", SCHED(models_dir)),
@@ -177,7 +177,7 @@ const struct fr_setting fr__settings[] = {
     INT("admission", request_timeout_ms, 1, 3600000, "30000", NULL,
         "deadline of a request in milliseconds, queueing included; past it the request fails", SCHED(request_timeout_ms)),
     /* images and faces */
-    INT("pipeline", max_image_size, 0, 16384, "2048", "MAX_IMAGE_SIZE",
+    INT("pipeline", max_image_size, 0, FR_IMAGE_MAX_DIMENSION, "2048", "MAX_IMAGE_SIZE",
         "images are downscaled so that the longer side is at most this many pixels; 0 means never", SCHED(decode.max_image_size)),
     SIZE("pipeline", max_image_bytes, 1024, 4.0 * FR__GIB, "50MiB", NULL, "larger encoded images are refused", SCHED(decode.max_bytes)),
     INT64("pipeline", max_pixels, 1, 10000000000.0, "100000000", NULL,
@@ -200,7 +200,7 @@ const struct fr_setting fr__settings[] = {
          "keep an int8 copy of each user's embeddings and scan it first: 3-4x faster scans over large galleries "
          "for 25% more memory; the best candidates are re-ranked exactly, so results equal the exact search", GALLERY(int8)),
     INT("gallery", recognize_k, 1, FR_GALLERY_MAX_K, "3", NULL, "recognize: candidates per face when the request does not say (k)", GALLERY(k)),
-    INT("gallery", cluster_min_faces, 1, 63, "3", NULL,
+    INT("gallery", cluster_min_faces, 1, FR_GALLERY_MAX_CLUSTER_MIN_FACES, "3", NULL,
         "cluster: a face with at least this many neighbours (itself included) founds a new person", GALLERY(cluster.min_faces)),
     FLOAT("gallery", cluster_max_distance, 0.01, 2.0, "0.5", NULL,
           "cluster: faces closer than this distance are neighbours; an unassigned face this close to a person "
@@ -208,7 +208,7 @@ const struct fr_setting fr__settings[] = {
     /* the indexing queue (POST /v1/jobs) */
     STRING("gallery", node_name, "", "NAME", NULL,
            "this server's name in index jobs' per-node progress; empty means HOSTNAME-PID", INDEXER(node)),
-    INT("gallery", index_workers, 0, 64, "2", NULL,
+    INT("gallery", index_workers, 0, FR_INDEXER_MAX_WORKERS, "2", NULL,
         "index jobs: batches this server works on at once (one decodes and writes while another computes); "
         "0 takes no queued work", INDEXER(workers)),
     INT("gallery", index_batch, 1, 1024, "8", NULL, "index jobs: images claimed at a time", INDEXER(batch)),

@@ -522,7 +522,7 @@ static int member_cmp(const void *a, const void *b) {
     return (x->index > y->index) - (x->index < y->index);
 }
 
-#define CLUSTER_SCAN_K 64 /* neighbours looked at per face; min_faces is capped below it */
+#define CLUSTER_SCAN_K (FR_GALLERY_MAX_CLUSTER_MIN_FACES + 1) /* neighbours looked at per face */
 
 static enum fr_status plan_and_write(struct fr_gallery *g, struct ugal *e, int64_t user,
                                      const struct fr_gallery_cluster_params *p, struct fr_gallery_cluster_result *res,
@@ -675,7 +675,7 @@ static void record_job(struct fr_gallery *g, int64_t user, const struct fr_galle
 enum fr_status fr_gallery_cluster(struct fr_gallery *g, int64_t user, const struct fr_gallery_cluster_params *p,
                                   struct fr_gallery_cluster_result *res) {
     memset(res, 0, sizeof(*res));
-    if (!p || p->min_faces < 1 || p->min_faces >= CLUSTER_SCAN_K || !(p->max_distance > 0.0f) ||
+    if (!p || p->min_faces < 1 || p->min_faces > FR_GALLERY_MAX_CLUSTER_MIN_FACES || !(p->max_distance > 0.0f) ||
         !(p->max_distance <= 2.0f))
         return FR_ERR_INVALID;
     struct ugal *e;

@@ -21,7 +21,6 @@
 
 #define THUMB_DECODE_SIZE 1024 /* the thumbnails' decode need not be full size */
 #define MAX_FILE_BYTES (256 << 20)
-#define MAX_WORKERS 64
 
 struct fr_indexer {
     struct fr_indexer_params p;
@@ -31,7 +30,7 @@ struct fr_indexer {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* stop, and scheduler callbacks */
     atomic_bool stop;
-    pthread_t workers[MAX_WORKERS], heart;
+    pthread_t workers[FR_INDEXER_MAX_WORKERS], heart;
     int32_t n_workers;
     bool heart_started;
 };
@@ -289,7 +288,7 @@ enum fr_status fr_indexer_new(const struct fr_indexer_params *p, struct fr_sched
                               struct fr_indexer **out, char *err, size_t errlen) {
     FR_ASSERT(p && s && g && out);
     *out = NULL;
-    if (p->workers < 1 || p->workers > MAX_WORKERS || p->batch < 1 || p->lease_ms < 1 || p->idle_ms < 1) {
+    if (p->workers < 1 || p->workers > FR_INDEXER_MAX_WORKERS || p->batch < 1 || p->lease_ms < 1 || p->idle_ms < 1) {
         fr_errf(err, errlen, "indexer: bad workers, batch, lease or idle time");
         return FR_ERR_INVALID;
     }

@@ -12,7 +12,7 @@ struct fr_decode_params fr_decode_default_params(void) {
     return (struct fr_decode_params){
         .max_bytes = (size_t)50 << 20,
         .max_pixels = 100000000,
-        .max_dimension = 65535,
+        .max_dimension = FR_IMAGE_MAX_DIMENSION,
         .max_image_size = 2048,
         .apply_orientation = true,
     };

@@ -33,8 +33,8 @@ static enum fr_status check_params(const struct fr_sched_params *p, char *err, s
           "device_memory_percent %d is not in [0, 100]", p->device_memory_percent);
     CHECK(p->max_workers >= 1 && p->max_workers <= FR_SCHED_MAX_WORKERS, "max_workers %d is not in [1, %d]",
           p->max_workers, FR_SCHED_MAX_WORKERS);
-    CHECK(p->metrics_top_users >= 0 && p->metrics_top_users <= 64, "metrics_top_users %d is not in [0, 64]",
-          p->metrics_top_users);
+    CHECK(p->metrics_top_users >= 0 && p->metrics_top_users <= FR_METRICS_MAX_USERS,
+          "metrics_top_users %d is not in [0, %d]", p->metrics_top_users, FR_METRICS_MAX_USERS);
     CHECK(p->host_memory_limit >= FR_SCHED_MIN_HOST_MEMORY, "host_memory_limit %zu is below 16 MiB", p->host_memory_limit);
 #undef CHECK
     return FR_OK;

@@ -28,7 +28,7 @@ const struct cli_option cli_opt_common[] = {
     { "--min-face-size", CLI_INT, OPT(pp.min_face_size), 0, 100000, "ignore faces smaller than this many pixels (default 0)" },
     { "--detect-tiles", CLI_TILES, OPT(pp.tiles), 0, 0,
       "multi-scale detection for small faces: auto (default), off (face-api's output) or NxM tiles" },
-    { "--max-image-size", CLI_INT, OPT(pp.max_image_size), 0, 65535,
+    { "--max-image-size", CLI_INT, OPT(pp.max_image_size), 0, FR_IMAGE_MAX_DIMENSION,
       "downscale images so the longer side is at most this (default 2048, 0 = never)" },
     { "--quiet", CLI_FLAG, OPT(quiet), 0, 0, "no progress bar" },
     { NULL, 0, 0, 0, 0, NULL },
