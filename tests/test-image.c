@@ -534,6 +534,14 @@ static void test_unsupported(void **state) {
                                   0, 0, 2, 0,    'i', 's', 'o', 'm', 'm', 'p', '4', '1'};
     assert_int_equal(fr_image_sniff(mp4, sizeof mp4), FR_FORMAT_UNKNOWN);
     decode_err(mp4, sizeof mp4, NULL, err, sizeof err, "mp4");
+    /* Folder walks sniff files by their first bytes: a photo is one, this
+     * source file and a missing path are not. */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/test_images/obama.jpg", fr_test_data_dir());
+    assert_int_equal(fr_image_sniff_file(path), FR_FORMAT_JPEG);
+    assert_int_equal(fr_image_sniff_file(FR_SOURCE_DIR "/tests/test-image.c"), FR_FORMAT_UNKNOWN);
+    assert_int_equal(fr_image_sniff_file("/nonexistent/facerec.jpg"), FR_FORMAT_UNKNOWN);
+    assert_int_equal(fr_image_sniff_file(NULL), FR_FORMAT_UNKNOWN);
 }
 
 

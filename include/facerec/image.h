@@ -108,6 +108,10 @@ FR_API void fr_image_free(struct fr_image *img);
 
 /* The format of an encoded buffer by its magic bytes. */
 FR_API enum fr_image_format fr_image_sniff(const void *buf, size_t len);
+/* The same for a file, by its first bytes: how folder walks (the CLI's
+ * file lists, index jobs) pick images by content, not by extension.
+ * FR_FORMAT_UNKNOWN when the file cannot be read. */
+FR_API enum fr_image_format fr_image_sniff_file(const char *path);
 /* The formats fr_image_decode reads, for messages and help texts. */
 #define FR_IMAGE_FORMATS_READ "JPEG, PNG, WebP, HEIF/HEIC, AVIF, JPEG XL, TIFF, GIF, BMP or camera RAW"
 /* True for the formats fr_image_decode reads (JPEG ... JXL, RAW). */

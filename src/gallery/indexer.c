@@ -353,15 +353,6 @@ static bool push(struct list *l, const char *path) {
     return (l->a[l->n] = dup_str(path)) ? (l->n++, true) : false;
 }
 
-static bool looks_like_image(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    unsigned char head[64];
-    size_t n = fread(head, 1, sizeof(head), f);
-    fclose(f);
-    return fr_image_sniff(head, n) != FR_FORMAT_UNKNOWN;
-}
-
 static bool walk(const char *dir, struct list *l, int depth) {
     struct dirent **ents = NULL;
     int n = scandir(dir, &ents, NULL, alphasort);
@@ -374,7 +365,7 @@ static bool walk(const char *dir, struct list *l, int depth) {
             stat(path, &sb) == 0) {
             if (S_ISDIR(sb.st_mode)) {
                 if (depth < 64) ok = walk(path, l, depth + 1);
-            } else if (S_ISREG(sb.st_mode) && strlen(path) <= FR_STORE_PATH_MAX && looks_like_image(path)) {
+            } else if (S_ISREG(sb.st_mode) && strlen(path) <= FR_STORE_PATH_MAX && fr_image_sniff_file(path) != FR_FORMAT_UNKNOWN) {
                 ok = push(l, path);
             }
         }

@@ -78,6 +78,15 @@ static enum fr_image_format sniff_ftyp(const uint8_t *b, size_t n) {
     return heif ? FR_FORMAT_HEIF : avif ? FR_FORMAT_AVIF : FR_FORMAT_UNKNOWN;
 }
 
+enum fr_image_format fr_image_sniff_file(const char *path) {
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f) return FR_FORMAT_UNKNOWN;
+    unsigned char head[64]; /* every signature fits; telling RAW from TIFF needs more, but both are images */
+    size_t n = fread(head, 1, sizeof(head), f);
+    fclose(f);
+    return fr_image_sniff(head, n);
+}
+
 enum fr_image_format fr_image_sniff(const void *buf, size_t n) {
     const uint8_t *b = buf;
     if (!b) return FR_FORMAT_UNKNOWN;

@@ -170,15 +170,6 @@ static int push(struct cli_files *fl, const char *p) {
     return fl->paths[fl->n++] ? 0 : -1;
 }
 
-static bool looks_like_image(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    unsigned char head[64];
-    size_t n = fread(head, 1, sizeof(head), f);
-    fclose(f);
-    return fr_image_sniff(head, n) != FR_FORMAT_UNKNOWN;
-}
-
 static void walk(const char *dir, struct cli_files *fl, int depth) {
     struct dirent **ents = NULL;
     int n = scandir(dir, &ents, NULL, alphasort);
@@ -195,7 +186,7 @@ static void walk(const char *dir, struct cli_files *fl, int depth) {
         if (stat(path, &st) != 0) goto next;
         if (S_ISDIR(st.st_mode)) {
             if (depth < 64) walk(path, fl, depth + 1);
-        } else if (S_ISREG(st.st_mode) && looks_like_image(path)) {
+        } else if (S_ISREG(st.st_mode) && fr_image_sniff_file(path) != FR_FORMAT_UNKNOWN) {
             push(fl, path);
         }
     next:

@@ -57,11 +57,7 @@ static int collect_known(const char *dir, struct known *k) {
                 char *dot = strrchr(name, '.');
                 if (dot && dot != name) *dot = 0;
                 /* Only files that are images by content. */
-                FILE *f = fopen(path, "rb");
-                unsigned char head[64];
-                size_t hn = f ? fread(head, 1, sizeof(head), f) : 0;
-                if (f) fclose(f);
-                if (fr_image_sniff(head, hn) != FR_FORMAT_UNKNOWN) add_known(k, name, path);
+                if (fr_image_sniff_file(path) != FR_FORMAT_UNKNOWN) add_known(k, name, path);
             }
         }
         free(ents[i]);
