@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-#define FR_INDEXER_MAX_WORKERS 64 /* the largest workers */
+#define FR_INDEXER_MAX_WORKERS 64 /* the most batches one server keeps in flight (workers) */
 
 struct fr_indexer_params {
     const char *node;  /* this server's name in the jobs' progress; NULL or "": HOSTNAME-PID */

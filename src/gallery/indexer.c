@@ -365,7 +365,8 @@ static bool walk(const char *dir, struct list *l, int depth) {
             stat(path, &sb) == 0) {
             if (S_ISDIR(sb.st_mode)) {
                 if (depth < 64) ok = walk(path, l, depth + 1);
-            } else if (S_ISREG(sb.st_mode) && strlen(path) <= FR_STORE_PATH_MAX && fr_image_sniff_file(path) != FR_FORMAT_UNKNOWN) {
+            } else if (S_ISREG(sb.st_mode) && strlen(path) <= FR_STORE_PATH_MAX &&
+                       fr_image_sniff_file(path) != FR_FORMAT_UNKNOWN) {
                 ok = push(l, path);
             }
         }
